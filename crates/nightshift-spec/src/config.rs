@@ -1,0 +1,456 @@
+//! `nightshift.toml`: the store, the gateway's settings, providers and models.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{Located, SpecError};
+use crate::money;
+
+/// The whole configuration file, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from, for messages.
+    pub file: PathBuf,
+    pub store: StoreConfig,
+    pub gateway: GatewaySettings,
+    pub providers: Vec<ProviderConfig>,
+    pub models: Vec<ModelConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// `sqlite://PATH` (relative paths are relative to the config file's folder).
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewaySettings {
+    pub listen: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Attempts after the first for 429, 5xx and connection errors before any byte is relayed.
+    pub max_retries: u32,
+    /// First backoff; doubles each retry unless the upstream sends `Retry-After`.
+    pub retry_base_ms: u64,
+    /// Longest `Retry-After` honoured before giving up on that upstream.
+    pub retry_after_cap_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// Time allowed for the upstream's response headers (and, non-streaming, its body).
+    pub request_timeout_ms: u64,
+    /// Longest silence allowed between two chunks of a stream.
+    pub stream_idle_timeout_ms: u64,
+    /// Bytes of request body counted as one input token when reserving. 1 is a true upper
+    /// bound for byte-level BPE tokenizers, which makes input overshoot impossible.
+    pub input_bytes_per_token: u32,
+    /// Tokens a provider may add that the body does not show (tool-use system prompts).
+    pub input_overhead_tokens: u32,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8787".into(),
+            max_body_bytes: 16 * 1024 * 1024,
+            max_retries: 2,
+            retry_base_ms: 250,
+            retry_after_cap_ms: 30_000,
+            connect_timeout_ms: 10_000,
+            request_timeout_ms: 600_000,
+            stream_idle_timeout_ms: 300_000,
+            input_bytes_per_token: 1,
+            input_overhead_tokens: 512,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    /// api.openai.com: Chat Completions and Responses.
+    Openai,
+    /// api.anthropic.com: Messages.
+    Anthropic,
+    /// Any server speaking OpenAI Chat Completions (vLLM, Ollama, llama-server, OpenRouter).
+    OpenaiCompatible,
+    /// The test kit's scripted provider: speaks all three formats natively.
+    Scripted,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Openai => "openai",
+            Self::Anthropic => "anthropic",
+            Self::OpenaiCompatible => "openai-compatible",
+            Self::Scripted => "scripted",
+        }
+    }
+
+    fn default_base_url(self) -> Option<&'static str> {
+        match self {
+            Self::Openai => Some("https://api.openai.com/v1"),
+            Self::Anthropic => Some("https://api.anthropic.com/v1"),
+            Self::OpenaiCompatible | Self::Scripted => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderConfig {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Up to and including the version segment, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// The environment variable holding the key; `None` for keyless local servers.
+    pub api_key_env: Option<String>,
+}
+
+/// Per-model prices from the config file; each overrides the price book.
+/// Values are nanodollars per million tokens.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PriceOverrides {
+    pub input: Option<i64>,
+    pub output: Option<i64>,
+    pub cached_input: Option<i64>,
+    pub cache_write: Option<i64>,
+    pub reasoning: Option<i64>,
+}
+
+impl PriceOverrides {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelConfig {
+    /// The name clients ask for.
+    pub name: String,
+    pub provider: String,
+    /// The name sent upstream.
+    pub upstream: String,
+    pub prices: PriceOverrides,
+    /// The model's own output ceiling, used when a client sets none.
+    pub max_output_tokens: Option<u32>,
+    /// Models tried, in order, when this one's provider fails before any byte is relayed.
+    pub fallback: Vec<String>,
+}
+
+// ---- raw, as written ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    store: Option<RawStore>,
+    gateway: Option<RawGateway>,
+    #[serde(default)]
+    provider: Vec<RawProvider>,
+    #[serde(default)]
+    model: Vec<RawModel>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    url: Spanned<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGateway {
+    listen: Option<String>,
+    max_body_bytes: Option<usize>,
+    max_retries: Option<u32>,
+    retry_base_ms: Option<u64>,
+    retry_after_cap_ms: Option<u64>,
+    connect_timeout_ms: Option<u64>,
+    request_timeout_ms: Option<u64>,
+    stream_idle_timeout_ms: Option<u64>,
+    input_bytes_per_token: Option<Spanned<u32>>,
+    input_overhead_tokens: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    name: Spanned<String>,
+    kind: ProviderKind,
+    base_url: Option<Spanned<String>>,
+    api_key_env: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawPrice {
+    Number(f64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModel {
+    name: Spanned<String>,
+    provider: Spanned<String>,
+    upstream: Option<String>,
+    input_usd_per_mtok: Option<Spanned<RawPrice>>,
+    output_usd_per_mtok: Option<Spanned<RawPrice>>,
+    cached_input_usd_per_mtok: Option<Spanned<RawPrice>>,
+    cache_write_usd_per_mtok: Option<Spanned<RawPrice>>,
+    reasoning_usd_per_mtok: Option<Spanned<RawPrice>>,
+    max_output_tokens: Option<u32>,
+    #[serde(default)]
+    fallback: Vec<Spanned<String>>,
+}
+
+impl Config {
+    /// Read and validate a configuration file.
+    pub fn load(path: &Path) -> Result<Self, SpecError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| SpecError::Read { file: path.to_path_buf(), source })?;
+        Self::parse(path, &text)
+    }
+
+    /// Validate configuration text; `path` is used for messages and relative store paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, SpecError> {
+        let at = |offset: usize| Located::at(path, text, offset);
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            SpecError::invalid(at(offset), None, e.message().trim().to_string())
+        })?;
+
+        let store = match raw.store {
+            Some(s) => {
+                let url = s.url.get_ref();
+                let Some(rest) = url.strip_prefix("sqlite://") else {
+                    return Err(SpecError::invalid(
+                        at(s.url.span().start),
+                        "store.url".to_string(),
+                        format!("`{url}` is not a supported store; write `sqlite://PATH`"),
+                    ));
+                };
+                let p = Path::new(rest);
+                let resolved = if p.is_absolute() || rest.starts_with(':') {
+                    rest.to_string()
+                } else {
+                    let base = path.parent().unwrap_or(Path::new("."));
+                    base.join(p).to_string_lossy().into_owned()
+                };
+                StoreConfig { url: format!("sqlite://{resolved}") }
+            }
+            None => {
+                let base = path.parent().unwrap_or(Path::new("."));
+                StoreConfig { url: format!("sqlite://{}", base.join("nightshift.db").display()) }
+            }
+        };
+
+        let mut gateway = GatewaySettings::default();
+        if let Some(g) = raw.gateway {
+            macro_rules! set {
+                ($($f:ident),*) => { $( if let Some(v) = g.$f { gateway.$f = v; } )* };
+            }
+            set!(
+                listen,
+                max_body_bytes,
+                max_retries,
+                retry_base_ms,
+                retry_after_cap_ms,
+                connect_timeout_ms,
+                request_timeout_ms,
+                stream_idle_timeout_ms,
+                input_overhead_tokens
+            );
+            if let Some(b) = g.input_bytes_per_token {
+                if *b.get_ref() == 0 {
+                    return Err(SpecError::invalid(
+                        at(b.span().start),
+                        "gateway.input_bytes_per_token".to_string(),
+                        "must be at least 1",
+                    ));
+                }
+                gateway.input_bytes_per_token = *b.get_ref();
+            }
+        }
+
+        let mut providers = Vec::new();
+        let mut names = HashSet::new();
+        for p in raw.provider {
+            let name = p.name.get_ref().clone();
+            if !names.insert(name.clone()) {
+                return Err(SpecError::invalid(
+                    at(p.name.span().start),
+                    "provider.name".to_string(),
+                    format!("provider `{name}` is defined twice; give each [[provider]] its own name"),
+                ));
+            }
+            let base_url = match (&p.base_url, p.kind.default_base_url()) {
+                (Some(u), _) => {
+                    let s = u.get_ref();
+                    if !(s.starts_with("http://") || s.starts_with("https://")) {
+                        return Err(SpecError::invalid(
+                            at(u.span().start),
+                            "provider.base_url".to_string(),
+                            format!("`{s}` is not an http:// or https:// URL"),
+                        ));
+                    }
+                    s.trim_end_matches('/').to_string()
+                }
+                (None, Some(d)) => d.to_string(),
+                (None, None) => {
+                    return Err(SpecError::invalid(
+                        at(p.name.span().start),
+                        "provider.base_url".to_string(),
+                        format!(
+                            "provider `{name}` of kind `{}` needs a base_url such as http://127.0.0.1:8080/v1",
+                            p.kind.as_str()
+                        ),
+                    ));
+                }
+            };
+            providers.push(ProviderConfig { name, kind: p.kind, base_url, api_key_env: p.api_key_env });
+        }
+
+        let mut models = Vec::new();
+        let mut model_names = HashSet::new();
+        for m in &raw.model {
+            let name = m.name.get_ref().clone();
+            if !model_names.insert(name.clone()) {
+                return Err(SpecError::invalid(
+                    at(m.name.span().start),
+                    "model.name".to_string(),
+                    format!("model `{name}` is defined twice"),
+                ));
+            }
+            if !names.contains(m.provider.get_ref()) {
+                let known: Vec<_> = providers.iter().map(|p| p.name.as_str()).collect();
+                return Err(SpecError::invalid(
+                    at(m.provider.span().start),
+                    "model.provider".to_string(),
+                    format!(
+                        "model `{name}` names provider `{}`, which no [[provider]] defines (defined: {})",
+                        m.provider.get_ref(),
+                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    ),
+                ));
+            }
+            let price = |field: &Option<Spanned<RawPrice>>, key: &str| -> Result<Option<i64>, SpecError> {
+                let Some(v) = field else { return Ok(None) };
+                let parsed = match v.get_ref() {
+                    RawPrice::Number(n) => money::parse_usd_f64(*n),
+                    RawPrice::Text(t) => money::parse_usd(t),
+                };
+                match parsed {
+                    Ok(n) if n >= 0 => Ok(Some(n)),
+                    Ok(_) => Err(SpecError::invalid(at(v.span().start), format!("model.{key}"), "a price cannot be negative")),
+                    Err(e) => Err(SpecError::invalid(at(v.span().start), format!("model.{key}"), e)),
+                }
+            };
+            let prices = PriceOverrides {
+                input: price(&m.input_usd_per_mtok, "input_usd_per_mtok")?,
+                output: price(&m.output_usd_per_mtok, "output_usd_per_mtok")?,
+                cached_input: price(&m.cached_input_usd_per_mtok, "cached_input_usd_per_mtok")?,
+                cache_write: price(&m.cache_write_usd_per_mtok, "cache_write_usd_per_mtok")?,
+                reasoning: price(&m.reasoning_usd_per_mtok, "reasoning_usd_per_mtok")?,
+            };
+            models.push(ModelConfig {
+                upstream: m.upstream.clone().unwrap_or_else(|| name.clone()),
+                name,
+                provider: m.provider.get_ref().clone(),
+                prices,
+                max_output_tokens: m.max_output_tokens,
+                fallback: m.fallback.iter().map(|f| f.get_ref().clone()).collect(),
+            });
+        }
+        for m in &raw.model {
+            for f in &m.fallback {
+                if !model_names.contains(f.get_ref()) {
+                    return Err(SpecError::invalid(
+                        at(f.span().start),
+                        "model.fallback".to_string(),
+                        format!("fallback `{}` is not a [[model]] name in this file", f.get_ref()),
+                    ));
+                }
+            }
+        }
+
+        Ok(Self { file: path.to_path_buf(), store, gateway, providers, models })
+    }
+
+    pub fn provider(&self, name: &str) -> Option<&ProviderConfig> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+
+    pub fn model(&self, name: &str) -> Option<&ModelConfig> {
+        self.models.iter().find(|m| m.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(Path::new("/etc/ns/nightshift.toml"), text).map_err(|e| e.to_string())
+    }
+
+    const GOOD: &str = r#"
+[store]
+url = "sqlite://ledger.db"
+
+[[provider]]
+name = "up"
+kind = "openai-compatible"
+base_url = "http://127.0.0.1:9/v1/"
+
+[[model]]
+name = "small"
+provider = "up"
+upstream = "small-2026"
+input_usd_per_mtok = 0.15
+output_usd_per_mtok = "0.60"
+"#;
+
+    #[test]
+    fn reads_a_good_file() {
+        let c = parse(GOOD).expect("valid");
+        assert_eq!(c.store.url, "sqlite:///etc/ns/ledger.db");
+        assert_eq!(c.providers[0].base_url, "http://127.0.0.1:9/v1");
+        assert_eq!(c.models[0].upstream, "small-2026");
+        assert_eq!(c.models[0].prices.input, Some(150_000_000));
+        assert_eq!(c.models[0].prices.output, Some(600_000_000));
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let text = GOOD.replace("upstream = ", "upstraem = ");
+        let err = parse(&text).unwrap_err();
+        assert!(err.starts_with("/etc/ns/nightshift.toml:13:1: unknown field `upstraem`"), "{err}");
+    }
+
+    #[test]
+    fn unknown_provider_is_refused_where_it_is_named() {
+        let text = GOOD.replace("provider = \"up\"", "provider = \"nope\"");
+        let err = parse(&text).unwrap_err();
+        assert_eq!(
+            err,
+            "/etc/ns/nightshift.toml:12:12: model `small` names provider `nope`, which no [[provider]] defines (defined: up) (key `model.provider`)"
+        );
+    }
+
+    #[test]
+    fn bad_price_is_refused() {
+        let text = GOOD.replace("\"0.60\"", "\"six\"");
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains(":15:23: `six` is not a dollar amount"), "{err}");
+        assert!(err.ends_with("(key `model.output_usd_per_mtok`)"), "{err}");
+    }
+
+    #[test]
+    fn compatible_provider_needs_a_base_url() {
+        let text = GOOD.replace("base_url = \"http://127.0.0.1:9/v1/\"\n", "");
+        let err = parse(&text).unwrap_err();
+        assert!(err.contains("needs a base_url"), "{err}");
+    }
+}

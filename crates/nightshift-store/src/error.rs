@@ -1,0 +1,21 @@
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open store {url}: {source}")]
+    Open {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot migrate store {url}: {source}")]
+    Migrate {
+        url: String,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("store query failed: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("the ledger writer has stopped; the call was not recorded")]
+    WriterGone,
+    #[error("{0}")]
+    Invalid(String),
+}

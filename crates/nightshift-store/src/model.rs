@@ -1,0 +1,105 @@
+//! Rows as the store keeps them.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenRecord {
+    pub id: String,
+    pub label: String,
+    pub parent_id: Option<String>,
+    pub budget_nanos: i64,
+    pub created_ms: i64,
+    pub expires_ms: Option<i64>,
+    pub revoked_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub id: String,
+    pub secret_sha256: String,
+    pub label: String,
+    pub parent_id: Option<String>,
+    pub budget_nanos: i64,
+    pub created_ms: i64,
+    pub expires_ms: Option<i64>,
+}
+
+/// One settled model call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerRow {
+    pub call_id: String,
+    pub ts_ms: i64,
+    pub token_id: String,
+    /// Labels from the root budget down to the calling token, joined by `/`.
+    pub label_chain: String,
+    pub provider: String,
+    pub model: String,
+    pub upstream_model: String,
+    pub client_format: String,
+    pub upstream_format: String,
+    pub streamed: bool,
+    pub input_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub output_tokens: i64,
+    pub reasoning_tokens: i64,
+    pub reserved_nanos: i64,
+    pub settled_nanos: i64,
+    pub price_version: String,
+    pub upstream_status: Option<i64>,
+    pub latency_ms: i64,
+    /// `ok`, `refused`, `cut`, `upstream_error`, `client_abort`, `interrupted`.
+    pub outcome: String,
+    /// `upstream` (reported usage), `reserved` (usage missing: billed at the reservation)
+    /// or `none` (no upstream call was made).
+    pub usage_source: String,
+    pub attempts: i64,
+    pub detail: Option<String>,
+}
+
+/// A call that has reserved and not yet settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InflightRow {
+    pub call_id: String,
+    pub ts_ms: i64,
+    pub token_id: String,
+    pub label_chain: String,
+    pub provider: String,
+    pub model: String,
+    pub upstream_model: String,
+    pub client_format: String,
+    pub upstream_format: String,
+    pub streamed: bool,
+    pub reserved_nanos: i64,
+    pub price_version: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Write {
+    Begin(InflightRow),
+    Settle(LedgerRow),
+    /// Writes nothing; waiting on it waits for everything queued before it.
+    Flush,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    Token,
+    Model,
+    Label,
+    Outcome,
+}
+
+/// Totals for one group of ledger rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TotalRow {
+    pub key: String,
+    pub calls: i64,
+    pub input_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub output_tokens: i64,
+    pub reasoning_tokens: i64,
+    pub settled_nanos: i64,
+}

@@ -1,0 +1,305 @@
+//! The SQLite store: WAL, a busy timeout, embedded migrations, no SQL built at run time.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::error::StoreError;
+use crate::model::{GroupBy, LedgerRow, NewToken, TokenRecord, TotalRow, Write};
+use crate::{BoxFuture, LedgerStore, TokenStore};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) and migrate the store at `url` (`sqlite://PATH`).
+    ///
+    /// `synchronous = NORMAL` in WAL mode: a committed transaction survives the process
+    /// being killed (it is in the WAL file the moment the commit returns); only a power
+    /// loss can take the last commits back.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let open_err = |source| StoreError::Open { url: url.to_string(), source };
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(open_err)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(opts)
+            .await
+            .map_err(open_err)?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate { url: url.to_string(), source })?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn token_from(row: &SqliteRow) -> Result<TokenRecord, sqlx::Error> {
+    Ok(TokenRecord {
+        id: row.try_get("id")?,
+        label: row.try_get("label")?,
+        parent_id: row.try_get("parent_id")?,
+        budget_nanos: row.try_get("budget_nanos")?,
+        created_ms: row.try_get("created_ms")?,
+        expires_ms: row.try_get("expires_ms")?,
+        revoked_ms: row.try_get("revoked_ms")?,
+    })
+}
+
+impl TokenStore for SqliteStore {
+    fn create_token(&self, t: NewToken) -> BoxFuture<'_, TokenRecord> {
+        Box::pin(async move {
+            if let Some(p) = &t.parent_id {
+                if self.token(p).await?.is_none() {
+                    return Err(StoreError::Invalid(format!("parent token `{p}` does not exist")));
+                }
+            }
+            sqlx::query(
+                "INSERT INTO tokens (id, secret_sha256, label, parent_id, budget_nanos, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&t.id)
+            .bind(&t.secret_sha256)
+            .bind(&t.label)
+            .bind(&t.parent_id)
+            .bind(t.budget_nanos)
+            .bind(t.created_ms)
+            .bind(t.expires_ms)
+            .execute(&self.pool)
+            .await?;
+            Ok(TokenRecord {
+                id: t.id,
+                label: t.label,
+                parent_id: t.parent_id,
+                budget_nanos: t.budget_nanos,
+                created_ms: t.created_ms,
+                expires_ms: t.expires_ms,
+                revoked_ms: None,
+            })
+        })
+    }
+
+    fn token_by_secret_hash(&self, sha256_hex: &str) -> BoxFuture<'_, Option<TokenRecord>> {
+        let h = sha256_hex.to_string();
+        Box::pin(async move {
+            let row = sqlx::query(token_sql::BY_HASH).bind(h).fetch_optional(&self.pool).await?;
+            Ok(row.as_ref().map(token_from).transpose()?)
+        })
+    }
+
+    fn token(&self, id: &str) -> BoxFuture<'_, Option<TokenRecord>> {
+        let id = id.to_string();
+        Box::pin(async move {
+            let row = sqlx::query(token_sql::BY_ID).bind(id).fetch_optional(&self.pool).await?;
+            Ok(row.as_ref().map(token_from).transpose()?)
+        })
+    }
+
+    fn tokens(&self) -> BoxFuture<'_, Vec<TokenRecord>> {
+        Box::pin(async move {
+            let rows = sqlx::query(token_sql::ALL).fetch_all(&self.pool).await?;
+            Ok(rows.iter().map(token_from).collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn revoke_token(&self, id: &str, at_ms: i64) -> BoxFuture<'_, bool> {
+        let id = id.to_string();
+        Box::pin(async move {
+            let r = sqlx::query("UPDATE tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL")
+                .bind(at_ms)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+            Ok(r.rows_affected() == 1)
+        })
+    }
+}
+
+/// Token queries, spelled out whole.
+mod token_sql {
+    pub const BY_HASH: &str = "SELECT id, label, parent_id, budget_nanos, created_ms, expires_ms, revoked_ms FROM tokens WHERE secret_sha256 = ?";
+    pub const BY_ID: &str = "SELECT id, label, parent_id, budget_nanos, created_ms, expires_ms, revoked_ms FROM tokens WHERE id = ?";
+    pub const ALL: &str = "SELECT id, label, parent_id, budget_nanos, created_ms, expires_ms, revoked_ms FROM tokens ORDER BY created_ms, id";
+}
+
+const INSERT_LEDGER: &str = "INSERT OR IGNORE INTO ledger (call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, reserved_nanos, settled_nanos, price_version, upstream_status, latency_ms, outcome, usage_source, attempts, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+const LEDGER_COLUMNS_SELECT: &str = "SELECT call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, reserved_nanos, settled_nanos, price_version, upstream_status, latency_ms, outcome, usage_source, attempts, detail FROM ledger ORDER BY seq";
+
+fn ledger_from(r: &SqliteRow) -> Result<LedgerRow, sqlx::Error> {
+    Ok(LedgerRow {
+        call_id: r.try_get("call_id")?,
+        ts_ms: r.try_get("ts_ms")?,
+        token_id: r.try_get("token_id")?,
+        label_chain: r.try_get("label_chain")?,
+        provider: r.try_get("provider")?,
+        model: r.try_get("model")?,
+        upstream_model: r.try_get("upstream_model")?,
+        client_format: r.try_get("client_format")?,
+        upstream_format: r.try_get("upstream_format")?,
+        streamed: r.try_get("streamed")?,
+        input_tokens: r.try_get("input_tokens")?,
+        cached_input_tokens: r.try_get("cached_input_tokens")?,
+        cache_write_tokens: r.try_get("cache_write_tokens")?,
+        output_tokens: r.try_get("output_tokens")?,
+        reasoning_tokens: r.try_get("reasoning_tokens")?,
+        reserved_nanos: r.try_get("reserved_nanos")?,
+        settled_nanos: r.try_get("settled_nanos")?,
+        price_version: r.try_get("price_version")?,
+        upstream_status: r.try_get("upstream_status")?,
+        latency_ms: r.try_get("latency_ms")?,
+        outcome: r.try_get("outcome")?,
+        usage_source: r.try_get("usage_source")?,
+        attempts: r.try_get("attempts")?,
+        detail: r.try_get("detail")?,
+    })
+}
+
+fn bind_ledger<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    r: &'q LedgerRow,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    q.bind(&r.call_id)
+        .bind(r.ts_ms)
+        .bind(&r.token_id)
+        .bind(&r.label_chain)
+        .bind(&r.provider)
+        .bind(&r.model)
+        .bind(&r.upstream_model)
+        .bind(&r.client_format)
+        .bind(&r.upstream_format)
+        .bind(r.streamed)
+        .bind(r.input_tokens)
+        .bind(r.cached_input_tokens)
+        .bind(r.cache_write_tokens)
+        .bind(r.output_tokens)
+        .bind(r.reasoning_tokens)
+        .bind(r.reserved_nanos)
+        .bind(r.settled_nanos)
+        .bind(&r.price_version)
+        .bind(r.upstream_status)
+        .bind(r.latency_ms)
+        .bind(&r.outcome)
+        .bind(&r.usage_source)
+        .bind(r.attempts)
+        .bind(&r.detail)
+}
+
+const TOTALS_BY_TOKEN: &str = "SELECT token_id AS key, COUNT(*) AS calls, SUM(input_tokens) AS i, SUM(cached_input_tokens) AS c, SUM(cache_write_tokens) AS w, SUM(output_tokens) AS o, SUM(reasoning_tokens) AS r, SUM(settled_nanos) AS s FROM ledger GROUP BY token_id ORDER BY token_id";
+const TOTALS_BY_MODEL: &str = "SELECT model AS key, COUNT(*) AS calls, SUM(input_tokens) AS i, SUM(cached_input_tokens) AS c, SUM(cache_write_tokens) AS w, SUM(output_tokens) AS o, SUM(reasoning_tokens) AS r, SUM(settled_nanos) AS s FROM ledger GROUP BY model ORDER BY model";
+const TOTALS_BY_LABEL: &str = "SELECT label_chain AS key, COUNT(*) AS calls, SUM(input_tokens) AS i, SUM(cached_input_tokens) AS c, SUM(cache_write_tokens) AS w, SUM(output_tokens) AS o, SUM(reasoning_tokens) AS r, SUM(settled_nanos) AS s FROM ledger GROUP BY label_chain ORDER BY label_chain";
+const TOTALS_BY_OUTCOME: &str = "SELECT outcome AS key, COUNT(*) AS calls, SUM(input_tokens) AS i, SUM(cached_input_tokens) AS c, SUM(cache_write_tokens) AS w, SUM(output_tokens) AS o, SUM(reasoning_tokens) AS r, SUM(settled_nanos) AS s FROM ledger GROUP BY outcome ORDER BY outcome";
+
+impl LedgerStore for SqliteStore {
+    fn write_batch<'a>(&'a self, batch: &'a [Write]) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            for w in batch {
+                match w {
+                    Write::Begin(b) => {
+                        sqlx::query("INSERT OR IGNORE INTO inflight (call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, reserved_nanos, price_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+                            .bind(&b.call_id)
+                            .bind(b.ts_ms)
+                            .bind(&b.token_id)
+                            .bind(&b.label_chain)
+                            .bind(&b.provider)
+                            .bind(&b.model)
+                            .bind(&b.upstream_model)
+                            .bind(&b.client_format)
+                            .bind(&b.upstream_format)
+                            .bind(b.streamed)
+                            .bind(b.reserved_nanos)
+                            .bind(&b.price_version)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Write::Settle(r) => {
+                        bind_ledger(sqlx::query(INSERT_LEDGER), r).execute(&mut *tx).await?;
+                        sqlx::query("DELETE FROM inflight WHERE call_id = ?").bind(&r.call_id).execute(&mut *tx).await?;
+                    }
+                    Write::Flush => {}
+                }
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn recover_inflight(&self, now_ms: i64) -> BoxFuture<'_, u64> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await?;
+            let moved = sqlx::query(
+                "INSERT OR IGNORE INTO ledger (call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, reserved_nanos, settled_nanos, price_version, upstream_status, latency_ms, outcome, usage_source, attempts, detail) \
+                 SELECT call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, 0, 0, 0, 0, 0, reserved_nanos, reserved_nanos, price_version, NULL, MAX(0, ? - ts_ms), 'interrupted', 'reserved', 0, 'the gateway stopped while this call was in flight; billed at its reservation' FROM inflight",
+            )
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query("DELETE FROM inflight").execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(moved)
+        })
+    }
+
+    fn spent_by_token(&self) -> BoxFuture<'_, Vec<(String, i64)>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT token_id, SUM(settled_nanos) AS s FROM ledger GROUP BY token_id")
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("token_id")?, r.try_get("s")?)))
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+    }
+
+    fn totals(&self, by: GroupBy) -> BoxFuture<'_, Vec<TotalRow>> {
+        Box::pin(async move {
+            let sql = match by {
+                GroupBy::Token => TOTALS_BY_TOKEN,
+                GroupBy::Model => TOTALS_BY_MODEL,
+                GroupBy::Label => TOTALS_BY_LABEL,
+                GroupBy::Outcome => TOTALS_BY_OUTCOME,
+            };
+            let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(TotalRow {
+                        key: r.try_get("key")?,
+                        calls: r.try_get("calls")?,
+                        input_tokens: r.try_get("i")?,
+                        cached_input_tokens: r.try_get("c")?,
+                        cache_write_tokens: r.try_get("w")?,
+                        output_tokens: r.try_get("o")?,
+                        reasoning_tokens: r.try_get("r")?,
+                        settled_nanos: r.try_get("s")?,
+                    })
+                })
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+    }
+
+    fn ledger_rows(&self) -> BoxFuture<'_, Vec<LedgerRow>> {
+        Box::pin(async move {
+            let rows = sqlx::query(LEDGER_COLUMNS_SELECT).fetch_all(&self.pool).await?;
+            Ok(rows.iter().map(ledger_from).collect::<Result<_, _>>()?)
+        })
+    }
+}
