@@ -140,7 +140,9 @@ impl Budgets {
                 tightest = Some(n);
             }
         }
-        let Some(t) = tightest else { return Err(Refusal::UnknownToken) };
+        let Some(t) = tightest else {
+            return Err(Refusal::UnknownToken);
+        };
         let left = t.left();
         if left < needed {
             return Err(Refusal::Exhausted {
@@ -156,8 +158,11 @@ impl Budgets {
         let output_cap = if ask.output_per_mtok == 0 {
             ask.want_output
         } else {
-            let affordable = (i128::from(left - ask.input_cost) * 1_000_000) / i128::from(ask.output_per_mtok);
-            u64::try_from(affordable).unwrap_or(u64::MAX).min(ask.want_output)
+            let affordable =
+                (i128::from(left - ask.input_cost) * 1_000_000) / i128::from(ask.output_per_mtok);
+            u64::try_from(affordable)
+                .unwrap_or(u64::MAX)
+                .min(ask.want_output)
         };
         let amount = ask.input_cost + crate::Price::tokens_cost(output_cap, ask.output_per_mtok);
         for key in &chain {
@@ -165,7 +170,11 @@ impl Budgets {
                 n.reserved += amount;
             }
         }
-        Ok(Reservation { chain, amount, output_cap })
+        Ok(Reservation {
+            chain,
+            amount,
+            output_cap,
+        })
     }
 
     /// Replace a reservation with the real cost.
@@ -190,7 +199,12 @@ mod tests {
     use super::*;
 
     fn ask(input_cost: i64, out: i64, want: u64) -> Ask {
-        Ask { input_tokens: 10, input_cost, output_per_mtok: out, want_output: want }
+        Ask {
+            input_tokens: 10,
+            input_cost,
+            output_per_mtok: out,
+            want_output: want,
+        }
     }
 
     #[test]
@@ -199,16 +213,29 @@ mod tests {
         b.insert("shift", "shift", 1_000_000, None, 0);
         b.insert("job", "job", 10_000_000, Some("shift"), 0);
         // $2/Mtok output = 2000 nanos per token; 1_000_000 - 100_000 input leaves 450 tokens.
-        let r = b.reserve("job", ask(100_000, 2_000_000_000, 4096)).expect("fits");
+        let r = b
+            .reserve("job", ask(100_000, 2_000_000_000, 4096))
+            .expect("fits");
         assert_eq!(r.output_cap, 450);
         assert_eq!(r.amount, 1_000_000);
         assert_eq!(b.get("shift").map(|n| n.left()), Some(0));
         // Nothing left on the parent: the next call is refused, naming the parent.
-        let err = b.reserve("job", ask(100_000, 2_000_000_000, 4096)).unwrap_err();
-        assert!(matches!(&err, Refusal::Exhausted { label, left: 0, needed: 102_000, .. } if label == "shift"), "{err:?}");
+        let err = b
+            .reserve("job", ask(100_000, 2_000_000_000, 4096))
+            .unwrap_err();
+        assert!(
+            matches!(&err, Refusal::Exhausted { label, left: 0, needed: 102_000, .. } if label == "shift"),
+            "{err:?}"
+        );
         b.settle(&r, 300_000);
-        assert_eq!(b.get("shift").map(|n| (n.spent, n.reserved)), Some((300_000, 0)));
-        assert_eq!(b.get("job").map(|n| (n.spent, n.reserved)), Some((300_000, 0)));
+        assert_eq!(
+            b.get("shift").map(|n| (n.spent, n.reserved)),
+            Some((300_000, 0))
+        );
+        assert_eq!(
+            b.get("job").map(|n| (n.spent, n.reserved)),
+            Some((300_000, 0))
+        );
         assert_eq!(b.total_reserved(), 0);
     }
 

@@ -69,7 +69,12 @@ pub enum PriceBookError {
     #[error(
         "model `{model}` (upstream `{upstream}`) has no price: it is not in price book {version} and nightshift.toml sets no {missing}; add input_usd_per_mtok and output_usd_per_mtok to its [[model]] table (0 for a free local model)"
     )]
-    Unpriced { model: String, upstream: String, version: String, missing: String },
+    Unpriced {
+        model: String,
+        upstream: String,
+        version: String,
+        missing: String,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -115,11 +120,17 @@ const BUILTIN: &str = include_str!("../data/pricebook.toml");
 impl PriceBook {
     pub fn builtin() -> Self {
         // The shipped book is checked by a unit test; a broken one is a build defect.
-        Self::parse("builtin pricebook.toml", BUILTIN).unwrap_or_else(|_| Self { version: "invalid".into(), entries: Vec::new() })
+        Self::parse("builtin pricebook.toml", BUILTIN).unwrap_or_else(|_| Self {
+            version: "invalid".into(),
+            entries: Vec::new(),
+        })
     }
 
     pub fn parse(file: &str, text: &str) -> Result<Self, PriceBookError> {
-        let invalid = |message: String| PriceBookError::Invalid { file: file.to_string(), message };
+        let invalid = |message: String| PriceBookError::Invalid {
+            file: file.to_string(),
+            message,
+        };
         let raw: RawBook = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         let mut entries = Vec::new();
         for e in raw.price {
@@ -129,13 +140,35 @@ impl PriceBook {
             let price = Price {
                 input,
                 output,
-                cached_input: e.cached_input_usd_per_mtok.as_deref().map(p).transpose()?.unwrap_or(input),
-                cache_write: e.cache_write_usd_per_mtok.as_deref().map(p).transpose()?.unwrap_or(input),
-                reasoning: e.reasoning_usd_per_mtok.as_deref().map(p).transpose()?.unwrap_or(output),
+                cached_input: e
+                    .cached_input_usd_per_mtok
+                    .as_deref()
+                    .map(p)
+                    .transpose()?
+                    .unwrap_or(input),
+                cache_write: e
+                    .cache_write_usd_per_mtok
+                    .as_deref()
+                    .map(p)
+                    .transpose()?
+                    .unwrap_or(input),
+                reasoning: e
+                    .reasoning_usd_per_mtok
+                    .as_deref()
+                    .map(p)
+                    .transpose()?
+                    .unwrap_or(output),
             };
-            entries.push(Entry { model: e.model, effective_from: e.effective_from, price });
+            entries.push(Entry {
+                model: e.model,
+                effective_from: e.effective_from,
+                price,
+            });
         }
-        Ok(Self { version: raw.version, entries })
+        Ok(Self {
+            version: raw.version,
+            entries,
+        })
     }
 
     pub fn version(&self) -> &str {
@@ -153,8 +186,14 @@ impl PriceBook {
 
     /// The price for a configured model: the book's entry for its upstream name (or its
     /// own name), with the config's overrides on top. Refuses a model with no price.
-    pub fn resolve(&self, model: &ModelConfig, date: &str) -> Result<ResolvedPrice, PriceBookError> {
-        let book = self.lookup(&model.upstream, date).or_else(|| self.lookup(&model.name, date));
+    pub fn resolve(
+        &self,
+        model: &ModelConfig,
+        date: &str,
+    ) -> Result<ResolvedPrice, PriceBookError> {
+        let book = self
+            .lookup(&model.upstream, date)
+            .or_else(|| self.lookup(&model.name, date));
         let o: &PriceOverrides = &model.prices;
         let (price, version) = match book {
             Some(b) => {
@@ -165,7 +204,11 @@ impl PriceBook {
                     cache_write: o.cache_write.unwrap_or(b.cache_write),
                     reasoning: o.reasoning.unwrap_or(b.reasoning),
                 };
-                let v = if o.is_empty() { self.version.clone() } else { format!("{}+config", self.version) };
+                let v = if o.is_empty() {
+                    self.version.clone()
+                } else {
+                    format!("{}+config", self.version)
+                };
                 (p, v)
             }
             None => {
@@ -215,45 +258,140 @@ mod tests {
     fn the_shipped_book_parses_and_prices_known_models() {
         let book = PriceBook::parse("builtin", BUILTIN).expect("shipped book is valid");
         assert_eq!(book.version(), "2026-11-01");
-        let p = book.lookup("claude-sonnet-4-5", "2026-11-22").expect("priced");
-        assert_eq!(p, Price { input: 3_000_000_000, output: 15_000_000_000, cached_input: 300_000_000, cache_write: 3_750_000_000, reasoning: 15_000_000_000 });
-        assert_eq!(book.lookup("gemma3-270m", "2026-11-22"), Some(Price::default()));
+        let p = book
+            .lookup("claude-sonnet-4-5", "2026-11-22")
+            .expect("priced");
+        assert_eq!(
+            p,
+            Price {
+                input: 3_000_000_000,
+                output: 15_000_000_000,
+                cached_input: 300_000_000,
+                cache_write: 3_750_000_000,
+                reasoning: 15_000_000_000
+            }
+        );
+        assert_eq!(
+            book.lookup("gemma3-270m", "2026-11-22"),
+            Some(Price::default())
+        );
         assert_eq!(book.lookup("gpt-5", "2025-01-01"), None, "not yet in force");
     }
 
     #[test]
     fn cost_prices_every_kind_of_token_once() {
-        let p = Price { input: 3_000_000_000, output: 15_000_000_000, cached_input: 300_000_000, cache_write: 3_750_000_000, reasoning: 15_000_000_000 };
+        let p = Price {
+            input: 3_000_000_000,
+            output: 15_000_000_000,
+            cached_input: 300_000_000,
+            cache_write: 3_750_000_000,
+            reasoning: 15_000_000_000,
+        };
         // 1000 prompt tokens of which 600 cache reads and 100 cache writes; 50 out, 20 reasoning.
-        let u = Usage { input_tokens: 1000, cached_input_tokens: 600, cache_write_tokens: 100, output_tokens: 50, reasoning_tokens: 20 };
+        let u = Usage {
+            input_tokens: 1000,
+            cached_input_tokens: 600,
+            cache_write_tokens: 100,
+            output_tokens: 50,
+            reasoning_tokens: 20,
+        };
         // 300*3000 + 600*300 + 100*3750 + 30*15000 + 20*15000 nanos
         assert_eq!(p.cost(&u), 900_000 + 180_000 + 375_000 + 450_000 + 300_000);
         // One token at $0.15/Mtok is 150 nanodollars; a third of a nanodollar rounds up.
-        let cheap = Price { input: 150_000_000, output: 600_000_000, cached_input: 75_000_000, cache_write: 150_000_000, reasoning: 600_000_000 };
-        assert_eq!(cheap.cost(&Usage { input_tokens: 1, ..Usage::default() }), 150);
-        let tiny = Price { input: 333, ..Price::default() };
-        assert_eq!(tiny.cost(&Usage { input_tokens: 1000, ..Usage::default() }), 1);
+        let cheap = Price {
+            input: 150_000_000,
+            output: 600_000_000,
+            cached_input: 75_000_000,
+            cache_write: 150_000_000,
+            reasoning: 600_000_000,
+        };
+        assert_eq!(
+            cheap.cost(&Usage {
+                input_tokens: 1,
+                ..Usage::default()
+            }),
+            150
+        );
+        let tiny = Price {
+            input: 333,
+            ..Price::default()
+        };
+        assert_eq!(
+            tiny.cost(&Usage {
+                input_tokens: 1000,
+                ..Usage::default()
+            }),
+            1
+        );
     }
 
     #[test]
     fn unknown_models_are_refused_not_free() {
         let book = PriceBook::builtin();
-        let err = book.resolve(&model("mystery-9", PriceOverrides::default()), "2026-11-22").unwrap_err();
-        assert!(err.to_string().contains("model `mystery-9` (upstream `mystery-9`) has no price"), "{err}");
-        let only_input = PriceOverrides { input: Some(1), ..Default::default() };
-        let err = book.resolve(&model("mystery-9", only_input), "2026-11-22").unwrap_err();
-        assert!(err.to_string().contains("sets no output_usd_per_mtok"), "{err}");
+        let err = book
+            .resolve(&model("mystery-9", PriceOverrides::default()), "2026-11-22")
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("model `mystery-9` (upstream `mystery-9`) has no price"),
+            "{err}"
+        );
+        let only_input = PriceOverrides {
+            input: Some(1),
+            ..Default::default()
+        };
+        let err = book
+            .resolve(&model("mystery-9", only_input), "2026-11-22")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("sets no output_usd_per_mtok"),
+            "{err}"
+        );
     }
 
     #[test]
     fn config_overrides_the_book_and_says_so() {
         let book = PriceBook::builtin();
-        let r = book.resolve(&model("gpt-4o-mini", PriceOverrides { output: Some(1), ..Default::default() }), "2026-11-22").expect("priced");
+        let r = book
+            .resolve(
+                &model(
+                    "gpt-4o-mini",
+                    PriceOverrides {
+                        output: Some(1),
+                        ..Default::default()
+                    },
+                ),
+                "2026-11-22",
+            )
+            .expect("priced");
         assert_eq!(r.version, "2026-11-01+config");
-        assert_eq!((r.price.input, r.price.output, r.price.cached_input), (150_000_000, 1, 75_000_000));
-        let r = book.resolve(&model("gpt-4o-mini", PriceOverrides::default()), "2026-11-22").expect("priced");
+        assert_eq!(
+            (r.price.input, r.price.output, r.price.cached_input),
+            (150_000_000, 1, 75_000_000)
+        );
+        let r = book
+            .resolve(
+                &model("gpt-4o-mini", PriceOverrides::default()),
+                "2026-11-22",
+            )
+            .expect("priced");
         assert_eq!(r.version, "2026-11-01");
-        let r = book.resolve(&model("x", PriceOverrides { input: Some(7), output: Some(9), ..Default::default() }), "2026-11-22").expect("priced");
-        assert_eq!((r.version.as_str(), r.price.cache_write, r.price.reasoning), ("config", 7, 9));
+        let r = book
+            .resolve(
+                &model(
+                    "x",
+                    PriceOverrides {
+                        input: Some(7),
+                        output: Some(9),
+                        ..Default::default()
+                    },
+                ),
+                "2026-11-22",
+            )
+            .expect("priced");
+        assert_eq!(
+            (r.version.as_str(), r.price.cache_write, r.price.reasoning),
+            ("config", 7, 9)
+        );
     }
 }

@@ -208,8 +208,10 @@ struct RawModel {
 impl Config {
     /// Read and validate a configuration file.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| SpecError::Read { file: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
         Self::parse(path, &text)
     }
 
@@ -238,11 +240,15 @@ impl Config {
                     let base = path.parent().unwrap_or(Path::new("."));
                     base.join(p).to_string_lossy().into_owned()
                 };
-                StoreConfig { url: format!("sqlite://{resolved}") }
+                StoreConfig {
+                    url: format!("sqlite://{resolved}"),
+                }
             }
             None => {
                 let base = path.parent().unwrap_or(Path::new("."));
-                StoreConfig { url: format!("sqlite://{}", base.join("nightshift.db").display()) }
+                StoreConfig {
+                    url: format!("sqlite://{}", base.join("nightshift.db").display()),
+                }
             }
         };
 
@@ -282,7 +288,9 @@ impl Config {
                 return Err(SpecError::invalid(
                     at(p.name.span().start),
                     "provider.name".to_string(),
-                    format!("provider `{name}` is defined twice; give each [[provider]] its own name"),
+                    format!(
+                        "provider `{name}` is defined twice; give each [[provider]] its own name"
+                    ),
                 ));
             }
             let base_url = match (&p.base_url, p.kind.default_base_url()) {
@@ -309,7 +317,12 @@ impl Config {
                     ));
                 }
             };
-            providers.push(ProviderConfig { name, kind: p.kind, base_url, api_key_env: p.api_key_env });
+            providers.push(ProviderConfig {
+                name,
+                kind: p.kind,
+                base_url,
+                api_key_env: p.api_key_env,
+            });
         }
 
         let mut models = Vec::new();
@@ -331,22 +344,35 @@ impl Config {
                     format!(
                         "model `{name}` names provider `{}`, which no [[provider]] defines (defined: {})",
                         m.provider.get_ref(),
-                        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
                     ),
                 ));
             }
-            let price = |field: &Option<Spanned<RawPrice>>, key: &str| -> Result<Option<i64>, SpecError> {
-                let Some(v) = field else { return Ok(None) };
-                let parsed = match v.get_ref() {
-                    RawPrice::Number(n) => money::parse_usd_f64(*n),
-                    RawPrice::Text(t) => money::parse_usd(t),
+            let price =
+                |field: &Option<Spanned<RawPrice>>, key: &str| -> Result<Option<i64>, SpecError> {
+                    let Some(v) = field else { return Ok(None) };
+                    let parsed = match v.get_ref() {
+                        RawPrice::Number(n) => money::parse_usd_f64(*n),
+                        RawPrice::Text(t) => money::parse_usd(t),
+                    };
+                    match parsed {
+                        Ok(n) if n >= 0 => Ok(Some(n)),
+                        Ok(_) => Err(SpecError::invalid(
+                            at(v.span().start),
+                            format!("model.{key}"),
+                            "a price cannot be negative",
+                        )),
+                        Err(e) => Err(SpecError::invalid(
+                            at(v.span().start),
+                            format!("model.{key}"),
+                            e,
+                        )),
+                    }
                 };
-                match parsed {
-                    Ok(n) if n >= 0 => Ok(Some(n)),
-                    Ok(_) => Err(SpecError::invalid(at(v.span().start), format!("model.{key}"), "a price cannot be negative")),
-                    Err(e) => Err(SpecError::invalid(at(v.span().start), format!("model.{key}"), e)),
-                }
-            };
             let prices = PriceOverrides {
                 input: price(&m.input_usd_per_mtok, "input_usd_per_mtok")?,
                 output: price(&m.output_usd_per_mtok, "output_usd_per_mtok")?,
@@ -369,13 +395,22 @@ impl Config {
                     return Err(SpecError::invalid(
                         at(f.span().start),
                         "model.fallback".to_string(),
-                        format!("fallback `{}` is not a [[model]] name in this file", f.get_ref()),
+                        format!(
+                            "fallback `{}` is not a [[model]] name in this file",
+                            f.get_ref()
+                        ),
                     ));
                 }
             }
         }
 
-        Ok(Self { file: path.to_path_buf(), store, gateway, providers, models })
+        Ok(Self {
+            file: path.to_path_buf(),
+            store,
+            gateway,
+            providers,
+            models,
+        })
     }
 
     pub fn provider(&self, name: &str) -> Option<&ProviderConfig> {
@@ -426,7 +461,10 @@ output_usd_per_mtok = "0.60"
     fn unknown_key_names_line_and_key() {
         let text = GOOD.replace("upstream = ", "upstraem = ");
         let err = parse(&text).unwrap_err();
-        assert!(err.starts_with("/etc/ns/nightshift.toml:13:1: unknown field `upstraem`"), "{err}");
+        assert!(
+            err.starts_with("/etc/ns/nightshift.toml:13:1: unknown field `upstraem`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -443,7 +481,10 @@ output_usd_per_mtok = "0.60"
     fn bad_price_is_refused() {
         let text = GOOD.replace("\"0.60\"", "\"six\"");
         let err = parse(&text).unwrap_err();
-        assert!(err.contains(":15:23: `six` is not a dollar amount"), "{err}");
+        assert!(
+            err.contains(":15:23: `six` is not a dollar amount"),
+            "{err}"
+        );
         assert!(err.ends_with("(key `model.output_usd_per_mtok`)"), "{err}");
     }
 

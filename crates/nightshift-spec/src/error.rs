@@ -16,7 +16,11 @@ impl Located {
         let before = &source[..offset];
         let line = before.matches('\n').count() + 1;
         let column = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
-        Self { file: file.into(), line, column }
+        Self {
+            file: file.into(),
+            line,
+            column,
+        }
     }
 }
 
@@ -44,7 +48,15 @@ pub enum SpecError {
 }
 
 impl SpecError {
-    pub fn invalid(at: Located, key: impl Into<Option<String>>, message: impl Into<String>) -> Self {
-        Self::Invalid { at, key: key.into(), message: message.into() }
+    pub fn invalid(
+        at: Located,
+        key: impl Into<Option<String>>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::Invalid {
+            at,
+            key: key.into(),
+            message: message.into(),
+        }
     }
 }

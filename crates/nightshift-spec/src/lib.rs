@@ -9,7 +9,6 @@ mod error;
 pub mod money;
 
 pub use config::{
-    Config, GatewaySettings, ModelConfig, PriceOverrides, ProviderConfig, ProviderKind,
-    StoreConfig,
+    Config, GatewaySettings, ModelConfig, PriceOverrides, ProviderConfig, ProviderKind, StoreConfig,
 };
 pub use error::{Located, SpecError};

@@ -24,7 +24,9 @@ pub fn parse_usd(text: &str) -> Result<i64, String> {
         return Err(format!("`{text}` is not a dollar amount"));
     }
     if !whole.chars().all(|c| c.is_ascii_digit()) || !frac.chars().all(|c| c.is_ascii_digit()) {
-        return Err(format!("`{text}` is not a dollar amount (expected digits like 2.50)"));
+        return Err(format!(
+            "`{text}` is not a dollar amount (expected digits like 2.50)"
+        ));
     }
     if frac.len() > 9 {
         return Err(format!(
@@ -34,7 +36,9 @@ pub fn parse_usd(text: &str) -> Result<i64, String> {
     let whole: i64 = if whole.is_empty() {
         0
     } else {
-        whole.parse().map_err(|_| format!("`{text}` is too large"))?
+        whole
+            .parse()
+            .map_err(|_| format!("`{text}` is too large"))?
     };
     let mut frac_nanos: i64 = 0;
     for (i, c) in frac.chars().enumerate() {
@@ -56,7 +60,9 @@ pub fn parse_usd_f64(value: f64) -> Result<i64, String> {
     }
     let text = format!("{value}");
     if text.contains('e') || text.contains('E') {
-        return Err(format!("`{value}` is out of range; write it as a plain decimal string"));
+        return Err(format!(
+            "`{value}` is out of range; write it as a plain decimal string"
+        ));
     }
     parse_usd(&text)
 }

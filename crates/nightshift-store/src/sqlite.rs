@@ -3,7 +3,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 
 use crate::error::StoreError;
@@ -24,7 +26,10 @@ impl SqliteStore {
     /// being killed (it is in the WAL file the moment the commit returns); only a power
     /// loss can take the last commits back.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let open_err = |source| StoreError::Open { url: url.to_string(), source };
+        let open_err = |source| StoreError::Open {
+            url: url.to_string(),
+            source,
+        };
         let opts = SqliteConnectOptions::from_str(url)
             .map_err(open_err)?
             .create_if_missing(true)
@@ -41,7 +46,10 @@ impl SqliteStore {
         MIGRATOR
             .run(&pool)
             .await
-            .map_err(|source| StoreError::Migrate { url: url.to_string(), source })?;
+            .map_err(|source| StoreError::Migrate {
+                url: url.to_string(),
+                source,
+            })?;
         Ok(Self { pool })
     }
 
@@ -65,10 +73,12 @@ fn token_from(row: &SqliteRow) -> Result<TokenRecord, sqlx::Error> {
 impl TokenStore for SqliteStore {
     fn create_token(&self, t: NewToken) -> BoxFuture<'_, TokenRecord> {
         Box::pin(async move {
-            if let Some(p) = &t.parent_id {
-                if self.token(p).await?.is_none() {
-                    return Err(StoreError::Invalid(format!("parent token `{p}` does not exist")));
-                }
+            if let Some(p) = &t.parent_id
+                && self.token(p).await?.is_none()
+            {
+                return Err(StoreError::Invalid(format!(
+                    "parent token `{p}` does not exist"
+                )));
             }
             sqlx::query(
                 "INSERT INTO tokens (id, secret_sha256, label, parent_id, budget_nanos, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -97,7 +107,10 @@ impl TokenStore for SqliteStore {
     fn token_by_secret_hash(&self, sha256_hex: &str) -> BoxFuture<'_, Option<TokenRecord>> {
         let h = sha256_hex.to_string();
         Box::pin(async move {
-            let row = sqlx::query(token_sql::BY_HASH).bind(h).fetch_optional(&self.pool).await?;
+            let row = sqlx::query(token_sql::BY_HASH)
+                .bind(h)
+                .fetch_optional(&self.pool)
+                .await?;
             Ok(row.as_ref().map(token_from).transpose()?)
         })
     }
@@ -105,7 +118,10 @@ impl TokenStore for SqliteStore {
     fn token(&self, id: &str) -> BoxFuture<'_, Option<TokenRecord>> {
         let id = id.to_string();
         Box::pin(async move {
-            let row = sqlx::query(token_sql::BY_ID).bind(id).fetch_optional(&self.pool).await?;
+            let row = sqlx::query(token_sql::BY_ID)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
             Ok(row.as_ref().map(token_from).transpose()?)
         })
     }
@@ -120,11 +136,12 @@ impl TokenStore for SqliteStore {
     fn revoke_token(&self, id: &str, at_ms: i64) -> BoxFuture<'_, bool> {
         let id = id.to_string();
         Box::pin(async move {
-            let r = sqlx::query("UPDATE tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL")
-                .bind(at_ms)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
+            let r =
+                sqlx::query("UPDATE tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL")
+                    .bind(at_ms)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
             Ok(r.rows_affected() == 1)
         })
     }
@@ -229,8 +246,13 @@ impl LedgerStore for SqliteStore {
                             .await?;
                     }
                     Write::Settle(r) => {
-                        bind_ledger(sqlx::query(INSERT_LEDGER), r).execute(&mut *tx).await?;
-                        sqlx::query("DELETE FROM inflight WHERE call_id = ?").bind(&r.call_id).execute(&mut *tx).await?;
+                        bind_ledger(sqlx::query(INSERT_LEDGER), r)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query("DELETE FROM inflight WHERE call_id = ?")
+                            .bind(&r.call_id)
+                            .execute(&mut *tx)
+                            .await?;
                     }
                     Write::Flush => {}
                 }
@@ -251,7 +273,9 @@ impl LedgerStore for SqliteStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            sqlx::query("DELETE FROM inflight").execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM inflight")
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(moved)
         })
@@ -259,9 +283,11 @@ impl LedgerStore for SqliteStore {
 
     fn spent_by_token(&self) -> BoxFuture<'_, Vec<(String, i64)>> {
         Box::pin(async move {
-            let rows = sqlx::query("SELECT token_id, SUM(settled_nanos) AS s FROM ledger GROUP BY token_id")
-                .fetch_all(&self.pool)
-                .await?;
+            let rows = sqlx::query(
+                "SELECT token_id, SUM(settled_nanos) AS s FROM ledger GROUP BY token_id",
+            )
+            .fetch_all(&self.pool)
+            .await?;
             rows.iter()
                 .map(|r| Ok((r.try_get("token_id")?, r.try_get("s")?)))
                 .collect::<Result<_, sqlx::Error>>()
@@ -298,7 +324,9 @@ impl LedgerStore for SqliteStore {
 
     fn ledger_rows(&self) -> BoxFuture<'_, Vec<LedgerRow>> {
         Box::pin(async move {
-            let rows = sqlx::query(LEDGER_COLUMNS_SELECT).fetch_all(&self.pool).await?;
+            let rows = sqlx::query(LEDGER_COLUMNS_SELECT)
+                .fetch_all(&self.pool)
+                .await?;
             Ok(rows.iter().map(ledger_from).collect::<Result<_, _>>()?)
         })
     }

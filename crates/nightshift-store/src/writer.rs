@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::LedgerStore;
 use crate::error::StoreError;
 use crate::model::Write;
-use crate::LedgerStore;
 
 /// Largest number of writes committed in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -31,7 +31,10 @@ impl LedgerWriter {
     /// Start the writer task on the current Tokio runtime.
     pub fn spawn(store: Arc<dyn LedgerStore>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        #[expect(clippy::disallowed_methods, reason = "the writer lives as long as the gateway; it ends when every handle is dropped")]
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the writer lives as long as the gateway; it ends when every handle is dropped"
+        )]
         tokio::spawn(run(store, rx));
         Self { tx }
     }
@@ -44,7 +47,9 @@ impl LedgerWriter {
     /// Queue a write and wait until it has committed.
     pub async fn write(&self, w: Write) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
-        self.tx.send(Job::Write(w, Some(done))).map_err(|_| StoreError::WriterGone)?;
+        self.tx
+            .send(Job::Write(w, Some(done)))
+            .map_err(|_| StoreError::WriterGone)?;
         match wait.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(StoreError::Invalid(e)),
@@ -55,8 +60,12 @@ impl LedgerWriter {
     /// Wait until everything queued before this call has committed.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
-        self.tx.send(Job::Write(Write::Flush, Some(done))).map_err(|_| StoreError::WriterGone)?;
-        wait.await.map_err(|_| StoreError::WriterGone)?.map_err(StoreError::Invalid)
+        self.tx
+            .send(Job::Write(Write::Flush, Some(done)))
+            .map_err(|_| StoreError::WriterGone)?;
+        wait.await
+            .map_err(|_| StoreError::WriterGone)?
+            .map_err(StoreError::Invalid)
     }
 }
 
@@ -73,7 +82,11 @@ async fn run(store: Arc<dyn LedgerStore>, mut rx: mpsc::UnboundedReceiver<Job>) 
                 waiters.push(d);
             }
         }
-        let result = if writes.is_empty() { Ok(()) } else { store.write_batch(&writes).await };
+        let result = if writes.is_empty() {
+            Ok(())
+        } else {
+            store.write_batch(&writes).await
+        };
         let result = match result {
             Ok(()) => Ok(()),
             Err(first) => {

@@ -10,5 +10,5 @@ pub mod translate;
 mod usage;
 
 pub use format::WireFormat;
-pub use limits::{cut_events, output_cap, set_output_cap};
+pub use limits::{cut_events, output_cap, set_output_cap, stream_error_event};
 pub use usage::{StreamTracker, Usage};

@@ -114,6 +114,27 @@ pub fn cut_events(format: WireFormat, tracker: &StreamTracker, model: &str) -> V
     }
 }
 
+/// An in-stream error event in `format`, for a stream that broke after its first byte
+/// reached the client (the status line is already sent, so this is the only way to say
+/// so). Every official SDK raises on it.
+pub fn stream_error_event(format: WireFormat, tracker: &StreamTracker, message: &str) -> SseEvent {
+    match format {
+        WireFormat::Chat => {
+            let v = json!({"error": {"message": message, "type": "api_error", "param": null, "code": "upstream_stream_broken"}});
+            SseEvent::new(None, v.to_string())
+        }
+        WireFormat::Messages => {
+            let v = json!({"type": "error", "error": {"type": "api_error", "message": message}});
+            SseEvent::new(Some("error"), v.to_string())
+        }
+        WireFormat::Responses => {
+            let seq = tracker.last_sequence.map_or(0, |s| s + 1);
+            let v = json!({"type": "error", "code": "upstream_stream_broken", "message": message, "param": null, "sequence_number": seq});
+            SseEvent::new(Some("error"), v.to_string())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,146 @@
+//! The metering gateway: one door through which every model call passes.
+//!
+//! It serves OpenAI Chat Completions, OpenAI Responses and Anthropic Messages on one
+//! listener, authenticates scoped tokens, reserves against nested budgets before each
+//! call (clamping the output cap to what the budget can pay), relays or translates the
+//! upstream's answer, settles the real usage and writes the ledger. It never depends on
+//! the factory; the factory reaches models only through it.
+
+mod auth;
+mod call;
+mod error;
+mod relay;
+mod settle;
+mod state;
+mod translate;
+mod upstream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use nightshift_meter::PriceBook;
+use nightshift_spec::Config;
+use nightshift_store::Store;
+use nightshift_wire::WireFormat;
+
+pub use auth::{Minted, hash_secret, mint};
+pub use error::ApiError;
+pub use state::{GatewayState, StartError, now_ms};
+
+/// Build the gateway's state from its configuration and store.
+pub async fn build(
+    config: &Config,
+    store: Arc<dyn Store>,
+) -> Result<Arc<GatewayState>, StartError> {
+    GatewayState::build(config, store, &PriceBook::builtin()).await
+}
+
+/// The HTTP routes.
+pub fn router(state: Arc<GatewayState>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/responses", post(responses))
+        .route("/v1/messages", post(messages))
+        .route("/v1/models", get(models))
+        .route("/healthz", get(health))
+        .route("/health", get(health))
+        .with_state(state)
+}
+
+/// Start the background duties (revocation polling) and serve until `shutdown` resolves.
+pub async fn serve(
+    state: Arc<GatewayState>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let poll = state.clone();
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "polls for revocations while the gateway serves; aborted below"
+    )]
+    let poller = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if let Err(e) = poll.auth.refresh_revocations().await {
+                tracing::warn!(error = %e, "Could not poll the store for revoked tokens.");
+            }
+        }
+    });
+    let result = axum::serve(listener, router(state.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    poller.abort();
+    // Every settled call waited for its row; this waits for the write-ahead records too.
+    if let Err(e) = state.writer.flush().await {
+        tracing::error!(error = %e, "Ledger flush at shutdown failed.");
+    }
+    result
+}
+
+async fn read_body(
+    state: &GatewayState,
+    req: Request,
+    format: WireFormat,
+) -> Result<bytes::Bytes, Response> {
+    let limit = state.settings.max_body_bytes;
+    match axum::body::to_bytes(req.into_body(), limit).await {
+        Ok(b) => Ok(b),
+        Err(_) => Err(ApiError::TooLarge {
+            got: limit + 1,
+            limit,
+        }
+        .into_format(format)),
+    }
+}
+
+async fn dispatch(state: Arc<GatewayState>, req: Request, format: WireFormat) -> Response {
+    let headers = req.headers().clone();
+    let body = match read_body(&state, req, format).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    // The call runs in its own task so that a client hanging up cannot cancel it
+    // half-way: it always settles and writes its ledger row.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a call must finish and settle even when its client disconnects"
+    )]
+    let task = tokio::spawn(call::handle(state, format, headers, body));
+    match task.await {
+        Ok(r) => r,
+        Err(e) => ApiError::Internal(format!("call task failed: {e}")).into_format(format),
+    }
+}
+
+async fn chat(State(s): State<Arc<GatewayState>>, req: Request) -> Response {
+    dispatch(s, req, WireFormat::Chat).await
+}
+
+async fn responses(State(s): State<Arc<GatewayState>>, req: Request) -> Response {
+    dispatch(s, req, WireFormat::Responses).await
+}
+
+async fn messages(State(s): State<Arc<GatewayState>>, req: Request) -> Response {
+    dispatch(s, req, WireFormat::Messages).await
+}
+
+async fn models(State(s): State<Arc<GatewayState>>) -> Response {
+    let data: Vec<_> = s
+        .model_order
+        .iter()
+        .filter_map(|name| s.routes.get(name))
+        .map(|r| json!({"id": r.config.name, "object": "model", "created": 0, "owned_by": r.provider.config.name}))
+        .collect();
+    axum::Json(json!({"object": "list", "data": data})).into_response()
+}
+
+async fn health() -> Response<Body> {
+    axum::Json(json!({"status": "ok"})).into_response()
+}

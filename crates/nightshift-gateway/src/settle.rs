@@ -1,0 +1,200 @@
+//! Settling a call: the real cost replaces the reservation and the ledger row is made
+//! durable before the client sees the end of the response.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use nightshift_meter::{Price, Reservation};
+use nightshift_store::{InflightRow, LedgerRow, StoreError, Write};
+use nightshift_wire::{Usage, WireFormat};
+
+use crate::auth::Caller;
+use crate::state::{GatewayState, now_ms};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Refused,
+    Cut,
+    UpstreamError,
+    ClientAbort,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Refused => "refused",
+            Self::Cut => "cut",
+            Self::UpstreamError => "upstream_error",
+            Self::ClientAbort => "client_abort",
+        }
+    }
+}
+
+/// Everything known about a call between its reservation and its settlement.
+pub struct Pending {
+    pub state: Arc<GatewayState>,
+    pub call_id: String,
+    pub caller: Arc<Caller>,
+    pub provider: String,
+    pub model: String,
+    pub upstream_model: String,
+    pub client_format: WireFormat,
+    pub upstream_format: WireFormat,
+    pub streamed: bool,
+    pub price: Price,
+    pub price_version: String,
+    pub reservation: Reservation,
+    pub started: Instant,
+    pub ts_ms: i64,
+    pub attempts: u32,
+}
+
+/// How a call ended, as far as money goes.
+pub struct Ending {
+    pub outcome: Outcome,
+    /// The upstream's usage; `None` bills the reservation (we could not see what was used).
+    pub usage: Option<Usage>,
+    /// `false` when no upstream call produced anything billable (a refused or failed call).
+    pub billable: bool,
+    pub upstream_status: Option<u16>,
+    pub detail: Option<String>,
+}
+
+impl Pending {
+    /// Write the write-ahead record (not awaited: the settle row that follows waits for it).
+    pub fn begin(&self) {
+        self.state.writer.begin(Write::Begin(InflightRow {
+            call_id: self.call_id.clone(),
+            ts_ms: self.ts_ms,
+            token_id: self.caller.id.to_string(),
+            label_chain: self.caller.label_chain.clone(),
+            provider: self.provider.clone(),
+            model: self.model.clone(),
+            upstream_model: self.upstream_model.clone(),
+            client_format: self.client_format.as_str().into(),
+            upstream_format: self.upstream_format.as_str().into(),
+            streamed: self.streamed,
+            reserved_nanos: self.reservation.amount,
+            price_version: self.price_version.clone(),
+        }));
+    }
+
+    /// Settle the budgets and write the ledger row; returns once the row is durable.
+    pub async fn settle(self, end: Ending) -> Result<LedgerRow, StoreError> {
+        let (cost, usage, source) = match (end.billable, end.usage) {
+            (false, _) => (0, Usage::default(), "none"),
+            (true, Some(u)) => (self.price.cost(&u), u, "upstream"),
+            (true, None) => (self.reservation.amount, Usage::default(), "reserved"),
+        };
+        self.state.budgets.settle(&self.reservation, cost);
+        if cost > self.reservation.amount {
+            tracing::warn!(
+                call_id = %self.call_id,
+                reserved = self.reservation.amount,
+                settled = cost,
+                "Upstream reported more usage than was reserved; the budget is overshot by the difference."
+            );
+        }
+        let row = LedgerRow {
+            call_id: self.call_id,
+            ts_ms: self.ts_ms,
+            token_id: self.caller.id.to_string(),
+            label_chain: self.caller.label_chain.clone(),
+            provider: self.provider,
+            model: self.model,
+            upstream_model: self.upstream_model,
+            client_format: self.client_format.as_str().into(),
+            upstream_format: self.upstream_format.as_str().into(),
+            streamed: self.streamed,
+            input_tokens: usage.input_tokens as i64,
+            cached_input_tokens: usage.cached_input_tokens as i64,
+            cache_write_tokens: usage.cache_write_tokens as i64,
+            output_tokens: usage.output_tokens as i64,
+            reasoning_tokens: usage.reasoning_tokens as i64,
+            reserved_nanos: self.reservation.amount,
+            settled_nanos: cost,
+            price_version: self.price_version,
+            upstream_status: end.upstream_status.map(i64::from),
+            latency_ms: self.started.elapsed().as_millis() as i64,
+            outcome: end.outcome.as_str().into(),
+            usage_source: source.into(),
+            attempts: i64::from(self.attempts),
+            detail: end.detail,
+        };
+        self.state.writer.write(Write::Settle(row.clone())).await?;
+        Ok(row)
+    }
+}
+
+/// A refused call still gets its ledger row (nothing reserved, nothing spent).
+pub async fn record_refusal(
+    state: &GatewayState,
+    caller: &Caller,
+    model: &str,
+    provider: &str,
+    client_format: WireFormat,
+    streamed: bool,
+    detail: String,
+) {
+    let row = LedgerRow {
+        call_id: new_call_id(),
+        ts_ms: now_ms(),
+        token_id: caller.id.to_string(),
+        label_chain: caller.label_chain.clone(),
+        provider: provider.into(),
+        model: model.into(),
+        upstream_model: String::new(),
+        client_format: client_format.as_str().into(),
+        upstream_format: String::new(),
+        streamed,
+        input_tokens: 0,
+        cached_input_tokens: 0,
+        cache_write_tokens: 0,
+        output_tokens: 0,
+        reasoning_tokens: 0,
+        reserved_nanos: 0,
+        settled_nanos: 0,
+        price_version: String::new(),
+        upstream_status: None,
+        latency_ms: 0,
+        outcome: Outcome::Refused.as_str().into(),
+        usage_source: "none".into(),
+        attempts: 0,
+        detail: Some(detail),
+    };
+    if let Err(e) = state.writer.write(Write::Settle(row)).await {
+        tracing::error!(error = %e, "Could not record a refused call.");
+    }
+}
+
+pub fn new_call_id() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 12];
+    rand::rng().fill_bytes(&mut b);
+    format!("call_{}", hex::encode(b))
+}
+
+/// Convenience for Ending.
+impl Ending {
+    pub fn ok(usage: Option<Usage>, status: u16) -> Self {
+        Self {
+            outcome: Outcome::Ok,
+            usage,
+            billable: true,
+            upstream_status: Some(status),
+            detail: None,
+        }
+    }
+
+    pub fn nothing(outcome: Outcome, status: Option<u16>, detail: String) -> Self {
+        Self {
+            outcome,
+            usage: None,
+            billable: false,
+            upstream_status: status,
+            detail: Some(detail),
+        }
+    }
+}

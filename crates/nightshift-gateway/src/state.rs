@@ -1,0 +1,128 @@
+//! The gateway's shared state, built once from the configuration.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nightshift_meter::{Budgets, PriceBook, ResolvedPrice};
+use nightshift_spec::{Config, GatewaySettings, ModelConfig};
+use nightshift_store::{LedgerWriter, Store, StoreError};
+
+use crate::auth::Auth;
+use crate::upstream::Provider;
+
+/// A model clients may ask for, resolved: its provider and its price (or why it has none).
+pub struct Route {
+    pub config: ModelConfig,
+    pub provider: Arc<Provider>,
+    pub price: Result<ResolvedPrice, String>,
+}
+
+/// Output cap used when neither the client nor the model's config sets one.
+pub const DEFAULT_OUTPUT_CAP: u64 = 16_384;
+
+pub struct GatewayState {
+    pub settings: GatewaySettings,
+    pub routes: HashMap<String, Route>,
+    pub model_order: Vec<String>,
+    pub auth: Auth,
+    pub budgets: Arc<Budgets>,
+    pub writer: LedgerWriter,
+    pub store: Arc<dyn Store>,
+    pub http: reqwest::Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+pub fn today() -> String {
+    // Days since the epoch to a civil date (Howard Hinnant's algorithm), so the price
+    // book needs no calendar dependency.
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl GatewayState {
+    /// Build the state: providers with their keys, priced routes, budgets loaded from the
+    /// ledger, calls a crash left in flight settled, and the ledger writer started.
+    pub async fn build(
+        config: &Config,
+        store: Arc<dyn Store>,
+        book: &PriceBook,
+    ) -> Result<Arc<Self>, StartError> {
+        let recovered = store.recover_inflight(now_ms()).await?;
+        if recovered > 0 {
+            tracing::warn!(
+                calls = recovered,
+                "Calls left in flight by an earlier stop were settled at their reservation."
+            );
+        }
+        let providers: HashMap<String, Arc<Provider>> = config
+            .providers
+            .iter()
+            .map(|p| (p.name.clone(), Arc::new(Provider::from_env(p.clone()))))
+            .collect();
+        let date = today();
+        let mut routes = HashMap::new();
+        let mut model_order = Vec::new();
+        for m in &config.models {
+            let Some(provider) = providers.get(&m.provider).cloned() else {
+                continue;
+            };
+            let price = book.resolve(m, &date).map_err(|e| e.to_string());
+            if let Err(e) = &price {
+                tracing::warn!(model = %m.name, error = %e, "Model has no price; calls to it will be refused.");
+            }
+            model_order.push(m.name.clone());
+            routes.insert(
+                m.name.clone(),
+                Route {
+                    config: m.clone(),
+                    provider,
+                    price,
+                },
+            );
+        }
+        let budgets = Arc::new(Budgets::new());
+        let auth = Auth::load(store.clone(), budgets.clone()).await?;
+        let writer = LedgerWriter::spawn(store.clone());
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(config.gateway.connect_timeout_ms))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Arc::new(Self {
+            settings: config.gateway.clone(),
+            routes,
+            model_order,
+            auth,
+            budgets,
+            writer,
+            store,
+            http,
+        }))
+    }
+}

@@ -1,0 +1,267 @@
+//! Calling a provider: its headers, its key, and retries before the first byte.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use reqwest::header::{HeaderName, HeaderValue};
+
+use nightshift_spec::{GatewaySettings, ProviderConfig, ProviderKind};
+use nightshift_wire::WireFormat;
+
+/// A provider ready to call: its config and its key (read once, at start, from the
+/// environment variable the config names; never logged).
+pub struct Provider {
+    pub config: ProviderConfig,
+    key: Option<String>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("name", &self.config.name)
+            .field("has_key", &self.key.is_some())
+            .finish()
+    }
+}
+
+impl Provider {
+    pub fn from_env(config: ProviderConfig) -> Self {
+        let key = config
+            .api_key_env
+            .as_deref()
+            .and_then(|v| std::env::var(v).ok())
+            .filter(|k| !k.is_empty());
+        if let (Some(var), None) = (&config.api_key_env, &key) {
+            tracing::warn!(provider = %config.name, variable = %var, "Provider key variable is not set; calls to this provider will fail.");
+        }
+        Self { config, key }
+    }
+
+    /// The format this provider is called in for a client speaking `client`.
+    pub fn upstream_format(&self, client: WireFormat) -> Option<WireFormat> {
+        use WireFormat::*;
+        match (self.config.kind, client) {
+            (ProviderKind::Scripted, f) => Some(f),
+            (ProviderKind::Openai, Chat | Responses) => Some(client),
+            (ProviderKind::Openai, Messages) => Some(Chat),
+            (ProviderKind::Anthropic, Messages | Chat) => Some(Messages),
+            (ProviderKind::Anthropic, Responses) => None,
+            (ProviderKind::OpenaiCompatible, _) => Some(Chat),
+        }
+    }
+
+    /// Chat servers other than OpenAI's read `max_tokens`, not `max_completion_tokens`.
+    pub fn legacy_max_tokens(&self) -> bool {
+        !matches!(self.config.kind, ProviderKind::Openai)
+    }
+
+    fn headers(&self, format: WireFormat, client_headers: &HeaderMap) -> Result<HeaderMap, String> {
+        let mut h = HeaderMap::new();
+        h.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let key = match (&self.key, &self.config.api_key_env) {
+            (Some(k), _) => Some(k.as_str()),
+            (None, Some(var)) => {
+                return Err(format!(
+                    "provider `{}` has no key: set the environment variable {var} where the gateway runs",
+                    self.config.name
+                ));
+            }
+            (None, None) => None,
+        };
+        if format == WireFormat::Messages {
+            if let Some(k) = key {
+                h.insert(
+                    "x-api-key",
+                    HeaderValue::from_str(k)
+                        .map_err(|_| "provider key is not a valid header value")?,
+                );
+            }
+            let version = client_headers
+                .get("anthropic-version")
+                .cloned()
+                .unwrap_or(HeaderValue::from_static("2023-06-01"));
+            h.insert("anthropic-version", version);
+            if let Some(beta) = client_headers.get("anthropic-beta") {
+                h.insert("anthropic-beta", beta.clone());
+            }
+        } else if let Some(k) = key {
+            let v = HeaderValue::from_str(&format!("Bearer {k}"))
+                .map_err(|_| "provider key is not a valid header value")?;
+            h.insert(http::header::AUTHORIZATION, v);
+        }
+        Ok(h)
+    }
+}
+
+/// How one upstream call ended before any byte reached the client.
+pub enum Attempt {
+    /// A response with a success status: headers received, body not yet read.
+    Ok(reqwest::Response),
+    /// A final error status from the upstream (not worth retrying), with its body.
+    Status(u16, Bytes),
+    /// Retries exhausted on a retryable failure; the message says what happened last.
+    Failed {
+        status: Option<u16>,
+        message: String,
+        timed_out: bool,
+    },
+    /// The gateway could not build the call (missing key).
+    Config(String),
+}
+
+fn retryable(status: u16) -> bool {
+    status == 408 || status == 409 || status == 429 || status >= 500
+}
+
+/// `Retry-After` as seconds or an HTTP date; only the seconds form is honoured exactly,
+/// a date is treated as one second.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    if let Ok(secs) = v.trim().parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Some(Duration::from_millis((secs * 1000.0) as u64));
+    }
+    Some(Duration::from_secs(1))
+}
+
+/// Send `body` to the provider, retrying 408/409/429/5xx and connection errors with
+/// exponential backoff (or `Retry-After`), up to `settings.max_retries` more times.
+pub async fn send(
+    client: &reqwest::Client,
+    provider: &Provider,
+    format: WireFormat,
+    body: Bytes,
+    client_headers: &HeaderMap,
+    settings: &GatewaySettings,
+    attempts: &mut u32,
+) -> Attempt {
+    let headers = match provider.headers(format, client_headers) {
+        Ok(h) => h,
+        Err(e) => return Attempt::Config(e),
+    };
+    let url = format!("{}{}", provider.config.base_url, format.path());
+    let mut backoff = Duration::from_millis(settings.retry_base_ms);
+    let mut last: Option<(Option<u16>, String, bool)> = None;
+    for attempt in 0..=settings.max_retries {
+        *attempts += 1;
+        let req = client
+            .post(&url)
+            .headers(headers.clone())
+            .body(body.clone());
+        let wait = match tokio::time::timeout(
+            Duration::from_millis(settings.request_timeout_ms),
+            req.send(),
+        )
+        .await
+        {
+            Err(_) => {
+                last = Some((
+                    None,
+                    format!(
+                        "no response from `{}` within {} ms",
+                        provider.config.name, settings.request_timeout_ms
+                    ),
+                    true,
+                ));
+                backoff
+            }
+            Ok(Err(e)) => {
+                let what = if e.is_connect() {
+                    "cannot connect to"
+                } else {
+                    "request failed to"
+                };
+                last = Some((
+                    None,
+                    format!("{what} `{}`: {}", provider.config.name, without_url(&e)),
+                    e.is_timeout(),
+                ));
+                backoff
+            }
+            Ok(Ok(resp)) => {
+                let status = resp.status().as_u16();
+                if resp.status().is_success() {
+                    return Attempt::Ok(resp);
+                }
+                let after = retry_after(resp.headers());
+                let body = resp.bytes().await.unwrap_or_default();
+                if !retryable(status) {
+                    return Attempt::Status(status, body);
+                }
+                tracing::debug!(provider = %provider.config.name, status, attempt, "Upstream answered a retryable status.");
+                last = Some((
+                    Some(status),
+                    format!(
+                        "`{}` answered {status}: {}",
+                        provider.config.name,
+                        excerpt(&body)
+                    ),
+                    false,
+                ));
+                match after {
+                    Some(a) if a.as_millis() as u64 > settings.retry_after_cap_ms => break,
+                    Some(a) => a,
+                    None => backoff,
+                }
+            }
+        };
+        if attempt < settings.max_retries {
+            tokio::time::sleep(wait).await;
+            backoff *= 2;
+        }
+    }
+    let (status, message, timed_out) = last.unwrap_or((None, "no attempt was made".into(), false));
+    Attempt::Failed {
+        status,
+        message,
+        timed_out,
+    }
+}
+
+/// reqwest errors print the URL; ours are fine to show, but keep messages short.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(url) = e.url() {
+        s = s.replace(url.as_str(), "");
+    }
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s.replace(" ()", "").trim().to_string()
+}
+
+pub fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let t = text.trim();
+    if t.len() > 300 {
+        let mut end = 300;
+        while !t.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &t[..end])
+    } else {
+        t.to_string()
+    }
+}
+
+/// Headers from the upstream response worth passing to the client.
+pub fn passthrough_headers(from: &reqwest::header::HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+    const KEEP: [&str; 3] = ["x-request-id", "request-id", "openai-processing-ms"];
+    from.iter()
+        .filter(|(k, _)| {
+            KEEP.contains(&k.as_str())
+                || k.as_str().starts_with("anthropic-ratelimit")
+                || k.as_str().starts_with("x-ratelimit")
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}

@@ -1,0 +1,116 @@
+//! Command-line definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Environment variable naming the configuration file.
+pub const ENV_CONFIG: &str = "NIGHTSHIFT_CONFIG";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nightshift",
+    version,
+    about = "A software factory for AI coding agents: metered, budgeted, gated."
+)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug); NIGHTSHIFT_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// The configuration file (providers, models, store).
+    #[arg(long, env = ENV_CONFIG, default_value = "nightshift.toml")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the metering gateway as a service.
+    Gateway(GatewayArgs),
+    /// Mint, list and revoke scoped gateway tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Model calls, tokens and dollars, grouped as asked.
+    Ledger(LedgerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Address to listen on; overrides [gateway] listen.
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint a token with a budget; prints the secret once.
+    Create(TokenCreateArgs),
+    /// List tokens with their budgets and spend.
+    List(TokenListArgs),
+    /// Revoke a token (and so every token under it).
+    Revoke(TokenRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Budget in US dollars, e.g. 2.50.
+    #[arg(long)]
+    pub budget_usd: String,
+    /// Parent token (its id `tok_…` or its secret `nsk_…`); its budget applies too.
+    #[arg(long)]
+    pub parent: Option<String>,
+    /// What the token is for, e.g. a shift or job name.
+    #[arg(long)]
+    pub label: String,
+    /// Expire the token after this many seconds.
+    #[arg(long)]
+    pub expires_in_secs: Option<u64>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenListArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The token's id (`tok_…`).
+    pub id: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum By {
+    Token,
+    Model,
+    Label,
+    Outcome,
+}
+
+#[derive(Debug, Args)]
+pub struct LedgerArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// How to group the totals.
+    #[arg(long, value_enum, default_value = "model")]
+    pub by: By,
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,44 @@
+//! `nightshift gateway`: serve the metering gateway until interrupted.
+
+use anyhow::Context;
+
+use crate::cli::GatewayArgs;
+
+pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
+    let mut config = super::load_config(&args.config.config)?;
+    if let Some(l) = args.listen {
+        config.gateway.listen = l;
+    }
+    let store = super::open_store(&config).await?;
+    let state = nightshift_gateway::build(&config, store)
+        .await
+        .context("starting the gateway")?;
+    let listener = tokio::net::TcpListener::bind(&config.gateway.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.gateway.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "Gateway listening.");
+    // Scripts wait for this line to know the port (useful with `--listen 127.0.0.1:0`).
+    println!("nightshift gateway listening on http://{addr}");
+    let shutdown = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        return;
+                    }
+                };
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+    };
+    nightshift_gateway::serve(state, listener, shutdown)
+        .await
+        .context("serving")?;
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! `nightshift ledger`: totals of the ledger, grouped.
+
+use nightshift_meter::format_usd;
+use nightshift_store::{GroupBy, LedgerStore, TotalRow};
+use serde_json::json;
+
+use crate::cli::{By, LedgerArgs};
+
+pub async fn run(a: LedgerArgs) -> anyhow::Result<()> {
+    let config = super::load_config(&a.config.config)?;
+    let store = super::open_store(&config).await?;
+    let by = match a.by {
+        By::Token => GroupBy::Token,
+        By::Model => GroupBy::Model,
+        By::Label => GroupBy::Label,
+        By::Outcome => GroupBy::Outcome,
+    };
+    let rows = store.totals(by).await?;
+    let total = rows.iter().fold(
+        TotalRow {
+            key: "total".into(),
+            calls: 0,
+            input_tokens: 0,
+            cached_input_tokens: 0,
+            cache_write_tokens: 0,
+            output_tokens: 0,
+            reasoning_tokens: 0,
+            settled_nanos: 0,
+        },
+        |mut t, r| {
+            t.calls += r.calls;
+            t.input_tokens += r.input_tokens;
+            t.cached_input_tokens += r.cached_input_tokens;
+            t.cache_write_tokens += r.cache_write_tokens;
+            t.output_tokens += r.output_tokens;
+            t.reasoning_tokens += r.reasoning_tokens;
+            t.settled_nanos += r.settled_nanos;
+            t
+        },
+    );
+    if a.json {
+        let with_usd = |r: &TotalRow| {
+            let mut v = serde_json::to_value(r).unwrap_or_default();
+            v["settled_usd"] = json!(format_usd(r.settled_nanos));
+            v
+        };
+        let out = json!({
+            "by": by,
+            "rows": rows.iter().map(with_usd).collect::<Vec<_>>(),
+            "total": with_usd(&total),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let head = format!("{by:?}").to_lowercase();
+    println!(
+        "{:<32} {:>6} {:>10} {:>9} {:>9} {:>9} {:>9} {:>14}",
+        head, "calls", "input", "cached", "c.write", "output", "reason.", "dollars"
+    );
+    for r in rows.iter().chain(std::iter::once(&total)) {
+        println!(
+            "{:<32} {:>6} {:>10} {:>9} {:>9} {:>9} {:>9} {:>14}",
+            r.key,
+            r.calls,
+            r.input_tokens,
+            r.cached_input_tokens,
+            r.cache_write_tokens,
+            r.output_tokens,
+            r.reasoning_tokens,
+            format_usd(r.settled_nanos)
+        );
+    }
+    Ok(())
+}

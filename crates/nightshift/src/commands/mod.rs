@@ -1,0 +1,44 @@
+//! One module per command.
+
+mod gateway;
+mod ledger;
+mod token;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use nightshift_spec::Config;
+use nightshift_store::SqliteStore;
+
+use crate::cli::{Cli, Command, TokenCommand};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Gateway(a) => gateway::run(a).await,
+        Command::Token(TokenCommand::Create(a)) => token::create(a).await,
+        Command::Token(TokenCommand::List(a)) => token::list(a).await,
+        Command::Token(TokenCommand::Revoke(a)) => token::revoke(a).await,
+        Command::Ledger(a) => ledger::run(a).await,
+    }
+}
+
+/// Read and validate the configuration file (a mistake in it is bad input: exit 2).
+pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    if !path.exists() {
+        return Err(crate::BadInput(format!(
+            "configuration file {} does not exist; pass --config FILE or set NIGHTSHIFT_CONFIG (the README shows one)",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(Config::load(path)?)
+}
+
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
+    let store = SqliteStore::open(&config.store.url)
+        .await
+        .with_context(|| format!("opening the store named in {}", config.file.display()))?;
+    Ok(Arc::new(store))
+}
