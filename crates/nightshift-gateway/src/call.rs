@@ -166,7 +166,8 @@ async fn process(
             .config
             .max_output_tokens
             .map_or(DEFAULT_OUTPUT_CAP, u64::from);
-        let want_output = output_cap(up_format, &up)
+        // The client's own cap (read before translation adds a default), else the model's.
+        let want_output = output_cap(format, &request)
             .unwrap_or(model_cap)
             .min(model_cap.max(1));
         let ask = Ask {

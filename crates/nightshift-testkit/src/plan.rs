@@ -65,7 +65,8 @@ impl Plan {
         let mut chunks = step.tokens();
         let mut usage = step.usage;
         let scripted_out = usage.output_tokens.max(chunks.len() as u64);
-        let truncated = output_cap(request, format).is_some_and(|cap| scripted_out > cap);
+        let truncated =
+            !step.ignore_cap && output_cap(request, format).is_some_and(|cap| scripted_out > cap);
         let calls = if truncated {
             Vec::new()
         } else {

@@ -56,6 +56,9 @@ pub struct Step {
     pub omit_usage: bool,
     /// The model name to echo; by default the request's `model`.
     pub model: Option<String>,
+    /// Misbehave like a server that ignores the request's output cap: send every chunk
+    /// and report the scripted usage whatever the cap.
+    pub ignore_cap: bool,
 }
 
 /// A scripted tool call.
