@@ -181,7 +181,8 @@ EOF
   } >"$file"
 }
 
-declare -A RPS P50 P99 ERRS
+declare -A RPS P50 P99 ERRS SENT
+NOTES=()      # extra lines for the report's header
 ROWS=()       # "target|mode|conns" in measuring order
 MEM_ROWS=()   # markdown rows of the memory table
 
@@ -191,7 +192,7 @@ run_wrk() {
   ((t > c)) && t=$c
   out=$(wrk -t"$t" -c"$c" -d"${secs}s" --timeout "$WRK_TIMEOUT" -s "$lua" "$url" 2>&1) || {
     echo "$out" >&2; die "wrk failed"; }
-  echo "$out" | awk '/^RESULT /{ $1=""; print; found=1 } END { exit !found }' || {
+  echo "$out" | awk '/^RESULT /{ sub(/^RESULT /, ""); print; found=1 } END { exit !found }' || {
     echo "$out" >&2; die "wrk printed no RESULT line"; }
 }
 
@@ -206,7 +207,8 @@ measure() {
     lua="$WORK/$target-$mode.lua"
     write_lua "$lua" "$mode" "$token"
     log "$target $mode: warm-up ${WARMUP}s"
-    run_wrk "$lua" "$url" 8 "$WARMUP" >/dev/null
+    res=$(run_wrk "$lua" "$url" 8 "$WARMUP")
+    SENT[$target]=$(( ${SENT[$target]:-2} + ${res%% *} ))   # 2: the start-up checks
     for c in $conns; do
       res=$(run_wrk "$lua" "$url" "$c" "$DURATION")
       read -r req dur p50 p99 max ec er ew es et <<<"$res"
@@ -216,6 +218,7 @@ measure() {
       P50[$key]=$p50
       P99[$key]=$p99
       ERRS[$key]=$((ec + er + ew + es + et))
+      SENT[$target]=$((SENT[$target] + req))
       log "$target $mode c=$c: ${RPS[$key]} req/s p50 ${p50}us p99 ${p99}us errors ${ERRS[$key]}"
     done
   done
@@ -289,6 +292,12 @@ else:
   wait_ready nightshift "$pid" "http://127.0.0.1:$port/v1/chat/completions" "$token"
   measure nightshift "http://127.0.0.1:$port/v1/chat/completions" "$token"
   record_mem "nightshift gateway" "$pid"
+  # Proof that metering was on: one ledger row per call (the schema is the store's; skip quietly
+  # if it changed).
+  local rows
+  rows=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from ledger").fetchone()[0])' \
+    "$WORK/nightshift/ledger.db" 2>/dev/null) &&
+    NOTES+=("- nightshift ledger: $rows rows after about ${SENT[nightshift]} completed calls (warm-up included)")
   stop_bg "$pid"
 }
 
@@ -392,6 +401,7 @@ report() {
   echo "- repo: $rev; tools: wrk ${wrk_v#wrk }, $nginx_v${litellm_v:+, LiteLLM $litellm_v}"
   echo "- ${DURATION} s per cell after a ${WARMUP} s warm-up; wrk threads ≤ ${WRK_THREADS}; request: POST /v1/chat/completions, $(body json | wc -c) bytes, max_tokens ${MAX_TOKENS}; stub answers \"hello world\" (12 + 2 tokens)"
   echo "- added = through-proxy percentile minus direct percentile at the same connections and mode"
+  if ((${#NOTES[@]})); then printf '%s\n' "${NOTES[@]}"; fi
   echo
   echo "| target | mode | conns | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms | errors |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"

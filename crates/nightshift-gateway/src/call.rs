@@ -91,14 +91,17 @@ async fn process(
         .auth
         .authenticate(presented_secret(&headers), now_ms())
         .await?;
-    let request: Map<String, Value> = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(m)) => m,
+    let original: Value = match serde_json::from_slice::<Value>(&body) {
+        Ok(v @ Value::Object(_)) => v,
         Ok(_) => {
             return Err(ApiError::BadRequest(
                 "request body must be a JSON object".into(),
             ));
         }
         Err(e) => return Err(ApiError::BadRequest(json_error_position(&body, &e))),
+    };
+    let Value::Object(request) = &original else {
+        return Err(ApiError::Internal("request is not an object".into()));
     };
     let Some(model) = request
         .get("model")
@@ -122,7 +125,6 @@ async fn process(
             state.model_order.join(", ")
         )));
     };
-    let original = Value::Object(request.clone());
     let candidates: Vec<String> = std::iter::once(model.clone())
         .chain(first.config.fallback.iter().cloned())
         .collect();
@@ -167,7 +169,7 @@ async fn process(
             .max_output_tokens
             .map_or(DEFAULT_OUTPUT_CAP, u64::from);
         // The client's own cap (read before translation adds a default), else the model's.
-        let want_output = output_cap(format, &request)
+        let want_output = output_cap(format, request)
             .unwrap_or(model_cap)
             .min(model_cap.max(1));
         let ask = Ask {

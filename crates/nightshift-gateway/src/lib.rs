@@ -23,6 +23,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use serde_json::json;
 
 use nightshift_meter::PriceBook;
@@ -71,6 +72,12 @@ pub async fn serve(
             if let Err(e) = poll.auth.refresh_revocations().await {
                 tracing::warn!(error = %e, "Could not poll the store for revoked tokens.");
             }
+        }
+    });
+    // Without TCP_NODELAY, small SSE writes wait on the peer's delayed ACK (~40 ms each).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "Could not set TCP_NODELAY on an accepted connection.");
         }
     });
     let result = axum::serve(listener, router(state.clone()))

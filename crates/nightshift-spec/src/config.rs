@@ -494,4 +494,25 @@ output_usd_per_mtok = "0.60"
         let err = parse(&text).unwrap_err();
         assert!(err.contains("needs a base_url"), "{err}");
     }
+
+    /// The README's example must stay a valid configuration.
+    #[test]
+    fn the_readme_example_is_valid() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let end = start + readme[start..].find("```").expect("block end");
+        let c = parse(&readme[start..end]).expect("README example parses");
+        assert_eq!(c.providers.len(), 2);
+        assert_eq!(
+            c.models[1].prices.input,
+            Some(0),
+            "an integer price is a price"
+        );
+        assert_eq!(c.models[0].fallback, ["local-qwen"]);
+        assert_eq!(
+            c.gateway,
+            GatewaySettings::default(),
+            "the README shows the defaults"
+        );
+    }
 }

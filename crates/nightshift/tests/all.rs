@@ -1,0 +1,3 @@
+//! The `nightshift` binary, run as a user runs it.
+
+mod suite;
