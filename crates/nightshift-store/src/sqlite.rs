@@ -6,10 +6,12 @@ use std::time::Duration;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, SqlitePool};
+use std::collections::HashSet;
+
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use crate::error::StoreError;
-use crate::model::{GroupBy, LedgerRow, NewToken, TokenRecord, TotalRow, Write};
+use crate::model::{GroupBy, InflightRow, LedgerRow, NewToken, TokenRecord, TotalRow, Write};
 use crate::{BoxFuture, LedgerStore, TokenStore};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -154,7 +156,11 @@ mod token_sql {
     pub const ALL: &str = "SELECT id, label, parent_id, budget_nanos, created_ms, expires_ms, revoked_ms FROM tokens ORDER BY created_ms, id";
 }
 
-const INSERT_LEDGER: &str = "INSERT OR IGNORE INTO ledger (call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, reserved_nanos, settled_nanos, price_version, upstream_status, latency_ms, outcome, usage_source, attempts, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/// Rows per multi-row statement: 24 columns × 400 rows stays far below SQLite's limit of
+/// 32,766 bound parameters.
+const ROWS_PER_STATEMENT: usize = 400;
+
+const INSERT_LEDGER_HEAD: &str = "INSERT OR IGNORE INTO ledger (call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, reserved_nanos, settled_nanos, price_version, upstream_status, latency_ms, outcome, usage_source, attempts, detail) ";
 
 const LEDGER_COLUMNS_SELECT: &str = "SELECT call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, reserved_nanos, settled_nanos, price_version, upstream_status, latency_ms, outcome, usage_source, attempts, detail FROM ledger ORDER BY seq";
 
@@ -187,36 +193,6 @@ fn ledger_from(r: &SqliteRow) -> Result<LedgerRow, sqlx::Error> {
     })
 }
 
-fn bind_ledger<'q>(
-    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    r: &'q LedgerRow,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
-    q.bind(&r.call_id)
-        .bind(r.ts_ms)
-        .bind(&r.token_id)
-        .bind(&r.label_chain)
-        .bind(&r.provider)
-        .bind(&r.model)
-        .bind(&r.upstream_model)
-        .bind(&r.client_format)
-        .bind(&r.upstream_format)
-        .bind(r.streamed)
-        .bind(r.input_tokens)
-        .bind(r.cached_input_tokens)
-        .bind(r.cache_write_tokens)
-        .bind(r.output_tokens)
-        .bind(r.reasoning_tokens)
-        .bind(r.reserved_nanos)
-        .bind(r.settled_nanos)
-        .bind(&r.price_version)
-        .bind(r.upstream_status)
-        .bind(r.latency_ms)
-        .bind(&r.outcome)
-        .bind(&r.usage_source)
-        .bind(r.attempts)
-        .bind(&r.detail)
-}
-
 const TOTALS_BY_TOKEN: &str = "SELECT token_id AS key, COUNT(*) AS calls, SUM(input_tokens) AS i, SUM(cached_input_tokens) AS c, SUM(cache_write_tokens) AS w, SUM(output_tokens) AS o, SUM(reasoning_tokens) AS r, SUM(settled_nanos) AS s FROM ledger GROUP BY token_id ORDER BY token_id";
 const TOTALS_BY_MODEL: &str = "SELECT model AS key, COUNT(*) AS calls, SUM(input_tokens) AS i, SUM(cached_input_tokens) AS c, SUM(cache_write_tokens) AS w, SUM(output_tokens) AS o, SUM(reasoning_tokens) AS r, SUM(settled_nanos) AS s FROM ledger GROUP BY model ORDER BY model";
 const TOTALS_BY_LABEL: &str = "SELECT label_chain AS key, COUNT(*) AS calls, SUM(input_tokens) AS i, SUM(cached_input_tokens) AS c, SUM(cache_write_tokens) AS w, SUM(output_tokens) AS o, SUM(reasoning_tokens) AS r, SUM(settled_nanos) AS s FROM ledger GROUP BY label_chain ORDER BY label_chain";
@@ -225,37 +201,87 @@ const TOTALS_BY_OUTCOME: &str = "SELECT outcome AS key, COUNT(*) AS calls, SUM(i
 impl LedgerStore for SqliteStore {
     fn write_batch<'a>(&'a self, batch: &'a [Write]) -> BoxFuture<'a, ()> {
         Box::pin(async move {
+            // A few multi-row statements per batch, not two per call: each statement is a
+            // round trip to SQLite's worker thread, and that hop is the cost that matters.
+            let settled: HashSet<&str> = batch
+                .iter()
+                .filter_map(|w| match w {
+                    Write::Settle(r) => Some(r.call_id.as_str()),
+                    _ => None,
+                })
+                .collect();
+            // A call begun and settled within one batch needs no write-ahead row at all.
+            let begins: Vec<&InflightRow> = batch
+                .iter()
+                .filter_map(|w| match w {
+                    Write::Begin(b) if !settled.contains(b.call_id.as_str()) => Some(b),
+                    _ => None,
+                })
+                .collect();
+            let settles: Vec<&LedgerRow> = batch
+                .iter()
+                .filter_map(|w| match w {
+                    Write::Settle(r) => Some(r),
+                    _ => None,
+                })
+                .collect();
             let mut tx = self.pool.begin().await?;
-            for w in batch {
-                match w {
-                    Write::Begin(b) => {
-                        sqlx::query("INSERT OR IGNORE INTO inflight (call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, reserved_nanos, price_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-                            .bind(&b.call_id)
-                            .bind(b.ts_ms)
-                            .bind(&b.token_id)
-                            .bind(&b.label_chain)
-                            .bind(&b.provider)
-                            .bind(&b.model)
-                            .bind(&b.upstream_model)
-                            .bind(&b.client_format)
-                            .bind(&b.upstream_format)
-                            .bind(b.streamed)
-                            .bind(b.reserved_nanos)
-                            .bind(&b.price_version)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    Write::Settle(r) => {
-                        bind_ledger(sqlx::query(INSERT_LEDGER), r)
-                            .execute(&mut *tx)
-                            .await?;
-                        sqlx::query("DELETE FROM inflight WHERE call_id = ?")
-                            .bind(&r.call_id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    Write::Flush => {}
+            for chunk in begins.chunks(ROWS_PER_STATEMENT) {
+                let mut q = QueryBuilder::<Sqlite>::new(
+                    "INSERT OR IGNORE INTO inflight (call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, reserved_nanos, price_version) ",
+                );
+                q.push_values(chunk, |mut v, b| {
+                    v.push_bind(&b.call_id)
+                        .push_bind(b.ts_ms)
+                        .push_bind(&b.token_id)
+                        .push_bind(&b.label_chain)
+                        .push_bind(&b.provider)
+                        .push_bind(&b.model)
+                        .push_bind(&b.upstream_model)
+                        .push_bind(&b.client_format)
+                        .push_bind(&b.upstream_format)
+                        .push_bind(b.streamed)
+                        .push_bind(b.reserved_nanos)
+                        .push_bind(&b.price_version);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            for chunk in settles.chunks(ROWS_PER_STATEMENT) {
+                let mut q = QueryBuilder::<Sqlite>::new(INSERT_LEDGER_HEAD);
+                q.push_values(chunk, |mut v, r| {
+                    v.push_bind(&r.call_id)
+                        .push_bind(r.ts_ms)
+                        .push_bind(&r.token_id)
+                        .push_bind(&r.label_chain)
+                        .push_bind(&r.provider)
+                        .push_bind(&r.model)
+                        .push_bind(&r.upstream_model)
+                        .push_bind(&r.client_format)
+                        .push_bind(&r.upstream_format)
+                        .push_bind(r.streamed)
+                        .push_bind(r.input_tokens)
+                        .push_bind(r.cached_input_tokens)
+                        .push_bind(r.cache_write_tokens)
+                        .push_bind(r.output_tokens)
+                        .push_bind(r.reasoning_tokens)
+                        .push_bind(r.reserved_nanos)
+                        .push_bind(r.settled_nanos)
+                        .push_bind(&r.price_version)
+                        .push_bind(r.upstream_status)
+                        .push_bind(r.latency_ms)
+                        .push_bind(&r.outcome)
+                        .push_bind(&r.usage_source)
+                        .push_bind(r.attempts)
+                        .push_bind(&r.detail);
+                });
+                q.build().execute(&mut *tx).await?;
+                let mut d = QueryBuilder::<Sqlite>::new("DELETE FROM inflight WHERE call_id IN (");
+                let mut ids = d.separated(", ");
+                for r in chunk {
+                    ids.push_bind(&r.call_id);
                 }
+                d.push(")");
+                d.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(())

@@ -1,0 +1,192 @@
+//! The SQLite store: what the ledger guarantees.
+
+use std::sync::Arc;
+
+use nightshift_store::{
+    GroupBy, InflightRow, LedgerRow, LedgerStore, LedgerWriter, SqliteStore, TokenStore, Write,
+};
+
+async fn store() -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    (SqliteStore::open(&url).await.expect("open"), dir)
+}
+
+fn begin(id: &str, reserved: i64) -> InflightRow {
+    InflightRow {
+        call_id: id.into(),
+        ts_ms: 1_000,
+        token_id: "tok_a".into(),
+        label_chain: "shift/job".into(),
+        provider: "p".into(),
+        model: "m".into(),
+        upstream_model: "m".into(),
+        client_format: "chat".into(),
+        upstream_format: "chat".into(),
+        streamed: false,
+        reserved_nanos: reserved,
+        price_version: "v".into(),
+    }
+}
+
+fn settle(id: &str, model: &str, settled: i64) -> LedgerRow {
+    LedgerRow {
+        call_id: id.into(),
+        ts_ms: 1_000,
+        token_id: "tok_a".into(),
+        label_chain: "shift/job".into(),
+        provider: "p".into(),
+        model: model.into(),
+        upstream_model: model.into(),
+        client_format: "chat".into(),
+        upstream_format: "chat".into(),
+        streamed: false,
+        input_tokens: 10,
+        cached_input_tokens: 2,
+        cache_write_tokens: 1,
+        output_tokens: 5,
+        reasoning_tokens: 1,
+        reserved_nanos: 100,
+        settled_nanos: settled,
+        price_version: "v".into(),
+        upstream_status: Some(200),
+        latency_ms: 3,
+        outcome: "ok".into(),
+        usage_source: "upstream".into(),
+        attempts: 1,
+        detail: None,
+    }
+}
+
+#[tokio::test]
+async fn a_settled_call_is_written_once_and_leaves_nothing_in_flight() {
+    let (s, _d) = store().await;
+    s.write_batch(&[
+        Write::Begin(begin("c1", 100)),
+        Write::Begin(begin("c2", 200)),
+    ])
+    .await
+    .expect("begin");
+    s.write_batch(&[
+        Write::Settle(settle("c1", "m", 40)),
+        Write::Settle(settle("c1", "m", 40)),
+    ])
+    .await
+    .expect("settle");
+    s.write_batch(&[Write::Settle(settle("c1", "m", 40))])
+        .await
+        .expect("retry");
+    let rows = s.ledger_rows().await.expect("rows");
+    assert_eq!(
+        rows,
+        vec![settle("c1", "m", 40)],
+        "the row round-trips whole, once"
+    );
+    // c2 was left in flight: recovered at its reservation, once.
+    assert_eq!(s.recover_inflight(5_000).await.expect("recover"), 1);
+    assert_eq!(s.recover_inflight(5_000).await.expect("recover"), 0);
+    let rows = s.ledger_rows().await.expect("rows");
+    assert_eq!(
+        (
+            rows[1].call_id.as_str(),
+            rows[1].outcome.as_str(),
+            rows[1].settled_nanos,
+            rows[1].latency_ms
+        ),
+        ("c2", "interrupted", 200, 4_000)
+    );
+}
+
+#[tokio::test]
+async fn the_ledger_refuses_updates_and_deletes() {
+    let (s, _d) = store().await;
+    s.write_batch(&[Write::Settle(settle("c1", "m", 40))])
+        .await
+        .expect("write");
+    let err = sqlx::query("UPDATE ledger SET settled_nanos = 0")
+        .execute(s.pool())
+        .await
+        .expect_err("append-only");
+    assert!(
+        err.to_string().contains("the ledger is append-only"),
+        "{err}"
+    );
+    assert!(
+        sqlx::query("DELETE FROM ledger")
+            .execute(s.pool())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn totals_group_and_sum_exactly() {
+    let (s, _d) = store().await;
+    let batch: Vec<_> = (0..1000)
+        .map(|i| {
+            Write::Settle(settle(
+                &format!("c{i}"),
+                if i % 4 == 0 { "a" } else { "b" },
+                1_000_000_007,
+            ))
+        })
+        .collect();
+    s.write_batch(&batch)
+        .await
+        .expect("a batch larger than one statement");
+    let t = s.totals(GroupBy::Model).await.expect("totals");
+    assert_eq!(
+        t.iter()
+            .map(|r| (r.key.as_str(), r.calls, r.settled_nanos, r.output_tokens))
+            .collect::<Vec<_>>(),
+        [
+            ("a", 250, 250_000_001_750, 1250),
+            ("b", 750, 750_000_005_250, 3750)
+        ]
+    );
+    assert_eq!(
+        s.spent_by_token().await.expect("spent"),
+        [("tok_a".to_string(), 1_000_000_007_000)]
+    );
+}
+
+#[tokio::test]
+async fn the_group_writer_acknowledges_only_committed_rows() {
+    let (s, _d) = store().await;
+    let s = Arc::new(s);
+    let w = LedgerWriter::spawn(s.clone());
+    let mut waits = Vec::new();
+    for i in 0..200 {
+        let w = w.clone();
+        waits.push(tokio::spawn(async move {
+            w.begin(Write::Begin(begin(&format!("c{i}"), 5)));
+            w.write(Write::Settle(settle(&format!("c{i}"), "m", 3)))
+                .await
+        }));
+    }
+    for t in waits {
+        t.await.expect("task").expect("committed");
+    }
+    assert_eq!(s.ledger_rows().await.expect("rows").len(), 200);
+    assert_eq!(
+        s.recover_inflight(0).await.expect("recover"),
+        0,
+        "no write-ahead row outlives its settlement"
+    );
+}
+
+#[tokio::test]
+async fn tokens_need_an_existing_parent() {
+    let (s, _d) = store().await;
+    let t = nightshift_store::NewToken {
+        id: "tok_child".into(),
+        secret_sha256: "h".into(),
+        label: "child".into(),
+        parent_id: Some("tok_missing".into()),
+        budget_nanos: 1,
+        created_ms: 0,
+        expires_ms: None,
+    };
+    let err = s.create_token(t).await.expect_err("refused");
+    assert_eq!(err.to_string(), "parent token `tok_missing` does not exist");
+}
