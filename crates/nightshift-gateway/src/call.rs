@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use nightshift_meter::{Ask, Price, Refusal, format_usd};
 use nightshift_wire::{WireFormat, output_cap, set_output_cap};

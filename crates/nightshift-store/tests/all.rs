@@ -1,5 +1,10 @@
 //! The SQLite store: what the ledger guarantees.
 
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests own every task they spawn and await it"
+)]
+
 use std::sync::Arc;
 
 use nightshift_store::{
