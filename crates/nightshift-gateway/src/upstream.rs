@@ -38,6 +38,21 @@ impl Provider {
         Self { config, key }
     }
 
+    /// Remove this provider's key from text that came back from it (an upstream error may
+    /// echo the key it was sent), before the text reaches a client, a log or the ledger.
+    pub fn redact(&self, body: &[u8]) -> Bytes {
+        match &self.key {
+            Some(k) if k.len() >= 4 => {
+                let text = String::from_utf8_lossy(body);
+                if text.contains(k.as_str()) {
+                    return Bytes::from(text.replace(k.as_str(), "[redacted]"));
+                }
+                Bytes::copy_from_slice(body)
+            }
+            _ => Bytes::copy_from_slice(body),
+        }
+    }
+
     /// The format this provider is called in for a client speaking `client`.
     pub fn upstream_format(&self, client: WireFormat) -> Option<WireFormat> {
         use WireFormat::*;
@@ -190,7 +205,7 @@ pub async fn send(
                     return Attempt::Ok(resp);
                 }
                 let after = retry_after(resp.headers());
-                let body = resp.bytes().await.unwrap_or_default();
+                let body = provider.redact(&resp.bytes().await.unwrap_or_default());
                 if !retryable(status) {
                     return Attempt::Status(status, body);
                 }

@@ -316,3 +316,33 @@ async fn a_client_that_hangs_up_mid_stream_is_settled_for_what_the_upstream_prod
     );
     assert_eq!(h.state.budgets.total_reserved(), 0);
 }
+
+#[tokio::test]
+async fn the_provider_key_never_reaches_the_client_or_the_ledger() {
+    // The "keyed" provider reads its key from CARGO_MANIFEST_DIR, which the test runner sets.
+    let key = std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo");
+    let mut step = error_step(401, None);
+    step.error = Some(ScriptedError {
+        status: 401,
+        retry_after: None,
+        body: Some(format!(
+            r#"{{"error":{{"message":"Incorrect API key provided: {key}","type":"invalid_request_error"}}}}"#
+        )),
+    });
+    let h = Harness::start(Script::new([step])).await;
+    let (tok, _) = h.token("1", None).await;
+    let body = json!({"model": "keyed-model", "messages": [{"role": "user", "content": "hi"}]});
+    let (status, v) = h.post_json("/v1/chat/completions", &tok, &body).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        v["error"]["message"],
+        "Incorrect API key provided: [redacted]"
+    );
+    assert_eq!(
+        h.provider.requests()[0].header("authorization"),
+        Some(format!("Bearer {key}").as_str()),
+        "the upstream got it"
+    );
+    let rows = h.ledger().await;
+    assert!(!format!("{rows:?}").contains(&key), "{rows:?}");
+}

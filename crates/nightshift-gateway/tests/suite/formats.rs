@@ -327,6 +327,7 @@ async fn models_and_health_answer() {
             "compat-model",
             "claude-model",
             "with-fallback",
+            "keyed-model",
             "unpriced"
         ]
     );

@@ -84,6 +84,17 @@ provider = "compat"
 fallback = ["gpt"]
 {prices}
 
+[[provider]]
+name = "keyed"
+kind = "openai-compatible"
+base_url = "{provider_url}"
+api_key_env = "CARGO_MANIFEST_DIR"
+
+[[model]]
+name = "keyed-model"
+provider = "keyed"
+{prices}
+
 [[model]]
 name = "unpriced"
 provider = "scripted"
@@ -161,18 +172,7 @@ impl Harness {
     }
 
     pub async fn token(&self, budget_usd: &str, parent: Option<&str>) -> (String, String) {
-        let nanos = nightshift_meter::parse_usd(budget_usd).expect("amount");
-        let m = nightshift_gateway::mint(
-            self.store.as_ref(),
-            "test",
-            nanos,
-            parent,
-            None,
-            nightshift_gateway::now_ms(),
-        )
-        .await
-        .expect("mint");
-        (m.token, m.record.id)
+        self.labelled_token("test", budget_usd, parent).await
     }
 
     pub async fn labelled_token(

@@ -69,7 +69,7 @@ async fn unknown_and_unpriced_models_are_refused() {
     assert_eq!(status, 404);
     assert_eq!(
         v["error"]["message"],
-        "model `gpt-9` is not configured in this gateway; configured: gpt, compat-model, claude-model, with-fallback, unpriced"
+        "model `gpt-9` is not configured in this gateway; configured: gpt, compat-model, claude-model, with-fallback, keyed-model, unpriced"
     );
     let (status, v) = h
         .post_json(
