@@ -82,7 +82,7 @@ impl Pending {
     }
 
     /// Settle the budgets and write the ledger row; returns once the row is durable.
-    pub async fn settle(self, end: Ending) -> Result<LedgerRow, StoreError> {
+    pub async fn settle(self, end: Ending) -> Result<(), StoreError> {
         let (cost, usage, source) = match (end.billable, end.usage) {
             (false, _) => (0, Usage::default(), "none"),
             (true, Some(u)) => (self.price.cost(&u), u, "upstream"),
@@ -123,8 +123,7 @@ impl Pending {
             attempts: i64::from(self.attempts),
             detail: end.detail,
         };
-        self.state.writer.write(Write::Settle(row.clone())).await?;
-        Ok(row)
+        self.state.writer.write(Write::Settle(row)).await
     }
 }
 

@@ -38,7 +38,9 @@ impl Usage {
             input_tokens: num(usage, &["prompt_tokens"]).unwrap_or(0),
             cached_input_tokens: num(usage, &["prompt_tokens_details", "cached_tokens"])
                 .unwrap_or(0),
-            cache_write_tokens: 0,
+            // Newer OpenAI-style servers report prompt-cache writes here.
+            cache_write_tokens: num(usage, &["prompt_tokens_details", "cache_write_tokens"])
+                .unwrap_or(0),
             output_tokens: num(usage, &["completion_tokens"]).unwrap_or(0),
             reasoning_tokens: num(usage, &["completion_tokens_details", "reasoning_tokens"])
                 .unwrap_or(0),

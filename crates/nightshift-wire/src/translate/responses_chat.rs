@@ -73,6 +73,10 @@ pub fn responses_request_to_chat(req: &Value) -> Result<Value, TranslateError> {
                 .cloned()
                 .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
             f.insert("parameters".into(), params);
+            // Responses tools carry `strict` beside the name; Chat puts it inside `function`.
+            if let Some(strict) = t.get("strict").filter(|s| s.is_boolean()) {
+                f.insert("strict".into(), strict.clone());
+            }
             json!({"type": "function", "function": f})
         })
         .collect();
