@@ -96,7 +96,7 @@ pub fn cut_events(format: WireFormat, tracker: &StreamTracker, model: &str) -> V
             out
         }
         WireFormat::Responses => {
-            let seq = tracker.last_sequence.map_or(0, |s| s + 1);
+            let seq = tracker.last_sequence.map_or(0, |s| s.saturating_add(1));
             let ev = json!({
                 "type": "response.incomplete",
                 "sequence_number": seq,
@@ -128,7 +128,7 @@ pub fn stream_error_event(format: WireFormat, tracker: &StreamTracker, message: 
             SseEvent::new(Some("error"), v.to_string())
         }
         WireFormat::Responses => {
-            let seq = tracker.last_sequence.map_or(0, |s| s + 1);
+            let seq = tracker.last_sequence.map_or(0, |s| s.saturating_add(1));
             let v = json!({"type": "error", "code": "upstream_stream_broken", "message": message, "param": null, "sequence_number": seq});
             SseEvent::new(Some("error"), v.to_string())
         }

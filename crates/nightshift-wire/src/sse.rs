@@ -24,6 +24,12 @@ impl SseEvent {
         }
     }
 
+    /// `true` for a comment-only block (`: keep-alive`): no data, forwarded as it came so
+    /// clients keep seeing life during long waits.
+    pub fn is_comment(&self) -> bool {
+        self.event.is_none() && self.data.is_empty() && self.raw.first() == Some(&b':')
+    }
+
     /// `true` for OpenAI's `data: [DONE]` sentinel.
     pub fn is_done(&self) -> bool {
         self.data == "[DONE]"
@@ -51,6 +57,8 @@ pub fn encode(event: Option<&str>, data: &str) -> Bytes {
 #[derive(Debug, Default)]
 pub struct SseDecoder {
     buf: BytesMut,
+    /// Bytes of `buf` already searched for an event's end (so each byte is scanned once).
+    scanned: usize,
 }
 
 impl SseDecoder {
@@ -62,12 +70,15 @@ impl SseDecoder {
     pub fn push(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
         self.buf.extend_from_slice(chunk);
         let mut out = Vec::new();
-        while let Some(end) = find_event_end(&self.buf) {
+        // Resume the search two bytes back: a terminator may straddle two chunks.
+        while let Some(end) = find_event_end(&self.buf, self.scanned.saturating_sub(2)) {
             let raw = self.buf.split_to(end).freeze();
+            self.scanned = 0;
             if let Some(ev) = parse_event(raw) {
                 out.push(ev);
             }
         }
+        self.scanned = self.buf.len();
         out
     }
 
@@ -83,14 +94,15 @@ impl SseDecoder {
             self.buf.clear();
             return None;
         }
+        self.scanned = 0;
         let raw = self.buf.split().freeze();
         parse_event(raw)
     }
 }
 
 /// Index just past the blank line that ends the first event in `buf`.
-fn find_event_end(buf: &[u8]) -> Option<usize> {
-    let mut i = 0;
+fn find_event_end(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
     while i < buf.len() {
         if buf[i] == b'\n' {
             match buf.get(i + 1) {
@@ -130,7 +142,13 @@ fn parse_event(raw: Bytes) -> Option<SseEvent> {
         }
     }
     if event.is_none() && data.is_none() {
-        return None;
+        // A comment-only block is kept (as an event with no data) so a relay can pass
+        // keep-alives on; a block of nothing at all is dropped.
+        return raw.first().is_some_and(|b| *b == b':').then(|| SseEvent {
+            event: None,
+            data: String::new(),
+            raw,
+        });
     }
     Some(SseEvent {
         event,
@@ -151,14 +169,16 @@ mod tests {
         for chunk in wire.chunks(5) {
             events.extend(d.push(chunk));
         }
-        assert_eq!(events.len(), 2);
+        assert_eq!(events.len(), 3);
         assert_eq!(events[0].event.as_deref(), Some("message_start"));
         assert_eq!(events[0].data, "{\"a\":1}");
         assert_eq!(
             &events[0].raw[..],
             b"event: message_start\ndata: {\"a\":1}\n\n"
         );
-        assert!(events[1].is_done());
+        assert!(events[1].is_comment(), "keep-alives are kept for the relay");
+        assert_eq!(&events[1].raw[..], b": ping\n\n");
+        assert!(events[2].is_done());
         assert_eq!(d.finish(), None);
     }
 

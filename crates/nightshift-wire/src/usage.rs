@@ -31,17 +31,27 @@ fn num(v: &Value, path: &[&str]) -> Option<u64> {
 impl Usage {
     /// OpenAI Chat `usage` object.
     pub fn from_chat(usage: &Value) -> Option<Self> {
-        if !usage.is_object() {
-            return None;
+        let prompt = num(usage, &["prompt_tokens"]);
+        let completion = num(usage, &["completion_tokens"]);
+        if prompt.is_none() && completion.is_none() {
+            return None; // `{}` or junk is no report: bill the reservation, never $0
         }
+        let prompt = prompt.unwrap_or(0);
+        // Some OpenAI-compatible servers leave reasoning out of completion_tokens while
+        // total_tokens includes it: the larger reading is what was generated.
+        let output = completion
+            .unwrap_or(0)
+            .max(num(usage, &["total_tokens"]).map_or(0, |t| t.saturating_sub(prompt)));
         Some(Self {
-            input_tokens: num(usage, &["prompt_tokens"]).unwrap_or(0),
+            input_tokens: prompt,
+            // DeepSeek reports cache hits as prompt_cache_hit_tokens.
             cached_input_tokens: num(usage, &["prompt_tokens_details", "cached_tokens"])
+                .or_else(|| num(usage, &["prompt_cache_hit_tokens"]))
                 .unwrap_or(0),
             // Newer OpenAI-style servers report prompt-cache writes here.
             cache_write_tokens: num(usage, &["prompt_tokens_details", "cache_write_tokens"])
                 .unwrap_or(0),
-            output_tokens: num(usage, &["completion_tokens"]).unwrap_or(0),
+            output_tokens: output,
             reasoning_tokens: num(usage, &["completion_tokens_details", "reasoning_tokens"])
                 .unwrap_or(0),
         })
@@ -49,7 +59,7 @@ impl Usage {
 
     /// OpenAI Responses `usage` object.
     pub fn from_responses(usage: &Value) -> Option<Self> {
-        if !usage.is_object() {
+        if num(usage, &["input_tokens"]).is_none() && num(usage, &["output_tokens"]).is_none() {
             return None;
         }
         Some(Self {
@@ -65,13 +75,16 @@ impl Usage {
 
     /// Anthropic `usage` object (input excludes cache reads and writes).
     pub fn from_messages(usage: &Value) -> Option<Self> {
-        if !usage.is_object() {
+        if num(usage, &["input_tokens"]).is_none() && num(usage, &["output_tokens"]).is_none() {
             return None;
         }
         let cached = num(usage, &["cache_read_input_tokens"]).unwrap_or(0);
         let written = num(usage, &["cache_creation_input_tokens"]).unwrap_or(0);
         Some(Self {
-            input_tokens: num(usage, &["input_tokens"]).unwrap_or(0) + cached + written,
+            input_tokens: num(usage, &["input_tokens"])
+                .unwrap_or(0)
+                .saturating_add(cached)
+                .saturating_add(written),
             cached_input_tokens: cached,
             cache_write_tokens: written,
             output_tokens: num(usage, &["output_tokens"]).unwrap_or(0),
@@ -90,7 +103,7 @@ impl Usage {
     }
 
     pub fn total_tokens(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 }
 
@@ -109,6 +122,8 @@ pub struct StreamTracker {
     pub finished: bool,
     /// The upstream reported an error inside the stream.
     pub errored: bool,
+    /// Chat: a choice reported its finish_reason.
+    saw_finish: bool,
     /// Anthropic: the index of a content block started and not yet stopped.
     pub open_block: Option<u64>,
     /// Responses: the response id and the last `sequence_number` seen.
@@ -124,6 +139,7 @@ impl StreamTracker {
             content_events: 0,
             content_bytes: 0,
             finished: false,
+            saw_finish: false,
             errored: false,
             open_block: None,
             response_id: None,
@@ -163,8 +179,18 @@ impl StreamTracker {
         if v.get("error").is_some() {
             self.errored = true;
         }
+        if v.pointer("/choices/0/finish_reason")
+            .is_some_and(|f| !f.is_null())
+        {
+            self.saw_finish = true;
+        }
         if let Some(u) = v.get("usage").and_then(Usage::from_chat) {
             self.usage = Some(u);
+            // Usage after the finish reason is the end of the answer, even from servers
+            // that never send `[DONE]`.
+            if self.saw_finish {
+                self.finished = true;
+            }
         }
         let mut bytes = 0;
         if let Some(choices) = v.get("choices").and_then(Value::as_array) {
@@ -271,7 +297,7 @@ impl StreamTracker {
                         let plain = u.get("input_tokens").and_then(Value::as_u64).unwrap_or(
                             cur.input_tokens - cur.cached_input_tokens - cur.cache_write_tokens,
                         );
-                        cur.input_tokens = plain + cached + written;
+                        cur.input_tokens = plain.saturating_add(cached).saturating_add(written);
                         cur.cached_input_tokens = cached;
                         cur.cache_write_tokens = written;
                     }

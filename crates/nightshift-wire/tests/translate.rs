@@ -365,6 +365,7 @@ fn responses_request_to_chat_codex_shape() {
             "tools": [{"type": "function", "function": {
                 "name": "shell", "description": "Run a command",
                 "parameters": {"type": "object", "properties": {"command": {"type": "array"}}},
+                "strict": false,
             }}],
             "tool_choice": "auto",
             "parallel_tool_calls": false,

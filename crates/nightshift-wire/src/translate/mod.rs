@@ -181,14 +181,16 @@ impl Tokens {
     }
 
     fn prompt_total(&self) -> u64 {
-        self.input + self.cache_read + self.cache_write
+        self.input
+            .saturating_add(self.cache_read)
+            .saturating_add(self.cache_write)
     }
 
     pub fn to_chat(self) -> Value {
         json!({
             "prompt_tokens": self.prompt_total(),
             "completion_tokens": self.output,
-            "total_tokens": self.prompt_total() + self.output,
+            "total_tokens": self.prompt_total().saturating_add(self.output),
             "prompt_tokens_details": {"cached_tokens": self.cache_read},
             "completion_tokens_details": {"reasoning_tokens": self.reasoning},
         })
@@ -209,7 +211,7 @@ impl Tokens {
             "input_tokens_details": {"cached_tokens": self.cache_read},
             "output_tokens": self.output,
             "output_tokens_details": {"reasoning_tokens": self.reasoning},
-            "total_tokens": self.prompt_total() + self.output,
+            "total_tokens": self.prompt_total().saturating_add(self.output),
         })
     }
 }
