@@ -65,6 +65,20 @@ pub fn now_ms() -> i64 {
 }
 
 impl GatewayState {
+    /// Make a token minted while the gateway runs known to its budgets at once (otherwise
+    /// it is loaded on its first call), so its owner can read its budget before calling.
+    pub fn register(&self, token: &nightshift_store::TokenRecord) {
+        if !self.budgets.contains(&token.id) {
+            self.budgets.insert(
+                &token.id,
+                &token.label,
+                token.budget_nanos,
+                token.parent_id.as_deref(),
+                0,
+            );
+        }
+    }
+
     /// Build the state: providers with their keys, priced routes, budgets loaded from the
     /// ledger, calls a crash left in flight settled, and the ledger writer started.
     pub async fn build(

@@ -5,6 +5,8 @@
 //! here knows about HTTP, prices or budgets: amounts are plain integer nanodollars.
 
 mod error;
+mod factory_model;
+mod factory_sqlite;
 mod model;
 mod sqlite;
 mod writer;
@@ -13,6 +15,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use error::StoreError;
+pub use factory_model::{EventRow, GateRow, IterationRow, JobRow, JobSpend, ShiftRow};
 pub use model::{GroupBy, InflightRow, LedgerRow, NewToken, TokenRecord, TotalRow, Write};
 pub use sqlite::SqliteStore;
 pub use writer::LedgerWriter;
@@ -40,6 +43,48 @@ pub trait LedgerStore: Send + Sync {
     fn spent_by_token(&self) -> BoxFuture<'_, Vec<(String, i64)>>;
     fn totals(&self, by: GroupBy) -> BoxFuture<'_, Vec<TotalRow>>;
     fn ledger_rows(&self) -> BoxFuture<'_, Vec<LedgerRow>>;
+}
+
+/// A change to the factory's current state, recorded with the event that caused it.
+#[derive(Debug, Clone)]
+pub enum StateChange {
+    Shift(ShiftRow),
+    Job(JobRow),
+    JobToken {
+        shift: String,
+        job: String,
+        token_id: String,
+    },
+    Iteration(IterationRow),
+    Gates {
+        shift: String,
+        job: String,
+        n: i64,
+        results: Vec<GateRow>,
+    },
+}
+
+/// The factory's shifts, jobs, iterations and event log.
+pub trait FactoryStore: Send + Sync {
+    /// Append one event and apply the state changes it causes, in one transaction.
+    /// Returns the event's sequence number.
+    fn record<'a>(
+        &'a self,
+        shift: &'a str,
+        job: Option<&'a str>,
+        kind: &'a str,
+        data: &'a serde_json::Value,
+        ts_ms: i64,
+        changes: &'a [StateChange],
+    ) -> BoxFuture<'a, i64>;
+    fn shift(&self, name: &str) -> BoxFuture<'_, Option<ShiftRow>>;
+    fn shifts(&self) -> BoxFuture<'_, Vec<ShiftRow>>;
+    fn jobs(&self, shift: &str) -> BoxFuture<'_, Vec<JobRow>>;
+    fn iterations(&self, shift: &str, job: &str) -> BoxFuture<'_, Vec<IterationRow>>;
+    fn gate_results(&self, shift: &str, job: &str, n: i64) -> BoxFuture<'_, Vec<GateRow>>;
+    fn events(&self, shift: &str, after_seq: i64) -> BoxFuture<'_, Vec<EventRow>>;
+    /// Calls, tokens and dollars per job of a shift, from the ledger.
+    fn spend_by_job(&self, shift: &str) -> BoxFuture<'_, Vec<JobSpend>>;
 }
 
 /// Everything the gateway needs from a store.

@@ -30,6 +30,18 @@ pub struct ConfigArg {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Scaffold a shift.toml for the repositories given.
+    Init(InitArgs),
+    /// Start (or continue) a shift and watch it.
+    Run(RunArgs),
+    /// Continue an unfinished shift after a stop or a crash.
+    Resume(ResumeArgs),
+    /// State of shifts and their jobs.
+    Status(StatusArgs),
+    /// The accepted change of one job: its branch against where it started.
+    Diff(DiffArgs),
+    /// Print the JSON Schema of shift.toml.
+    Schema,
     /// Run the metering gateway as a service.
     Gateway(GatewayArgs),
     /// Mint, list and revoke scoped gateway tokens.
@@ -37,6 +49,70 @@ pub enum Command {
     Token(TokenCommand),
     /// Model calls, tokens and dollars, grouped as asked.
     Ledger(LedgerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Repositories: local paths (globs allowed) or git URLs.
+    pub repos: Vec<String>,
+    /// The shift's name.
+    #[arg(long, default_value = "my-shift")]
+    pub name: String,
+    /// The model, as named in nightshift.toml.
+    #[arg(long, default_value = "gpt-4o-mini")]
+    pub model: String,
+    /// Where to write the spec.
+    #[arg(long, short, default_value = "shift.toml")]
+    pub output: PathBuf,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The factory's working folder (mirrors, worktrees); default `.nightshift` beside the config.
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// Print the final report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The shift spec.
+    pub spec: PathBuf,
+    #[command(flatten)]
+    pub work: WorkArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The shift's name.
+    pub shift: String,
+    #[command(flatten)]
+    pub work: WorkArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// A shift's name; all shifts when omitted.
+    pub shift: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    pub shift: String,
+    pub job: String,
+    #[command(flatten)]
+    pub work: WorkArgs,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +174,8 @@ pub struct TokenRevokeArgs {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum By {
+    /// Per job of the shift given with --shift.
+    Job,
     Token,
     Model,
     Label,
@@ -111,6 +189,9 @@ pub struct LedgerArgs {
     /// How to group the totals.
     #[arg(long, value_enum, default_value = "model")]
     pub by: By,
+    /// Only this shift's calls (required with --by job).
+    #[arg(long)]
+    pub shift: Option<String>,
     #[arg(long)]
     pub json: bool,
 }

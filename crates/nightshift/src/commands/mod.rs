@@ -1,7 +1,11 @@
 //! One module per command.
 
+mod diff;
 mod gateway;
+mod init;
 mod ledger;
+mod run;
+mod status;
 mod token;
 
 use std::path::Path;
@@ -16,6 +20,18 @@ use crate::cli::{Cli, Command, TokenCommand};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Init(a) => init::run(a),
+        Command::Run(a) => run::run(a).await,
+        Command::Resume(a) => run::resume(a).await,
+        Command::Status(a) => status::run(a).await,
+        Command::Diff(a) => diff::run(a).await,
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&nightshift_spec::shift_schema())?
+            );
+            Ok(())
+        }
         Command::Gateway(a) => gateway::run(a).await,
         Command::Token(TokenCommand::Create(a)) => token::create(a).await,
         Command::Token(TokenCommand::List(a)) => token::list(a).await,

@@ -1,4 +1,6 @@
 mod cli;
+mod factory;
+mod factory_rules;
 mod gateway;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,5 @@
+mod context;
+mod gateway;
+mod harness;
+mod iteration;
+mod tools;

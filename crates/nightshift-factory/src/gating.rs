@@ -1,0 +1,153 @@
+//! Gates on an iteration's commit: the policy checks on its change, then the spec's
+//! commands on its tree, then (when the worker claims done) the done-check.
+
+use std::time::Duration;
+
+use nightshift_gates::{Change, ChangeStatus, CommandGate, FileChange, GateResult, Policy};
+use nightshift_git::Worktree;
+use nightshift_spec::{GateCommand, Gates, PolicySpec};
+
+use crate::error::FactoryError;
+
+/// The verdict on one iteration.
+pub struct Verdict {
+    pub results: Vec<GateResult>,
+    /// Every gate passed: the commit advances the branch.
+    pub accepted: bool,
+    /// The done-check ran and passed (or none is set) while the worker claimed done.
+    pub done_verified: bool,
+    pub files: u64,
+    pub insertions: u64,
+    pub deletions: u64,
+    /// A digest of the change, to spot the same diff twice.
+    pub diff_digest: u64,
+}
+
+pub fn policy(spec: &PolicySpec) -> Policy {
+    let mut p = Policy::default();
+    if let Some(v) = spec.require_change {
+        p.require_change = v;
+    }
+    if let Some(v) = spec.protect_tests {
+        p.protect_tests = v;
+    }
+    if let Some(v) = &spec.test_globs {
+        p.test_globs = v.clone();
+    }
+    if let Some(v) = &spec.protected_paths {
+        p.protected_paths = v.clone();
+    }
+    if spec.max_changed_lines.is_some() {
+        p.max_changed_lines = spec.max_changed_lines;
+    }
+    if let Some(v) = spec.forbid_hook_bypass {
+        p.forbid_hook_bypass = v;
+    }
+    p
+}
+
+fn command_gate(g: &GateCommand) -> CommandGate {
+    CommandGate::new(
+        g.name.clone(),
+        g.run.clone(),
+        Duration::from_secs(g.timeout_secs),
+    )
+}
+
+/// Environment for gate commands: the build tools' own homes, nothing secret.
+fn gate_env() -> Vec<(String, String)> {
+    [
+        "CARGO_HOME",
+        "RUSTUP_HOME",
+        "CARGO_TARGET_DIR",
+        "VIRTUAL_ENV",
+        "PYTHONPATH",
+        "GOPATH",
+        "GOCACHE",
+        "JAVA_HOME",
+    ]
+    .iter()
+    .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+    .collect()
+}
+
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+pub async fn judge(
+    job: &str,
+    wt: &Worktree,
+    gates: &Gates,
+    base: &str,
+    commit: &str,
+    claims_done: bool,
+) -> Result<Verdict, FactoryError> {
+    let git = |source| FactoryError::Git {
+        job: job.to_string(),
+        source,
+    };
+    let changes = wt.changes(base, commit).await.map_err(git)?;
+    let stat = wt.diff_stat(base, commit).await.map_err(git)?;
+    let diff = wt.diff(base, commit).await.map_err(git)?;
+    let hooks_path = wt.config_get("core.hooksPath").await.map_err(git)?;
+    let change = Change {
+        files: changes
+            .into_iter()
+            .map(|c| FileChange {
+                path: c.path,
+                status: match c.status {
+                    nightshift_git::ChangeStatus::Added => ChangeStatus::Added,
+                    nightshift_git::ChangeStatus::Modified => ChangeStatus::Modified,
+                    nightshift_git::ChangeStatus::Deleted => ChangeStatus::Deleted,
+                    nightshift_git::ChangeStatus::Renamed { from } => {
+                        ChangeStatus::Renamed { from }
+                    }
+                },
+                old_text: c.old_text,
+                new_text: c.new_text,
+            })
+            .collect(),
+        insertions: stat.insertions,
+        deletions: stat.deletions,
+        hooks_path,
+    };
+    let empty = change.files.is_empty();
+    let mut policy = policy(&gates.policy);
+    // An agent that changes nothing but claims done is asking for verification, not
+    // offering a change: the command gates and the done-check decide.
+    if empty && claims_done {
+        policy.require_change = false;
+    }
+    let mut results = nightshift_gates::check(&policy, &change)
+        .map_err(|e| FactoryError::Invalid(e.to_string()))?;
+    let env = gate_env();
+    for g in &gates.commands {
+        results.push(nightshift_gates::run_command(wt.path(), &command_gate(g), &env, true).await);
+    }
+    let accepted = results.iter().all(|r| r.passed);
+    let mut done_verified = false;
+    if accepted && claims_done {
+        done_verified = match &gates.done_check {
+            Some(g) => {
+                let r =
+                    nightshift_gates::run_command(wt.path(), &command_gate(g), &env, true).await;
+                let passed = r.passed;
+                results.push(r);
+                passed
+            }
+            None => true,
+        };
+    }
+    Ok(Verdict {
+        results,
+        accepted,
+        done_verified,
+        files: stat.files,
+        insertions: stat.insertions,
+        deletions: stat.deletions,
+        diff_digest: fnv(&diff),
+    })
+}

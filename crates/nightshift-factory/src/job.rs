@@ -1,0 +1,571 @@
+//! One job's loop: workspace, token, iterations, gates, stop rules, and resume.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use nightshift_git::{Mirror, Worktree, iteration_ref};
+use nightshift_spec::JobSpec;
+use nightshift_store::{GateRow, IterationRow, JobRow, StateChange};
+
+use crate::error::FactoryError;
+use crate::gating::{Verdict, judge};
+use crate::shift::{Phase, Progress, ShiftCtx, now_ms};
+use crate::worker::{self, IterationInput, WorkerEnd};
+
+pub(crate) struct JobCtx {
+    pub shift: Arc<ShiftCtx>,
+    pub spec: JobSpec,
+    pub row: JobRow,
+}
+
+/// Why a job ended.
+enum Stop {
+    Done,
+    Budget(String),
+    MaxIterations,
+    WallClock,
+    Stalled(String),
+}
+
+impl Stop {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Budget(_) => "budget",
+            Self::MaxIterations => "max_iterations",
+            Self::WallClock => "wall_clock",
+            Self::Stalled(_) => "stalled",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Self::Done => "the agent claimed done and the gates verified it".into(),
+            Self::Budget(m) => m.clone(),
+            Self::MaxIterations => "reached stop.max_iterations".into(),
+            Self::WallClock => "reached stop.wall_clock_minutes".into(),
+            Self::Stalled(m) => m.clone(),
+        }
+    }
+}
+
+struct Loop {
+    ctx: JobCtx,
+    wt: Worktree,
+    mirror: Mirror,
+    token: String,
+    token_id: String,
+    stall: u32,
+    last_rejected_digest: Option<u64>,
+    notes: String,
+}
+
+pub(crate) async fn run(ctx: JobCtx) -> Result<(), FactoryError> {
+    let job = ctx.spec.name.clone();
+    let shift = ctx.shift.clone();
+    match run_inner(ctx).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            // A job that cannot go on is finished as failed, with the reason kept.
+            tracing::error!(job = %job, error = %e, "Job failed.");
+            let mut row = shift
+                .store
+                .jobs(&shift.spec.name)
+                .await?
+                .into_iter()
+                .find(|r| r.name == job)
+                .ok_or_else(|| {
+                    FactoryError::Invalid(format!("job `{job}` vanished from the store"))
+                })?;
+            row.state = "finished".into();
+            row.stop_reason = Some("failed".into());
+            row.stop_detail = Some(e.to_string());
+            row.finished_ms = Some(now_ms());
+            shift
+                .store
+                .record(
+                    &shift.spec.name,
+                    Some(&job),
+                    "job_finished",
+                    &json!({"reason": "failed", "detail": e.to_string()}),
+                    now_ms(),
+                    &[StateChange::Job(row)],
+                )
+                .await?;
+            Ok(())
+        }
+    }
+}
+
+async fn run_inner(mut ctx: JobCtx) -> Result<(), FactoryError> {
+    let shift = ctx.shift.clone();
+    let name = ctx.spec.name.clone();
+    let git = |source| FactoryError::Git {
+        job: name.clone(),
+        source,
+    };
+    let mirrors = shift.layout.mirrors();
+    std::fs::create_dir_all(&mirrors).map_err(|source| FactoryError::Io {
+        path: mirrors.clone(),
+        source,
+    })?;
+    let mirror = Mirror::ensure(&mirrors, &ctx.spec.source)
+        .await
+        .map_err(git)?;
+    let base = match &ctx.row.base_sha {
+        Some(b) => b.clone(),
+        None => {
+            let branch = mirror.default_branch().await.map_err(git)?;
+            mirror.resolve(&branch).await.map_err(git)?.ok_or_else(|| {
+                FactoryError::Invalid(format!(
+                    "repository {} has no commit on its default branch `{branch}`",
+                    ctx.spec.source
+                ))
+            })?
+        }
+    };
+    let wt_path = shift.layout.worktree(&shift.spec.name, &name);
+    if let Some(parent) = wt_path.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| FactoryError::Io {
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    }
+    let wt = mirror
+        .worktree(&wt_path, &ctx.row.branch, &base)
+        .await
+        .map_err(git)?;
+
+    // A token for this run of the job, holding what is left of the job's budget.
+    let spent: i64 = shift
+        .store
+        .spend_by_job(&shift.spec.name)
+        .await?
+        .iter()
+        .filter(|s| s.job == name)
+        .map(|s| s.settled_nanos)
+        .sum();
+    let left = (ctx.spec.job_nanos - spent).max(0);
+    let minted = nightshift_gateway::mint(
+        shift.store.as_ref(),
+        &name,
+        left,
+        Some(&shift.shift_token_id),
+        None,
+        now_ms(),
+    )
+    .await?;
+    shift.gateway.register(&minted.record);
+    ctx.row.state = "running".into();
+    ctx.row.base_sha = Some(base.clone());
+    ctx.row.head_sha.get_or_insert(base.clone());
+    ctx.row.worktree = Some(wt.path().display().to_string());
+    ctx.row.started_ms.get_or_insert(now_ms());
+    shift
+        .store
+        .record(
+            &shift.spec.name,
+            Some(&name),
+            "job_started",
+            &json!({"budget_left_nanos": left, "base": base, "branch": ctx.row.branch, "resumed": ctx.row.iterations > 0}),
+            now_ms(),
+            &[
+                StateChange::Job(ctx.row.clone()),
+                StateChange::JobToken { shift: shift.spec.name.clone(), job: name.clone(), token_id: minted.record.id.clone() },
+            ],
+        )
+        .await?;
+
+    let history = shift.store.iterations(&shift.spec.name, &name).await?;
+    let stall = history
+        .iter()
+        .rev()
+        .take_while(|i| i.state != "accepted")
+        .count() as u32;
+    let notes = history
+        .iter()
+        .rev()
+        .find_map(|i| i.notes.clone())
+        .unwrap_or_default();
+    let mut l = Loop {
+        ctx,
+        wt,
+        mirror,
+        token: minted.token,
+        token_id: minted.record.id,
+        stall,
+        last_rejected_digest: None,
+        notes,
+    };
+
+    // Resume an iteration a crash interrupted: its work is committed and gated, not redone.
+    if let Some(last) = history
+        .last()
+        .filter(|i| i.state == "running" || i.state == "committed")
+    {
+        if let Some(stop) = l.resume(last.clone()).await? {
+            return l.finish(stop).await;
+        }
+    } else if let Some(last) = history.last().filter(|i| i.state == "rejected") {
+        // The reset after a rejection may not have happened before the crash.
+        if l.wt.head().await.map_err(|e| l.git(e))? != last.base_sha {
+            l.wt.reset_to(&last.base_sha).await.map_err(|e| l.git(e))?;
+        }
+    }
+    loop {
+        if let Some(stop) = l.before_iteration() {
+            return l.finish(stop).await;
+        }
+        if let Some(stop) = l.iteration().await? {
+            return l.finish(stop).await;
+        }
+    }
+}
+
+impl Loop {
+    fn git(&self, source: nightshift_git::GitError) -> FactoryError {
+        FactoryError::Git {
+            job: self.ctx.spec.name.clone(),
+            source,
+        }
+    }
+
+    fn progress(&self, n: u32, phase: Phase) {
+        let spent = self
+            .ctx
+            .shift
+            .gateway
+            .budgets
+            .get(&self.token_id)
+            .map_or(0, |b| b.spent);
+        self.ctx.shift.report(Progress {
+            job: self.ctx.spec.name.clone(),
+            iteration: n,
+            max_iterations: self.ctx.spec.max_iterations,
+            phase,
+            accepted: self.ctx.row.accepted as u32,
+            defects: self.ctx.row.defects as u32,
+            spent_nanos: spent,
+        });
+    }
+
+    /// The stop rules checked before an iteration starts.
+    fn before_iteration(&self) -> Option<Stop> {
+        let row = &self.ctx.row;
+        let spec = &self.ctx.spec;
+        let stop_rules = &self.ctx.shift.spec.stop;
+        if row.iterations >= i64::from(spec.max_iterations) {
+            return Some(Stop::MaxIterations);
+        }
+        if let (Some(limit), Some(started)) = (stop_rules.wall_clock_secs, row.started_ms)
+            && now_ms() - started >= (limit as i64) * 1000
+        {
+            return Some(Stop::WallClock);
+        }
+        if self.stall >= stop_rules.stall_iterations {
+            return Some(Stop::Stalled(format!(
+                "{} iterations in a row without an accepted change",
+                self.stall
+            )));
+        }
+        let min = self.ctx.shift.min_call_nanos;
+        if self.ctx.shift.left(&self.token_id) < min {
+            return Some(Stop::Budget(format!(
+                "the budget left ({}) cannot pay for another iteration's first call (about {})",
+                nightshift_meter::format_usd(self.ctx.shift.left(&self.token_id).max(0)),
+                nightshift_meter::format_usd(min)
+            )));
+        }
+        None
+    }
+
+    fn time_limit(&self) -> Duration {
+        let rules = &self.ctx.shift.spec.stop;
+        match (rules.wall_clock_secs, self.ctx.row.started_ms) {
+            (Some(limit), Some(started)) => {
+                let left = (limit as i64) * 1000 - (now_ms() - started);
+                Duration::from_millis(left.max(1000) as u64)
+            }
+            _ => Duration::from_secs(3600),
+        }
+    }
+
+    fn iteration_row(&self, n: u32, state: &str, base: &str) -> IterationRow {
+        IterationRow {
+            shift: self.ctx.shift.spec.name.clone(),
+            job: self.ctx.spec.name.clone(),
+            n: i64::from(n),
+            state: state.into(),
+            base_sha: base.into(),
+            commit_sha: None,
+            worker_stop: None,
+            claims_done: false,
+            summary: None,
+            notes: None,
+            files: 0,
+            insertions: 0,
+            deletions: 0,
+            started_ms: now_ms(),
+            finished_ms: None,
+        }
+    }
+
+    async fn record(
+        &self,
+        kind: &str,
+        data: serde_json::Value,
+        changes: &[StateChange],
+    ) -> Result<(), FactoryError> {
+        let s = &self.ctx.shift;
+        s.store
+            .record(
+                &s.spec.name,
+                Some(&self.ctx.spec.name),
+                kind,
+                &data,
+                now_ms(),
+                changes,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn iteration(&mut self) -> Result<Option<Stop>, FactoryError> {
+        let n = (self.ctx.row.iterations + 1) as u32;
+        let base = self.wt.head().await.map_err(|e| self.git(e))?;
+        let row = self.iteration_row(n, "running", &base);
+        self.record(
+            "iteration_started",
+            json!({"n": n, "base": base}),
+            &[StateChange::Iteration(row.clone())],
+        )
+        .await?;
+        self.progress(n, Phase::Working);
+
+        let shift = self.ctx.shift.clone();
+        let mut events: Vec<String> = Vec::new();
+        let end = worker::run(
+            IterationInput {
+                job: &self.ctx.spec,
+                worktree: self.wt.path(),
+                gateway_v1: &shift.gateway_v1,
+                token: &self.token,
+                notes: &self.notes,
+                n,
+                time_limit: self.time_limit(),
+            },
+            &mut |e| {
+                if events.len() < 200 {
+                    events.push(e);
+                }
+            },
+        )
+        .await;
+        self.commit_and_judge(row, end, events).await
+    }
+
+    /// Commit whatever the worker left, keep it under the factory's ref, gate it, and
+    /// apply the verdict.
+    async fn commit_and_judge(
+        &mut self,
+        mut row: IterationRow,
+        end: WorkerEnd,
+        events: Vec<String>,
+    ) -> Result<Option<Stop>, FactoryError> {
+        let n = row.n as u32;
+        let (summary, claims_done, notes) = match &end {
+            WorkerEnd::Finished {
+                summary,
+                claims_done,
+                notes,
+            } => (summary.clone(), *claims_done, notes.clone()),
+            WorkerEnd::Budget { message } | WorkerEnd::Failed { message } => {
+                (message.clone(), false, None)
+            }
+        };
+        let message = format!(
+            "nightshift: {} / {} iteration {n}\n\n{}",
+            self.ctx.shift.spec.name,
+            self.ctx.spec.name,
+            summary.trim()
+        );
+        let commit = self
+            .wt
+            .commit_all(&message)
+            .await
+            .map_err(|e| self.git(e))?;
+        self.mirror
+            .update_ref(
+                &iteration_ref(&self.ctx.shift.spec.name, &self.ctx.spec.name, n),
+                &commit,
+            )
+            .await
+            .map_err(|e| self.git(e))?;
+        row.state = "committed".into();
+        row.commit_sha = Some(commit.clone());
+        row.worker_stop = Some(end.label().into());
+        row.claims_done = claims_done;
+        row.summary = Some(summary);
+        row.notes = notes.clone();
+        self.record(
+            "iteration_committed",
+            json!({"n": n, "commit": commit, "worker": end.label(), "events": events}),
+            &[StateChange::Iteration(row.clone())],
+        )
+        .await?;
+        if let Some(n) = notes {
+            self.notes = n;
+        }
+        self.judge(row, Some(end)).await
+    }
+
+    /// Continue an iteration a crash interrupted.
+    async fn resume(&mut self, row: IterationRow) -> Result<Option<Stop>, FactoryError> {
+        match row.state.as_str() {
+            "running" => {
+                let end = WorkerEnd::Failed { message: "the factory stopped during this iteration; its work so far is kept and gated".into() };
+                self.commit_and_judge(row, end, Vec::new()).await
+            }
+            _ => self.judge(row, None).await,
+        }
+    }
+
+    async fn judge(
+        &mut self,
+        mut row: IterationRow,
+        end: Option<WorkerEnd>,
+    ) -> Result<Option<Stop>, FactoryError> {
+        let n = row.n as u32;
+        let commit = row.commit_sha.clone().unwrap_or_default();
+        self.progress(n, Phase::Gating);
+        let verdict: Verdict = judge(
+            &self.ctx.spec.name,
+            &self.wt,
+            &self.ctx.spec.gates,
+            &row.base_sha,
+            &commit,
+            row.claims_done,
+        )
+        .await?;
+        let changed = verdict.files > 0;
+        row.files = verdict.files as i64;
+        row.insertions = verdict.insertions as i64;
+        row.deletions = verdict.deletions as i64;
+        row.finished_ms = Some(now_ms());
+        let job = &mut self.ctx.row;
+        job.iterations = row.n;
+        if verdict.accepted {
+            row.state = if changed {
+                "accepted".into()
+            } else {
+                "verified".into()
+            };
+            if changed {
+                job.accepted += 1;
+                job.head_sha = Some(commit.clone());
+                self.stall = 0;
+            } else {
+                self.stall += 1;
+            }
+        } else {
+            row.state = "rejected".into();
+            job.defects += 1;
+            self.stall += 1;
+        }
+        let gates: Vec<GateRow> = verdict
+            .results
+            .iter()
+            .map(|r| GateRow {
+                gate: r.gate.clone(),
+                passed: r.passed,
+                duration_ms: r.duration_ms as i64,
+                exit_code: r.exit_code.map(i64::from),
+                timed_out: r.timed_out,
+                detail: r.detail.clone(),
+                excerpt: r.excerpt.clone(),
+            })
+            .collect();
+        let failed: Vec<&str> = verdict
+            .results
+            .iter()
+            .filter(|r| !r.passed)
+            .map(|r| r.gate.as_str())
+            .collect();
+        let changes = [
+            StateChange::Iteration(row.clone()),
+            StateChange::Gates {
+                shift: row.shift.clone(),
+                job: row.job.clone(),
+                n: row.n,
+                results: gates,
+            },
+            StateChange::Job(self.ctx.row.clone()),
+        ];
+        self.record("iteration_gated", json!({"n": n, "verdict": row.state, "failed_gates": failed, "done_verified": verdict.done_verified}), &changes)
+            .await?;
+        if !verdict.accepted {
+            self.wt
+                .reset_to(&row.base_sha)
+                .await
+                .map_err(|e| self.git(e))?;
+        }
+        self.progress(
+            n,
+            if verdict.accepted {
+                Phase::Accepted
+            } else {
+                Phase::Rejected
+            },
+        );
+
+        if verdict.accepted && row.claims_done && verdict.done_verified {
+            return Ok(Some(Stop::Done));
+        }
+        if let Some(WorkerEnd::Budget { message }) = end {
+            return Ok(Some(Stop::Budget(message)));
+        }
+        if !verdict.accepted && changed {
+            if self.last_rejected_digest == Some(verdict.diff_digest) {
+                return Ok(Some(Stop::Stalled(
+                    "the same rejected change twice in a row".into(),
+                )));
+            }
+            self.last_rejected_digest = Some(verdict.diff_digest);
+        }
+        Ok(None)
+    }
+
+    async fn finish(mut self, stop: Stop) -> Result<(), FactoryError> {
+        let disk = self.wt.disk_usage().await.unwrap_or(0);
+        let row = &mut self.ctx.row;
+        row.state = "finished".into();
+        row.stop_reason = Some(stop.reason().into());
+        row.stop_detail = Some(stop.detail());
+        row.finished_ms = Some(now_ms());
+        let data =
+            json!({"reason": stop.reason(), "detail": stop.detail(), "worktree_bytes": disk});
+        let changes = [StateChange::Job(self.ctx.row.clone())];
+        self.record("job_finished", data, &changes).await?;
+        self.progress(
+            self.ctx.row.iterations as u32,
+            Phase::Finished {
+                reason: stop.reason().into(),
+            },
+        );
+        // Everything the worker made is committed before gating, so what is left untracked
+        // now came from the gates (build output, caches): clear it. The branch and the
+        // iteration refs hold all the work; the worktree can go. If it cannot go safely,
+        // it stays and says why.
+        if let Ok(head) = self.wt.head().await
+            && let Err(e) = self.wt.reset_to(&head).await
+        {
+            tracing::warn!(job = %self.ctx.spec.name, error = %e, "Could not clear gate output from the worktree.");
+        }
+        if let Err(e) = self.wt.remove().await {
+            tracing::warn!(job = %self.ctx.spec.name, error = %e, "Worktree kept.");
+        }
+        Ok(())
+    }
+}

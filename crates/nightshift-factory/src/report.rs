@@ -1,0 +1,194 @@
+//! The report of a shift: per job its stop reason, iterations, accepted changes, defects
+//! by gate, tokens and dollars, and dollars per accepted change.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use nightshift_meter::format_usd;
+
+use crate::error::FactoryError;
+use crate::shift::FactoryStore;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobReport {
+    pub job: String,
+    pub state: String,
+    pub stop_reason: Option<String>,
+    pub stop_detail: Option<String>,
+    pub branch: String,
+    pub head: Option<String>,
+    pub iterations: i64,
+    pub accepted: i64,
+    pub defects: i64,
+    /// Rejected iterations per failing gate (an iteration can fail several).
+    pub defects_by_gate: BTreeMap<String, i64>,
+    pub calls: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub spent_nanos: i64,
+    /// Dollars spent per accepted change, when there is one.
+    pub nanos_per_accepted: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShiftReport {
+    pub shift: String,
+    pub state: String,
+    pub jobs: Vec<JobReport>,
+    pub iterations: i64,
+    pub accepted: i64,
+    pub defects: i64,
+    pub spent_nanos: i64,
+    pub nanos_per_accepted: Option<i64>,
+}
+
+pub async fn report(store: &dyn FactoryStore, shift: &str) -> Result<ShiftReport, FactoryError> {
+    let Some(s) = store.shift(shift).await? else {
+        return Err(FactoryError::Invalid(format!(
+            "no shift named `{shift}` in this store (see `nightshift status`)"
+        )));
+    };
+    let spend = store.spend_by_job(shift).await?;
+    let mut jobs = Vec::new();
+    for j in store.jobs(shift).await? {
+        let mut by_gate = BTreeMap::new();
+        for it in store.iterations(shift, &j.name).await? {
+            if it.state == "rejected" {
+                for g in store.gate_results(shift, &j.name, it.n).await? {
+                    if !g.passed {
+                        *by_gate.entry(g.gate).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+        let sp = spend
+            .iter()
+            .find(|s| s.job == j.name)
+            .cloned()
+            .unwrap_or_default();
+        jobs.push(JobReport {
+            nanos_per_accepted: (j.accepted > 0).then(|| sp.settled_nanos / j.accepted),
+            job: j.name,
+            state: j.state,
+            stop_reason: j.stop_reason,
+            stop_detail: j.stop_detail,
+            branch: j.branch,
+            head: j.head_sha,
+            iterations: j.iterations,
+            accepted: j.accepted,
+            defects: j.defects,
+            defects_by_gate: by_gate,
+            calls: sp.calls,
+            input_tokens: sp.input_tokens,
+            output_tokens: sp.output_tokens,
+            spent_nanos: sp.settled_nanos,
+        });
+    }
+    let accepted: i64 = jobs.iter().map(|j| j.accepted).sum();
+    let spent: i64 = jobs.iter().map(|j| j.spent_nanos).sum();
+    Ok(ShiftReport {
+        shift: s.name,
+        state: s.state,
+        iterations: jobs.iter().map(|j| j.iterations).sum(),
+        defects: jobs.iter().map(|j| j.defects).sum(),
+        accepted,
+        spent_nanos: spent,
+        nanos_per_accepted: (accepted > 0).then(|| spent / accepted),
+        jobs,
+    })
+}
+
+impl ShiftReport {
+    /// The report as a table for a terminal.
+    pub fn render(&self) -> String {
+        let mut out = format!("shift {} ({})\n", self.shift, self.state);
+        out.push_str(&format!(
+            "{:<20} {:<15} {:>5} {:>8} {:>7} {:>7} {:>10} {:>12} {:>12}  defects by gate\n",
+            "job",
+            "stopped",
+            "iter",
+            "accepted",
+            "defects",
+            "calls",
+            "tokens",
+            "dollars",
+            "$/accepted"
+        ));
+        for j in &self.jobs {
+            let gates = j
+                .defects_by_gate
+                .iter()
+                .map(|(g, n)| format!("{g}×{n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            out.push_str(&format!(
+                "{:<20} {:<15} {:>5} {:>8} {:>7} {:>7} {:>10} {:>12} {:>12}  {}\n",
+                j.job,
+                j.stop_reason.as_deref().unwrap_or(&j.state),
+                j.iterations,
+                j.accepted,
+                j.defects,
+                j.calls,
+                j.input_tokens + j.output_tokens,
+                format_usd(j.spent_nanos),
+                j.nanos_per_accepted.map_or("-".into(), format_usd),
+                if gates.is_empty() { "-".into() } else { gates },
+            ));
+        }
+        out.push_str(&format!(
+            "{:<20} {:<15} {:>5} {:>8} {:>7} {:>7} {:>10} {:>12} {:>12}\n",
+            "total",
+            "",
+            self.iterations,
+            self.accepted,
+            self.defects,
+            self.jobs.iter().map(|j| j.calls).sum::<i64>(),
+            self.jobs
+                .iter()
+                .map(|j| j.input_tokens + j.output_tokens)
+                .sum::<i64>(),
+            format_usd(self.spent_nanos),
+            self.nanos_per_accepted.map_or("-".into(), format_usd),
+        ));
+        out
+    }
+}
+
+/// The accepted change of one job: its branch against where it started.
+pub async fn job_diff(
+    store: &dyn FactoryStore,
+    layout: &crate::Layout,
+    shift: &str,
+    job: &str,
+) -> Result<String, FactoryError> {
+    let jobs = store.jobs(shift).await?;
+    if jobs.is_empty() && store.shift(shift).await?.is_none() {
+        return Err(FactoryError::Invalid(format!(
+            "no shift named `{shift}` in this store (see `nightshift status`)"
+        )));
+    }
+    let Some(row) = jobs.iter().find(|j| j.name == job) else {
+        let names: Vec<_> = jobs.iter().map(|j| j.name.as_str()).collect();
+        return Err(FactoryError::Invalid(format!(
+            "shift `{shift}` has no job `{job}` (jobs: {})",
+            names.join(", ")
+        )));
+    };
+    let Some(base) = &row.base_sha else {
+        return Err(FactoryError::Invalid(format!(
+            "job `{job}` has not started yet"
+        )));
+    };
+    let git = |source| FactoryError::Git {
+        job: job.to_string(),
+        source,
+    };
+    let mirror = nightshift_git::Mirror::ensure(&layout.mirrors(), &row.source)
+        .await
+        .map_err(git)?;
+    mirror
+        .diff(base, &format!("refs/heads/{}", row.branch))
+        .await
+        .map_err(git)
+}

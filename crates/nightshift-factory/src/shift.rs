@@ -1,0 +1,305 @@
+//! Running a shift: the in-process gateway, the shift's token, and the scheduler.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use nightshift_gateway::GatewayState;
+use nightshift_meter::Price;
+use nightshift_spec::{Config, ShiftSpec};
+use nightshift_store::{JobRow, ShiftRow, StateChange, Store};
+
+use crate::error::FactoryError;
+use crate::job::{self, JobCtx};
+use crate::layout::Layout;
+use crate::report::{ShiftReport, report};
+
+/// Everything the factory needs from a store: the gateway's domains and its own.
+pub trait FactoryStore: Store + nightshift_store::FactoryStore {}
+impl<T: Store + nightshift_store::FactoryStore> FactoryStore for T {}
+
+/// What a job is doing, for a live display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    Waiting,
+    Working,
+    Gating,
+    Accepted,
+    Rejected,
+    Finished { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub job: String,
+    pub iteration: u32,
+    pub max_iterations: u32,
+    pub phase: Phase,
+    pub accepted: u32,
+    pub defects: u32,
+    pub spent_nanos: i64,
+}
+
+pub struct Options {
+    pub layout: Layout,
+    /// Live progress, if someone is watching.
+    pub progress: Option<mpsc::UnboundedSender<Progress>>,
+}
+
+/// Shared by every job of a running shift.
+pub(crate) struct ShiftCtx {
+    pub spec: ShiftSpec,
+    pub store: Arc<dyn FactoryStore>,
+    pub gateway: Arc<GatewayState>,
+    pub gateway_v1: String,
+    pub shift_token_id: String,
+    pub layout: Layout,
+    pub progress: Option<mpsc::UnboundedSender<Progress>>,
+    pub min_call_nanos: i64,
+}
+
+impl ShiftCtx {
+    pub fn report(&self, p: Progress) {
+        if let Some(tx) = &self.progress {
+            let _ = tx.send(p);
+        }
+    }
+
+    pub fn left(&self, token_id: &str) -> i64 {
+        self.gateway.budgets.get(token_id).map_or(0, |n| n.left())
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    nightshift_gateway::now_ms()
+}
+
+/// Check the spec against the configuration before anything runs.
+fn preflight(
+    config: &Config,
+    spec: &ShiftSpec,
+    gateway: &GatewayState,
+) -> Result<i64, FactoryError> {
+    let mut min_call = 0;
+    for job in &spec.jobs {
+        let Some(route) = gateway.routes.get(&job.model) else {
+            return Err(FactoryError::Invalid(format!(
+                "{}: job `{}` asks for model `{}`, which {} does not configure (configured: {})",
+                spec.file.display(),
+                job.name,
+                job.model,
+                config.file.display(),
+                gateway.model_order.join(", ")
+            )));
+        };
+        let price = route
+            .price
+            .as_ref()
+            .map_err(|e| FactoryError::Invalid(e.clone()))?;
+        // The smallest call an iteration makes: the system prompt and a little context.
+        let tokens = u64::from(gateway.settings.input_overhead_tokens) + 4096;
+        let cost = Price::tokens_cost(tokens, price.price.worst_input())
+            + Price::tokens_cost(1, price.price.worst_output());
+        min_call = min_call.max(cost);
+    }
+    Ok(min_call)
+}
+
+/// Run (or resume) a shift to the end and return its report.
+pub async fn run_shift(
+    config: &Config,
+    spec: ShiftSpec,
+    store: Arc<dyn FactoryStore>,
+    options: Options,
+) -> Result<ShiftReport, FactoryError> {
+    let name = spec.name.clone();
+    if let Some(existing) = store.shift(&name).await?
+        && existing.state == "finished"
+    {
+        tracing::info!(shift = %name, "Shift already finished; reporting it.");
+        return report(store.as_ref(), &name).await;
+    }
+    let gateway = nightshift_gateway::build(config, store.clone() as Arc<dyn Store>)
+        .await
+        .map_err(|e| FactoryError::Gateway(e.to_string()))?;
+    let min_call_nanos = preflight(config, &spec, &gateway)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| FactoryError::Gateway(format!("cannot listen on 127.0.0.1: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| FactoryError::Gateway(e.to_string()))?;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let serving = {
+        let g = gateway.clone();
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the in-process gateway serves until the shift ends; awaited below"
+        )]
+        tokio::spawn(nightshift_gateway::serve(g, listener, async {
+            let _ = stop_rx.await;
+        }))
+    };
+
+    let result = run_jobs(
+        config,
+        spec,
+        store.clone(),
+        gateway,
+        format!("http://{addr}/v1"),
+        options,
+        min_call_nanos,
+    )
+    .await;
+    let _ = stop_tx.send(());
+    match serving.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "The in-process gateway stopped with an error."),
+        Err(e) => tracing::warn!(error = %e, "The in-process gateway task failed."),
+    }
+    result?;
+    report(store.as_ref(), &name).await
+}
+
+async fn run_jobs(
+    _config: &Config,
+    spec: ShiftSpec,
+    store: Arc<dyn FactoryStore>,
+    gateway: Arc<GatewayState>,
+    gateway_v1: String,
+    options: Options,
+    min_call_nanos: i64,
+) -> Result<(), FactoryError> {
+    let name = spec.name.clone();
+    let existing = store.shift(&name).await?;
+    let spec_json = serde_json::to_string(&spec).unwrap_or_default();
+    let shift_token_id = match existing.as_ref().and_then(|s| s.token_id.clone()) {
+        Some(id) => id,
+        None => {
+            let minted = nightshift_gateway::mint(
+                store.as_ref(),
+                &name,
+                spec.shift_nanos,
+                None,
+                None,
+                now_ms(),
+            )
+            .await?;
+            gateway.register(&minted.record);
+            let row = ShiftRow {
+                name: name.clone(),
+                spec_path: spec.file.display().to_string(),
+                spec_json: spec_json.clone(),
+                token_id: Some(minted.record.id.clone()),
+                state: "running".into(),
+                created_ms: now_ms(),
+                finished_ms: None,
+            };
+            let mut changes = vec![StateChange::Shift(row)];
+            for j in &spec.jobs {
+                changes.push(StateChange::Job(JobRow {
+                    shift: name.clone(),
+                    name: j.name.clone(),
+                    source: j.source.clone(),
+                    branch: spec.branch_for(&j.name),
+                    worktree: None,
+                    state: "pending".into(),
+                    stop_reason: None,
+                    stop_detail: None,
+                    iterations: 0,
+                    accepted: 0,
+                    defects: 0,
+                    base_sha: None,
+                    head_sha: None,
+                    started_ms: None,
+                    finished_ms: None,
+                }));
+            }
+            let data = json!({"jobs": spec.jobs.len(), "budget_nanos": spec.shift_nanos, "concurrency": spec.concurrency});
+            store
+                .record(&name, None, "shift_started", &data, now_ms(), &changes)
+                .await?;
+            minted.record.id
+        }
+    };
+    if existing.is_some() {
+        store
+            .record(&name, None, "shift_resumed", &json!({}), now_ms(), &[])
+            .await?;
+    }
+    let ctx = Arc::new(ShiftCtx {
+        spec,
+        store: store.clone(),
+        gateway,
+        gateway_v1,
+        shift_token_id,
+        layout: options.layout,
+        progress: options.progress,
+        min_call_nanos,
+    });
+
+    let permits = Arc::new(Semaphore::new(ctx.spec.concurrency));
+    let rows = store.jobs(&name).await?;
+    let mut set = JoinSet::new();
+    for job in ctx.spec.jobs.clone() {
+        let Some(row) = rows.iter().find(|r| r.name == job.name).cloned() else {
+            continue;
+        };
+        if row.state == "finished" {
+            continue;
+        }
+        ctx.report(Progress {
+            job: job.name.clone(),
+            iteration: row.iterations as u32,
+            max_iterations: job.max_iterations,
+            phase: Phase::Waiting,
+            accepted: row.accepted as u32,
+            defects: row.defects as u32,
+            spent_nanos: 0,
+        });
+        let permit = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| FactoryError::Invalid(e.to_string()))?;
+        let job_ctx = JobCtx {
+            shift: ctx.clone(),
+            spec: job,
+            row,
+        };
+        set.spawn(async move {
+            let out = job::run(job_ctx).await;
+            drop(permit);
+            out
+        });
+    }
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "A job failed outside its loop."),
+            Err(e) => tracing::error!(error = %e, "A job task panicked."),
+        }
+    }
+    let all_done = store
+        .jobs(&name)
+        .await?
+        .iter()
+        .all(|j| j.state == "finished");
+    if all_done && let Some(mut row) = store.shift(&name).await? {
+        row.state = "finished".into();
+        row.finished_ms = Some(now_ms());
+        store
+            .record(
+                &name,
+                None,
+                "shift_finished",
+                &json!({}),
+                now_ms(),
+                &[StateChange::Shift(row)],
+            )
+            .await?;
+    }
+    Ok(())
+}

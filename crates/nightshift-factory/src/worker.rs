@@ -1,0 +1,170 @@
+//! Workers: what runs one iteration in a worktree. The built-in agent and any command;
+//! external agent CLIs come next. A worker gets the gateway's address and the job's token,
+//! never a provider key.
+
+use std::path::Path;
+use std::time::Duration;
+
+use nightshift_spec::{JobSpec, WorkerKind};
+
+/// How a worker's iteration ended, as the stop rules need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerEnd {
+    /// The worker finished its iteration; `claims_done` asks the gates to verify the task.
+    Finished {
+        summary: String,
+        claims_done: bool,
+        notes: Option<String>,
+    },
+    /// The gateway refused a call: the budget is spent.
+    Budget { message: String },
+    /// The worker failed (its model calls, its process, its turn limit).
+    Failed { message: String },
+}
+
+impl WorkerEnd {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Finished {
+                claims_done: true, ..
+            } => "finished (claims done)",
+            Self::Finished { .. } => "finished",
+            Self::Budget { .. } => "budget",
+            Self::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// What a worker needs for one iteration.
+pub struct IterationInput<'a> {
+    pub job: &'a JobSpec,
+    pub worktree: &'a Path,
+    pub gateway_v1: &'a str,
+    pub token: &'a str,
+    pub notes: &'a str,
+    pub n: u32,
+    pub time_limit: Duration,
+}
+
+pub async fn run(
+    input: IterationInput<'_>,
+    on_event: &mut (dyn FnMut(String) + Send),
+) -> WorkerEnd {
+    match input.job.worker {
+        WorkerKind::Builtin => builtin(input, on_event).await,
+        WorkerKind::Command => command(input).await,
+        other => WorkerEnd::Failed {
+            message: format!("worker `{}` is not available in this build", other.as_str()),
+        },
+    }
+}
+
+async fn builtin(
+    input: IterationInput<'_>,
+    on_event: &mut (dyn FnMut(String) + Send),
+) -> WorkerEnd {
+    let mut cfg =
+        nightshift_agent::AgentConfig::new(input.gateway_v1, input.token, &input.job.model);
+    cfg.max_turns = input.job.max_turns;
+    cfg.command_timeout = input.time_limit.min(Duration::from_secs(600));
+    let prompt = nightshift_agent::Prompt {
+        recipe: input.job.prompt.clone(),
+        progress_notes: input.notes.to_string(),
+    };
+    let mut forward = |e: nightshift_agent::Event| on_event(format!("{e:?}"));
+    let run = nightshift_agent::run_iteration(&cfg, input.worktree, &prompt, &mut forward);
+    let outcome = match tokio::time::timeout(input.time_limit, run).await {
+        Ok(o) => o,
+        Err(_) => {
+            return WorkerEnd::Failed {
+                message: format!(
+                    "the iteration ran past its time limit ({} s)",
+                    input.time_limit.as_secs()
+                ),
+            };
+        }
+    };
+    use nightshift_agent::Stop;
+    match outcome.stop {
+        Stop::Finished {
+            summary,
+            claims_done,
+        } => WorkerEnd::Finished {
+            summary,
+            claims_done,
+            notes: outcome.notes,
+        },
+        Stop::AnsweredWithoutTools { text } => WorkerEnd::Finished {
+            summary: text,
+            claims_done: false,
+            notes: None,
+        },
+        Stop::MaxTurns => WorkerEnd::Failed {
+            message: format!(
+                "the agent used all {} turns without finishing",
+                input.job.max_turns
+            ),
+        },
+        Stop::BudgetExhausted { message } => WorkerEnd::Budget { message },
+        Stop::Unauthorized { message } => WorkerEnd::Failed {
+            message: format!("the gateway refused the job's token: {message}"),
+        },
+        Stop::ModelError { status, message } => WorkerEnd::Failed {
+            message: match status {
+                Some(s) => format!("model call failed with HTTP {s}: {message}"),
+                None => format!("model call failed: {message}"),
+            },
+        },
+    }
+}
+
+/// `recipe.command`, run with `sh -c` in the worktree. Exit 0 finishes the iteration; the
+/// command claims the task done by exiting 0 with `NIGHTSHIFT_DONE` on a line of its output.
+async fn command(input: IterationInput<'_>) -> WorkerEnd {
+    let Some(cmd) = input.job.command.as_deref() else {
+        return WorkerEnd::Failed {
+            message: "worker `command` has no command".into(),
+        };
+    };
+    let gate = nightshift_gates::CommandGate::new("worker", cmd, input.time_limit);
+    let env = vec![
+        ("NIGHTSHIFT_ITERATION".to_string(), input.n.to_string()),
+        ("NIGHTSHIFT_NOTES".to_string(), input.notes.to_string()),
+        ("OPENAI_BASE_URL".to_string(), input.gateway_v1.to_string()),
+        ("OPENAI_API_KEY".to_string(), input.token.to_string()),
+        (
+            "ANTHROPIC_BASE_URL".to_string(),
+            input.gateway_v1.trim_end_matches("/v1").to_string(),
+        ),
+        ("ANTHROPIC_API_KEY".to_string(), input.token.to_string()),
+    ];
+    let (result, output) =
+        nightshift_gates::run_command_with_output(input.worktree, &gate, &env, true).await;
+    if result.passed {
+        let claims_done = output.text.lines().any(|l| l.trim() == "NIGHTSHIFT_DONE");
+        let summary = output
+            .text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .to_string();
+        WorkerEnd::Finished {
+            summary,
+            claims_done,
+            notes: None,
+        }
+    } else {
+        WorkerEnd::Failed {
+            message: format!(
+                "the command {}: {}",
+                if result.timed_out {
+                    "timed out"
+                } else {
+                    "failed"
+                },
+                result.detail
+            ),
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! nightshift-gates: the checks the factory runs on every iteration's committed change,
+//! outside the agent's reach.
+//!
+//! This crate never calls git. The factory hands it the change as data ([`Change`]) and a
+//! directory to run commands in; it answers with one [`GateResult`] per gate, which the factory
+//! stores as evidence and uses to accept the iteration or record it as a defect.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`result`] | [`GateResult`], the evidence of one gate, and the excerpt helpers that keep it small |
+//! | [`command`] | [`CommandGate`] and [`run_command`]: `sh -c` in its own process group, a timeout that kills the whole group, output capped while it is read |
+//! | [`change`] | [`Change`], [`FileChange`], [`ChangeStatus`]: an iteration's change as the factory hands it over |
+//! | [`policy`] | [`Policy`] and [`check`]: the gates `non-empty-change`, `tests-intact`, `protected-paths`, `diff-size`, `hooks` |
+//! | [`tests_guard`] | how `tests-intact` finds test files and counts tests, assertions and skip markers per language |
+//!
+//! Every gate passes or fails with a one-sentence `detail` a person can act on and an `excerpt`
+//! (at most [`EXCERPT_MAX_BYTES`]) that shows the evidence: the tail of a command's output, or
+//! the offending lines of a change.
+
+pub mod change;
+pub mod command;
+pub mod policy;
+pub mod result;
+pub mod tests_guard;
+
+pub use change::{Change, ChangeStatus, FileChange};
+pub use command::{
+    CommandGate, CommandOutput, OUTPUT_CAP_BYTES, run_command, run_command_with_output,
+};
+pub use policy::{GATE_NAMES, Policy, PolicyError, check};
+pub use result::{EXCERPT_MAX_BYTES, GateResult, all_passed};

@@ -1,0 +1,50 @@
+//! nightshift-git: every git operation of the factory, through the real `git` command line.
+//!
+//! The factory keeps one bare, cached **mirror** per source repository and one **worktree**
+//! per job, on its own branch (`nightshift/<shift>/<job>`). Every iteration ends in a commit
+//! that is kept under the factory's own refs (`refs/nightshift/<shift>/<job>/<n>`), accepted
+//! or not; accepted iterations advance the job's branch, rejected ones are reset away from
+//! the worktree but stay reachable through their ref. A worktree is only removed when its
+//! work is reachable from a ref.
+//!
+//! Every command runs `git` (never libgit2) with a scrubbed environment
+//! (`GIT_TERMINAL_PROMPT=0`, `GIT_CONFIG_NOSYSTEM=1`, no inherited `GIT_DIR` and friends) and
+//! with hooks, signing, fsmonitor and automatic gc switched off, so an agent's configuration
+//! cannot run code in the factory's commit path. Operations that write to a mirror (clone,
+//! fetch, worktree add and remove, commits, resets, ref updates) are serialized per mirror
+//! by an in-process async lock; reads run concurrently.
+//!
+//! Requires git 2.36 or newer.
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`mirror`] | [`Mirror`]: create or refresh a bare cached clone, resolve revisions, refs, reachability |
+//! | [`worktree`] | [`Worktree`]: commit everything, reset, cleanliness, configuration, safe removal |
+//! | [`diff`] | [`FileChange`], [`ChangeStatus`], [`DiffStat`]: what changed between two commits |
+//! | [`refs`] | the factory's ref and branch names, [`sanitize_ref_component`], natural ordering |
+//! | [`fixture`] | [`init_repo`]: a normal repository with files committed on `main` |
+//! | [`error`] | [`GitError`] |
+//! | `command` | how `git` is run: environment, hardening, identity ([`Identity`]) |
+//! | `lock` | the per-mirror async locks |
+//! | `usage` | disk usage of a folder |
+
+mod command;
+pub mod diff;
+pub mod error;
+pub mod fixture;
+mod lock;
+pub mod mirror;
+pub mod refs;
+mod usage;
+pub mod worktree;
+
+pub use command::Identity;
+pub use diff::{ChangeStatus, DiffStat, FileChange, TEXT_CAP_BYTES};
+pub use error::GitError;
+pub use fixture::init_repo;
+pub use mirror::Mirror;
+pub use refs::{
+    BRANCH_PREFIX, REF_NAMESPACE, iteration_prefix, iteration_ref, job_branch, natural_cmp,
+    sanitize_ref_component,
+};
+pub use worktree::Worktree;

@@ -1,0 +1,297 @@
+//! [`Worktree`]: one job's checkout of a mirror, on the job's branch.
+
+use std::path::{Path, PathBuf};
+
+use crate::command::{Git, Identity, failed, trim_line};
+use crate::error::GitError;
+use crate::lock::lock_mirror;
+use crate::mirror::{is_reachable, resolve_commit};
+use crate::usage::disk_usage;
+
+/// Where removing a worktree requires its `HEAD` to be kept.
+const KEEPING_PREFIXES: &[&str] = &["refs/heads", crate::refs::REF_NAMESPACE];
+
+/// How many changed paths an error message names.
+const NAMED_PATHS: usize = 5;
+
+/// A git worktree of a [`Mirror`](crate::Mirror), checked out on its own branch.
+#[derive(Debug)]
+pub struct Worktree {
+    path: PathBuf,
+    branch: String,
+    mirror: PathBuf,
+    identity: Identity,
+}
+
+impl Worktree {
+    pub(crate) fn new(path: PathBuf, branch: String, mirror: PathBuf, identity: Identity) -> Self {
+        Worktree {
+            path,
+            branch,
+            mirror,
+            identity,
+        }
+    }
+
+    /// The worktree's folder (canonical).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The branch it works on, e.g. `nightshift/<shift>/<job>`.
+    pub fn branch(&self) -> &str {
+        &self.branch
+    }
+
+    /// The mirror it belongs to.
+    pub fn mirror_path(&self) -> &Path {
+        &self.mirror
+    }
+
+    /// Commit as `identity` from now on.
+    pub fn with_identity(mut self, identity: Identity) -> Worktree {
+        self.identity = identity;
+        self
+    }
+
+    /// The full sha of `HEAD`.
+    pub async fn head(&self) -> Result<String, GitError> {
+        Git::new(&self.path, ["rev-parse", "--verify", "HEAD"])
+            .text()
+            .await
+    }
+
+    /// Stage everything (`git add -A`, respecting `.gitignore`) and commit on the worktree's
+    /// branch with `message` (kept as given, `#` lines included), even when nothing changed.
+    /// No hook runs and nothing is signed, whatever the repository configures. If the agent
+    /// left `HEAD` on another branch or detached, `HEAD` is first pointed back at the job's
+    /// branch (the files stay as they are), so the commit always lands on the job's branch.
+    /// Returns the new commit's sha.
+    pub async fn commit_all(&self, message: &str) -> Result<String, GitError> {
+        // Staging touches only this worktree's index and writes objects atomically: it
+        // needs no lock, which keeps the mirror free while a big tree is hashed.
+        Git::new(&self.path, ["add", "--all"]).run().await?;
+        let _guard = lock_mirror(&self.mirror).await;
+        self.reattach().await?;
+        Git::new(
+            &self.path,
+            [
+                "commit",
+                "--quiet",
+                "--no-verify",
+                "--allow-empty",
+                "--allow-empty-message",
+                "--cleanup=whitespace",
+                "--no-gpg-sign",
+                "--file=-",
+            ],
+        )
+        .identity(&self.identity)
+        .input(message.as_bytes())
+        .run()
+        .await?;
+        let sha = self.head().await?;
+        tracing::debug!(worktree = %self.path.display(), branch = %self.branch, sha, "committed");
+        Ok(sha)
+    }
+
+    /// Move the branch and the files back to `sha` (`git reset --hard`, then
+    /// `git clean -ffd`: untracked files and nested repositories go, ignored files such as
+    /// build caches stay), e.g. after a rejected iteration.
+    pub async fn reset_to(&self, sha: &str) -> Result<(), GitError> {
+        let commit =
+            resolve_commit(&self.path, sha)
+                .await?
+                .ok_or_else(|| GitError::UnknownRevision {
+                    repo: self.path.clone(),
+                    rev: sha.to_owned(),
+                })?;
+        let _guard = lock_mirror(&self.mirror).await;
+        self.reattach().await?;
+        Git::new(&self.path, ["reset", "--hard", "--quiet", commit.as_str()])
+            .run()
+            .await?;
+        Git::new(&self.path, ["clean", "-ffd", "--quiet"])
+            .run()
+            .await?;
+        tracing::debug!(worktree = %self.path.display(), branch = %self.branch, sha = commit, "reset");
+        Ok(())
+    }
+
+    /// Whether nothing is modified, staged or untracked (ignored files do not count).
+    pub async fn is_clean(&self) -> Result<bool, GitError> {
+        Ok(self.dirty_paths().await?.is_empty())
+    }
+
+    /// The value of `key` as git sees it in this worktree (the repository's and the user's
+    /// configuration, none of the factory's overrides), e.g. `core.hooksPath` as the agent
+    /// may have set it. Note that `git config` in a worktree writes the mirror's shared
+    /// configuration, so such a setting shows in every worktree of the mirror.
+    pub async fn config_get(&self, key: &str) -> Result<Option<String>, GitError> {
+        if key.is_empty() || key.starts_with('-') {
+            return Err(GitError::InvalidArgument {
+                what: format!("{key:?} is not a git configuration key (like core.hooksPath)"),
+            });
+        }
+        let (out, args) = Git::new(&self.path, ["config", "--get", key])
+            .plain()
+            .output_with_args()
+            .await?;
+        match out.status {
+            0 => Ok(Some(trim_line(&out.stdout))),
+            1 => Ok(None),
+            _ => Err(failed(args, &self.path, &out)),
+        }
+    }
+
+    /// Bytes under the worktree, ignored files (build caches) included.
+    pub async fn disk_usage(&self) -> Result<u64, GitError> {
+        disk_usage(&self.path).await
+    }
+
+    /// Remove the worktree (its branch stays). Refuses with [`GitError::WouldLoseWork`] if
+    /// it has uncommitted changes or untracked files, or if its `HEAD` is not reachable from
+    /// any ref under `refs/heads` or `refs/nightshift` (see [`Worktree::check_removable`] to
+    /// ask without giving the handle up). A worktree whose folder is already gone is just
+    /// forgotten.
+    pub async fn remove(self) -> Result<(), GitError> {
+        let _guard = lock_mirror(&self.mirror).await;
+        if !tokio::fs::try_exists(&self.path).await.unwrap_or(false) {
+            Git::new(&self.mirror, ["worktree", "prune"]).run().await?;
+            tracing::info!(worktree = %self.path.display(), "forgot a worktree whose folder was already gone");
+            return Ok(());
+        }
+        // Checked under the lock, so no commit or reset of ours slips in between.
+        self.removable().await?;
+        let args: [&std::ffi::OsStr; 3] = [
+            "worktree".as_ref(),
+            "remove".as_ref(),
+            self.path.as_os_str(),
+        ];
+        Git::new(&self.mirror, args).run().await?;
+        tracing::info!(worktree = %self.path.display(), branch = %self.branch, "removed the worktree");
+        Ok(())
+    }
+
+    /// Whether [`Worktree::remove`] would go ahead: `Ok(())`, or the
+    /// [`GitError::WouldLoseWork`] it would refuse with.
+    pub async fn check_removable(&self) -> Result<(), GitError> {
+        let _guard = lock_mirror(&self.mirror).await;
+        self.removable().await
+    }
+
+    async fn removable(&self) -> Result<(), GitError> {
+        let dirty = self.dirty_paths().await?;
+        if !dirty.is_empty() {
+            let mut named = dirty
+                .iter()
+                .take(NAMED_PATHS)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if dirty.len() > NAMED_PATHS {
+                named.push_str(&format!(" and {} more", dirty.len() - NAMED_PATHS));
+            }
+            return Err(GitError::WouldLoseWork {
+                path: self.path.clone(),
+                reason: format!(
+                    "it has uncommitted changes ({named}); commit them (commit_all) or reset the worktree first"
+                ),
+            });
+        }
+        let out = Git::new(&self.path, ["rev-parse", "--verify", "HEAD"])
+            .output()
+            .await?;
+        if out.status != 0 {
+            return Err(GitError::WouldLoseWork {
+                path: self.path.clone(),
+                reason:
+                    "its HEAD does not name a commit (was its branch deleted?); inspect it by hand"
+                        .to_owned(),
+            });
+        }
+        let head = trim_line(&out.stdout);
+        if !is_reachable(&self.path, &head, KEEPING_PREFIXES).await? {
+            return Err(GitError::WouldLoseWork {
+                path: self.path.clone(),
+                reason: format!(
+                    "its HEAD {head} is not reachable from any ref under refs/heads or refs/nightshift; keep it with update_ref (e.g. an iteration ref) first"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Paths `git status` reports as modified, staged or untracked.
+    async fn dirty_paths(&self) -> Result<Vec<String>, GitError> {
+        let out = Git::new(
+            &self.path,
+            ["status", "--porcelain=v1", "-z", "--untracked-files=normal"],
+        )
+        .run()
+        .await?;
+        let mut paths = Vec::new();
+        let mut fields = out.split(|&b| b == 0).filter(|f| !f.is_empty());
+        while let Some(field) = fields.next() {
+            let text = String::from_utf8_lossy(field);
+            let status = text.get(..2).unwrap_or("");
+            paths.push(text.get(3..).unwrap_or("").to_owned());
+            if status.starts_with('R') || status.starts_with('C') {
+                // A rename's source path follows as its own field.
+                fields.next();
+            }
+        }
+        Ok(paths)
+    }
+
+    /// Point `HEAD` back at the job's branch if something moved it (files untouched).
+    /// Called with the mirror lock held.
+    async fn reattach(&self) -> Result<(), GitError> {
+        let want = format!("refs/heads/{}", self.branch);
+        let out = Git::new(&self.path, ["symbolic-ref", "--quiet", "HEAD"])
+            .output()
+            .await?;
+        let on = trim_line(&out.stdout);
+        if out.status == 0 && on == want {
+            return Ok(());
+        }
+        tracing::warn!(
+            worktree = %self.path.display(),
+            found = if out.status == 0 { on.as_str() } else { "a detached HEAD" },
+            branch = %self.branch,
+            "HEAD left the job's branch; pointing it back"
+        );
+        Git::new(&self.path, ["symbolic-ref", "HEAD", want.as_str()])
+            .run()
+            .await?;
+        Ok(())
+    }
+
+    /// Remove the lock files a killed git left in this worktree's administrative folder
+    /// and on its branch. Called on resume, with the mirror lock held: the worktree belongs
+    /// to one job, so no other git is working in it.
+    pub(crate) async fn clear_stale_locks(&self) -> Result<(), GitError> {
+        let git_dir = PathBuf::from(
+            Git::new(&self.path, ["rev-parse", "--absolute-git-dir"])
+                .text()
+                .await?,
+        );
+        let candidates = [
+            git_dir.join("index.lock"),
+            git_dir.join("HEAD.lock"),
+            self.mirror
+                .join("refs/heads")
+                .join(format!("{}.lock", self.branch)),
+        ];
+        for lock in candidates {
+            match tokio::fs::remove_file(&lock).await {
+                Ok(()) => {
+                    tracing::warn!(lock = %lock.display(), "removed a stale lock file left by an interrupted git command");
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(GitError::io("remove the stale lock file", lock, e)),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,110 @@
+mod concurrency;
+mod diff;
+mod mirror;
+mod refs;
+mod remove;
+mod reset;
+mod worktree;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nightshift_git::{Mirror, Worktree, init_repo, job_branch};
+
+/// Run git synchronously, as a user or an agent would, outside the crate under test.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_AUTHOR_NAME", "someone")
+        .env("GIT_AUTHOR_EMAIL", "someone@example.com")
+        .env("GIT_COMMITTER_NAME", "someone")
+        .env("GIT_COMMITTER_EMAIL", "someone@example.com")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?} in {} failed: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+}
+
+/// Commit `files` on the current branch of the normal repository at `dir`.
+pub fn commit_files(dir: &Path, files: &[(&str, &str)], message: &str) -> String {
+    for (rel, content) in files {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, content).expect("write");
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "--no-verify", "-m", message]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+pub fn write(dir: &Path, rel: &str, content: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, content).expect("write");
+}
+
+pub fn read(dir: &Path, rel: &str) -> String {
+    std::fs::read_to_string(dir.join(rel)).expect("read")
+}
+
+/// Where the mirror's branch of job `job` in shift `s` points.
+pub async fn branch_tip(mirror: &Mirror, job: &str) -> Option<String> {
+    mirror
+        .resolve(&format!("refs/heads/{}", job_branch("s", job)))
+        .await
+        .expect("resolve")
+}
+
+/// An upstream repository, a mirror cache and a place for worktrees, in one temporary folder.
+pub struct Fixture {
+    pub tmp: tempfile::TempDir,
+    pub upstream: PathBuf,
+    pub cache: PathBuf,
+    pub initial: String,
+}
+
+impl Fixture {
+    pub async fn new(files: &[(&str, &str)]) -> Fixture {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let upstream = tmp.path().join("upstream");
+        let initial = init_repo(&upstream, files).await.expect("init_repo");
+        let cache = tmp.path().join("cache");
+        Fixture {
+            tmp,
+            upstream,
+            cache,
+            initial,
+        }
+    }
+
+    pub async fn mirror(&self) -> Mirror {
+        Mirror::ensure(&self.cache, self.upstream.to_str().expect("utf-8"))
+            .await
+            .expect("ensure")
+    }
+
+    pub fn worktree_path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join("worktrees").join(name)
+    }
+
+    /// A mirror and a worktree on the job branch of shift `s`, job `name`, from `main`.
+    pub async fn job(&self, name: &str) -> (Mirror, Worktree) {
+        let mirror = self.mirror().await;
+        let wt = mirror
+            .worktree(&self.worktree_path(name), &job_branch("s", name), "main")
+            .await
+            .expect("worktree");
+        (mirror, wt)
+    }
+}

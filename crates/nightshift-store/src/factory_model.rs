@@ -1,0 +1,83 @@
+//! The factory's rows.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShiftRow {
+    pub name: String,
+    pub spec_path: String,
+    pub spec_json: String,
+    pub token_id: Option<String>,
+    pub state: String,
+    pub created_ms: i64,
+    pub finished_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobRow {
+    pub shift: String,
+    pub name: String,
+    pub source: String,
+    pub branch: String,
+    pub worktree: Option<String>,
+    pub state: String,
+    pub stop_reason: Option<String>,
+    pub stop_detail: Option<String>,
+    pub iterations: i64,
+    pub accepted: i64,
+    pub defects: i64,
+    pub base_sha: Option<String>,
+    pub head_sha: Option<String>,
+    pub started_ms: Option<i64>,
+    pub finished_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IterationRow {
+    pub shift: String,
+    pub job: String,
+    pub n: i64,
+    pub state: String,
+    pub base_sha: String,
+    pub commit_sha: Option<String>,
+    pub worker_stop: Option<String>,
+    pub claims_done: bool,
+    pub summary: Option<String>,
+    pub notes: Option<String>,
+    pub files: i64,
+    pub insertions: i64,
+    pub deletions: i64,
+    pub started_ms: i64,
+    pub finished_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GateRow {
+    pub gate: String,
+    pub passed: bool,
+    pub duration_ms: i64,
+    pub exit_code: Option<i64>,
+    pub timed_out: bool,
+    pub detail: String,
+    pub excerpt: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EventRow {
+    pub seq: i64,
+    pub ts_ms: i64,
+    pub shift: String,
+    pub job: Option<String>,
+    pub kind: String,
+    pub data: serde_json::Value,
+}
+
+/// Money and tokens spent by one job, from the ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct JobSpend {
+    pub job: String,
+    pub calls: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub settled_nanos: i64,
+}

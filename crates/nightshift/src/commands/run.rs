@@ -1,0 +1,146 @@
+//! `nightshift run` and `nightshift resume`: run a shift with live progress, then its report.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::mpsc;
+
+use nightshift_factory::{Layout, Options, Phase, Progress, ShiftReport};
+use nightshift_meter::format_usd;
+use nightshift_spec::{Config, ShiftSpec};
+use nightshift_store::FactoryStore;
+
+use crate::BadInput;
+use crate::cli::{ResumeArgs, RunArgs, WorkArgs};
+
+pub fn layout(config: &Config, work: &WorkArgs) -> Layout {
+    let dir = work.work_dir.clone().unwrap_or_else(|| {
+        config
+            .file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from(".nightshift"), |p| p.join(".nightshift"))
+    });
+    Layout::new(dir)
+}
+
+pub async fn run(a: RunArgs) -> anyhow::Result<()> {
+    let config = super::load_config(&a.work.config.config)?;
+    if !a.spec.exists() {
+        return Err(BadInput(format!(
+            "shift spec {} does not exist (`nightshift init` writes one)",
+            a.spec.display()
+        ))
+        .into());
+    }
+    let spec = ShiftSpec::load(&a.spec)?;
+    go(config, spec, &a.work).await
+}
+
+pub async fn resume(a: ResumeArgs) -> anyhow::Result<()> {
+    let config = super::load_config(&a.work.config.config)?;
+    let store = super::open_store(&config).await?;
+    let Some(row) = store.shift(&a.shift).await? else {
+        return Err(BadInput(format!(
+            "no shift named `{}` in this store (see `nightshift status`)",
+            a.shift
+        ))
+        .into());
+    };
+    let spec = ShiftSpec::load(std::path::Path::new(&row.spec_path))
+        .with_context(|| format!("reading the spec shift `{}` was started with", a.shift))?;
+    go(config, spec, &a.work).await
+}
+
+async fn go(config: Config, spec: ShiftSpec, work: &WorkArgs) -> anyhow::Result<()> {
+    let store = super::open_store(&config).await?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let display = tokio::task::spawn_blocking({
+        let jobs: Vec<(String, u32)> = spec
+            .jobs
+            .iter()
+            .map(|j| (j.name.clone(), j.max_iterations))
+            .collect();
+        move || watch(rx, jobs)
+    });
+    let options = Options {
+        layout: layout(&config, work),
+        progress: Some(tx),
+    };
+    let result = nightshift_factory::run_shift(
+        &config,
+        spec,
+        store as Arc<dyn nightshift_factory::FactoryStore>,
+        options,
+    )
+    .await;
+    let _ = display.await;
+    let report = result.map_err(|e| match e {
+        nightshift_factory::FactoryError::Invalid(m) => anyhow::Error::new(BadInput(m)),
+        other => other.into(),
+    })?;
+    print_report(&report, work.json)
+}
+
+pub fn print_report(report: &ShiftReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(())
+}
+
+/// Progress bars on a terminal; one line per change of phase otherwise.
+fn watch(mut rx: mpsc::UnboundedReceiver<Progress>, jobs: Vec<(String, u32)>) {
+    let tty = std::io::stderr().is_terminal();
+    let multi = MultiProgress::with_draw_target(if tty {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let style = ProgressStyle::with_template("{prefix:<20} [{bar:20}] {pos}/{len} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let mut bars: BTreeMap<String, ProgressBar> = BTreeMap::new();
+    for (name, max) in jobs {
+        let bar = multi.add(ProgressBar::new(u64::from(max)));
+        bar.set_style(style.clone());
+        bar.set_prefix(name.clone());
+        bar.set_message("waiting");
+        bars.insert(name, bar);
+    }
+    while let Some(p) = rx.blocking_recv() {
+        let phase = match &p.phase {
+            Phase::Waiting => "waiting".to_string(),
+            Phase::Working => "agent working".to_string(),
+            Phase::Gating => "gating".to_string(),
+            Phase::Accepted => "accepted".to_string(),
+            Phase::Rejected => "defect".to_string(),
+            Phase::Finished { reason } => format!("stopped: {reason}"),
+        };
+        let msg = format!(
+            "{phase} · {} accepted · {} defects · {}",
+            p.accepted,
+            p.defects,
+            format_usd(p.spent_nanos)
+        );
+        if let Some(bar) = bars.get(&p.job) {
+            bar.set_position(u64::from(p.iteration));
+            bar.set_message(msg.clone());
+            if matches!(p.phase, Phase::Finished { .. }) {
+                bar.finish();
+            }
+        }
+        if !tty {
+            eprintln!(
+                "{} iteration {}/{}: {msg}",
+                p.job, p.iteration, p.max_iterations
+            );
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Defects and stop rules: false "done" claims, deleted tests, protected paths, budgets,
+//! stalls and iteration limits.
+
+use serde_json::{Value, json};
+
+use nightshift_testkit::{Script, Step};
+
+use super::factory::{World, python_repo};
+
+fn call(name: &str, args: Value) -> Step {
+    Step::tool_call(name, args).with_usage(3000, 40)
+}
+
+fn finish(done: bool) -> Step {
+    call("finish", json!({"summary": "did something", "done": done}))
+}
+
+fn spec(repos: &str, extra: &str) -> String {
+    format!(
+        r#"name = "rules"
+
+[fleet]
+repos = [{repos}]
+
+[recipe]
+prompt = "Make the failing test pass."
+worker = "builtin"
+model = "agent-model"
+max_turns = 4
+
+[gates]
+commands = ["python3 -m unittest -q"]
+
+[budget]
+shift_usd = 1
+job_usd = "0.50"
+{extra}
+"#
+    )
+}
+
+/// Run a one-job shift; returns the world, the job's report and the repository's base.
+async fn run_one(script: Script, extra: &str) -> (World, Value, String) {
+    let w = World::new(script).await;
+    let base = python_repo(&w.path("calc"));
+    w.spec(&spec("\"calc\"", extra));
+    let (code, report, stderr) =
+        w.run_json(&["run", "shift.toml", "--config", "nightshift.toml", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    (w, report["jobs"][0].clone(), base)
+}
+
+fn summary(job: &Value) -> (String, i64, i64, i64, Value) {
+    (
+        job["stop_reason"].as_str().unwrap_or("").to_string(),
+        job["iterations"].as_i64().unwrap_or(-1),
+        job["accepted"].as_i64().unwrap_or(-1),
+        job["defects"].as_i64().unwrap_or(-1),
+        job["defects_by_gate"].clone(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claiming_done_while_tests_fail_is_a_defect() {
+    let (_w, job, _) = run_one(Script::new([finish(true)]), "[stop]\nmax_iterations = 1").await;
+    assert_eq!(
+        summary(&job),
+        (
+            "max_iterations".into(),
+            1,
+            0,
+            1,
+            json!({"python3 -m unittest": 1})
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_failing_test_is_a_defect() {
+    let delete = call(
+        "edit_file",
+        json!({"path": "test_calc.py", "old_text": "    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n", "new_text": "    pass\n"}),
+    );
+    let (_w, job, _) = run_one(
+        Script::new([delete, finish(true)]),
+        "[stop]\nmax_iterations = 1",
+    )
+    .await;
+    assert_eq!(
+        summary(&job),
+        ("max_iterations".into(), 1, 0, 1, json!({"tests-intact": 1}))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn touching_a_protected_path_is_a_defect_even_with_a_good_fix() {
+    let fix = call(
+        "edit_file",
+        json!({"path": "calc.py", "old_text": "a - b", "new_text": "a + b"}),
+    );
+    let ci = call(
+        "write_file",
+        json!({"path": ".github/workflows/ci.yml", "content": "on: push\n"}),
+    );
+    let (_w, job, base) = run_one(
+        Script::new([fix, ci, finish(true)]),
+        "[stop]\nmax_iterations = 1",
+    )
+    .await;
+    assert_eq!(
+        summary(&job),
+        (
+            "max_iterations".into(),
+            1,
+            0,
+            1,
+            json!({"protected-paths": 1})
+        )
+    );
+    assert_eq!(job["head"].as_str(), Some(base.as_str()), "nothing landed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loop_without_progress_stops_as_stalled() {
+    let (_w, job, _) = run_one(
+        Script::cycling([finish(false)]),
+        "[stop]\nmax_iterations = 10\nstall_iterations = 3",
+    )
+    .await;
+    assert_eq!(
+        summary(&job),
+        (
+            "stalled".into(),
+            3,
+            0,
+            3,
+            json!({"non-empty-change": 3, "python3 -m unittest": 3})
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_rejected_change_twice_stops_as_stalled() {
+    let wrong = call(
+        "edit_file",
+        json!({"path": "calc.py", "old_text": "a - b", "new_text": "a * b"}),
+    );
+    let (_w, job, _) = run_one(
+        Script::cycling([wrong, finish(false)]),
+        "[stop]\nmax_iterations = 10\nstall_iterations = 5",
+    )
+    .await;
+    assert_eq!(summary(&job).0, "stalled");
+    assert_eq!(
+        job["stop_detail"],
+        "the same rejected change twice in a row"
+    );
+    assert_eq!(job["iterations"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loop_stops_at_its_iteration_limit() {
+    let work = call("run", json!({"command": "date +%s%N >> log.txt"}));
+    let w = World::new(Script::cycling([work, finish(false)])).await;
+    python_repo(&w.path("calc"));
+    w.spec(
+        &spec("\"calc\"", "[stop]\nmax_iterations = 2").replace("python3 -m unittest -q", "true"),
+    );
+    let (code, report, stderr) =
+        w.run_json(&["run", "shift.toml", "--config", "nightshift.toml", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        summary(&report["jobs"][0]),
+        ("max_iterations".into(), 2, 2, 0, json!({}))
+    );
+    assert_eq!(
+        w.provider.served(),
+        4,
+        "exactly two iterations of two calls: never past the limit"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_shift_budget_stops_every_job_within_it() {
+    // Every call asks for a tool that fails, so no job ever finishes on its own.
+    let w = World::new(Script::cycling([call(
+        "read_file",
+        json!({"path": "missing.txt"}),
+    )]))
+    .await;
+    for r in ["a", "b", "c"] {
+        python_repo(&w.path(r));
+    }
+    let body = spec(
+        "\"a\", \"b\", \"c\"",
+        "[stop]\nmax_iterations = 50\nstall_iterations = 50",
+    )
+    .replace("shift_usd = 1", "shift_usd = \"0.06\"")
+    .replace("job_usd = \"0.50\"", "job_usd = \"0.05\"");
+    w.spec(&body);
+    let (code, report, stderr) =
+        w.run_json(&["run", "shift.toml", "--config", "nightshift.toml", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let reasons: Vec<_> = report["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| j["stop_reason"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(reasons, ["budget", "budget", "budget"], "{report:#}");
+    let spent = report["spent_nanos"].as_i64().expect("spent");
+    assert!(spent <= 60_000_000, "spent {spent} of a $0.06 shift budget");
+    assert!(
+        spent > 40_000_000,
+        "the budget was mostly used, not refused early: {spent}"
+    );
+    let (_, ledger, _) = w.run_json(&[
+        "ledger",
+        "--config",
+        "nightshift.toml",
+        "--shift",
+        "rules",
+        "--by",
+        "job",
+        "--json",
+    ]);
+    assert_eq!(ledger["total"]["settled_nanos"].as_i64(), Some(spent));
+}
