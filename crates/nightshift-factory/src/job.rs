@@ -133,6 +133,33 @@ async fn run_inner(mut ctx: JobCtx) -> Result<(), FactoryError> {
             source,
         })?;
     }
+    let existing = mirror
+        .resolve(&format!("refs/heads/{}", ctx.row.branch))
+        .await
+        .map_err(git)?;
+    if ctx.row.base_sha.is_none() && existing.is_some() {
+        // A fresh job must not build on (and later push over) a branch someone else made.
+        return Err(FactoryError::Invalid(format!(
+            "branch `{}` already exists in {}; delete it there or change the shift's name or landing.branch",
+            ctx.row.branch, ctx.spec.source
+        )));
+    }
+    if ctx.row.base_sha.is_none() {
+        // Record where the job starts before its branch exists, so a crash in between
+        // resumes on our own branch instead of refusing it as someone else's.
+        ctx.row.base_sha = Some(base.clone());
+        shift
+            .store
+            .record(
+                &shift.spec.name,
+                Some(&name),
+                "job_prepared",
+                &json!({"base": base}),
+                now_ms(),
+                &[StateChange::Job(ctx.row.clone())],
+            )
+            .await?;
+    }
     let wt = mirror
         .worktree(&wt_path, &ctx.row.branch, &base)
         .await
@@ -539,7 +566,21 @@ impl Loop {
 
     async fn finish(mut self, stop: Stop) -> Result<(), FactoryError> {
         let disk = self.wt.disk_usage().await.unwrap_or(0);
+        // Landing: the branch goes back to the source repository, fast-forward only. A
+        // refusal is reported as such; the work stays on the mirror's branch and refs.
+        let landing = if self.ctx.row.accepted == 0 {
+            "nothing".to_string()
+        } else {
+            match self.mirror.push_branch(&self.ctx.row.branch).await {
+                Ok(()) => "pushed".to_string(),
+                Err(e) => {
+                    tracing::warn!(job = %self.ctx.spec.name, error = %e, "Landing failed.");
+                    format!("failed: {e}")
+                }
+            }
+        };
         let row = &mut self.ctx.row;
+        row.landing = Some(landing.clone());
         row.state = "finished".into();
         row.stop_reason = Some(stop.reason().into());
         row.stop_detail = Some(stop.detail());

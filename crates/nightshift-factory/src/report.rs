@@ -18,6 +18,9 @@ pub struct JobReport {
     pub stop_detail: Option<String>,
     pub branch: String,
     pub head: Option<String>,
+    /// Where the accepted work landed: `pushed` (to the source repository's branch),
+    /// `nothing`, or `failed: …`.
+    pub landing: Option<String>,
     pub iterations: i64,
     pub accepted: i64,
     pub defects: i64,
@@ -75,6 +78,7 @@ pub async fn report(store: &dyn FactoryStore, shift: &str) -> Result<ShiftReport
             stop_detail: j.stop_detail,
             branch: j.branch,
             head: j.head_sha,
+            landing: j.landing,
             iterations: j.iterations,
             accepted: j.accepted,
             defects: j.defects,
@@ -123,7 +127,7 @@ impl ShiftReport {
                 .collect::<Vec<_>>()
                 .join(", ");
             out.push_str(&format!(
-                "{:<20} {:<15} {:>5} {:>8} {:>7} {:>7} {:>10} {:>12} {:>12}  {}\n",
+                "{:<20} {:<15} {:>5} {:>8} {:>7} {:>7} {:>10} {:>12} {:>12}  {:<9} {}\n",
                 j.job,
                 j.stop_reason.as_deref().unwrap_or(&j.state),
                 j.iterations,
@@ -133,6 +137,9 @@ impl ShiftReport {
                 j.input_tokens + j.output_tokens,
                 format_usd(j.spent_nanos),
                 j.nanos_per_accepted.map_or("-".into(), format_usd),
+                j.landing
+                    .as_deref()
+                    .map_or("-", |l| if l.starts_with("failed") { "FAILED" } else { l }),
                 if gates.is_empty() { "-".into() } else { gates },
             ));
         }

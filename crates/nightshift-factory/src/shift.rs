@@ -215,6 +215,7 @@ async fn run_jobs(
                     head_sha: None,
                     started_ms: None,
                     finished_ms: None,
+                    landing: None,
                 }));
             }
             let data = json!({"jobs": spec.jobs.len(), "budget_nanos": spec.shift_nanos, "concurrency": spec.concurrency});

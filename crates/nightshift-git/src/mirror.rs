@@ -261,6 +261,22 @@ impl Mirror {
         Ok(())
     }
 
+    /// Land a job's branch in the source repository: push `refs/heads/<branch>` to the
+    /// mirror's origin, fast-forward only. A branch that moved on upstream (someone else's
+    /// commits, an earlier shift of the same name) is refused, never overwritten: the error
+    /// says so, and the work stays on the mirror's branch and refs.
+    pub async fn push_branch(&self, branch: &str) -> Result<(), GitError> {
+        let spec = format!("refs/heads/{branch}:refs/heads/{branch}");
+        let _guard = lock_mirror(&self.path).await;
+        Git::new(
+            &self.path,
+            ["push", "--quiet", "--porcelain", "origin", spec.as_str()],
+        )
+        .run()
+        .await?;
+        Ok(())
+    }
+
     /// The refs at or under `prefix` (whole components: `refs/x/a` lists `refs/x/a/1` but not
     /// `refs/x/ab/1`; empty lists every ref), as `(refname, sha)` in natural order of the
     /// name (`…/2` before `…/10`).

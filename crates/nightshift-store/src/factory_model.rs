@@ -30,6 +30,8 @@ pub struct JobRow {
     pub head_sha: Option<String>,
     pub started_ms: Option<i64>,
     pub finished_ms: Option<i64>,
+    /// Where the accepted work landed (`pushed`, `nothing`, `failed: …`).
+    pub landing: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -37,6 +37,7 @@ fn job_from(r: &SqliteRow) -> Result<JobRow, sqlx::Error> {
         head_sha: r.try_get("head_sha")?,
         started_ms: r.try_get("started_ms")?,
         finished_ms: r.try_get("finished_ms")?,
+        landing: r.try_get("landing")?,
     })
 }
 
@@ -91,8 +92,8 @@ async fn apply(tx: &mut Transaction<'_, Sqlite>, change: &StateChange) -> Result
         }
         StateChange::Job(j) => {
             sqlx::query(
-                "INSERT INTO jobs (shift, name, source, branch, worktree, state, stop_reason, stop_detail, iterations, accepted, defects, base_sha, head_sha, started_ms, finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT(shift, name) DO UPDATE SET source = excluded.source, branch = excluded.branch, worktree = excluded.worktree, state = excluded.state, stop_reason = excluded.stop_reason, stop_detail = excluded.stop_detail, iterations = excluded.iterations, accepted = excluded.accepted, defects = excluded.defects, base_sha = excluded.base_sha, head_sha = excluded.head_sha, started_ms = excluded.started_ms, finished_ms = excluded.finished_ms",
+                "INSERT INTO jobs (shift, name, source, branch, worktree, state, stop_reason, stop_detail, iterations, accepted, defects, base_sha, head_sha, started_ms, finished_ms, landing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT(shift, name) DO UPDATE SET source = excluded.source, branch = excluded.branch, worktree = excluded.worktree, state = excluded.state, stop_reason = excluded.stop_reason, stop_detail = excluded.stop_detail, iterations = excluded.iterations, accepted = excluded.accepted, defects = excluded.defects, base_sha = excluded.base_sha, head_sha = excluded.head_sha, started_ms = excluded.started_ms, finished_ms = excluded.finished_ms, landing = excluded.landing",
             )
             .bind(&j.shift)
             .bind(&j.name)
@@ -109,6 +110,7 @@ async fn apply(tx: &mut Transaction<'_, Sqlite>, change: &StateChange) -> Result
             .bind(&j.head_sha)
             .bind(j.started_ms)
             .bind(j.finished_ms)
+            .bind(&j.landing)
             .execute(&mut **tx)
             .await?;
         }
@@ -227,7 +229,7 @@ impl FactoryStore for SqliteStore {
     fn jobs(&self, shift: &str) -> BoxFuture<'_, Vec<JobRow>> {
         let shift = shift.to_string();
         Box::pin(async move {
-            let rows = sqlx::query("SELECT shift, name, source, branch, worktree, state, stop_reason, stop_detail, iterations, accepted, defects, base_sha, head_sha, started_ms, finished_ms FROM jobs WHERE shift = ? ORDER BY name")
+            let rows = sqlx::query("SELECT shift, name, source, branch, worktree, state, stop_reason, stop_detail, iterations, accepted, defects, base_sha, head_sha, started_ms, finished_ms, landing FROM jobs WHERE shift = ? ORDER BY name")
                 .bind(shift)
                 .fetch_all(self.pool())
                 .await?;

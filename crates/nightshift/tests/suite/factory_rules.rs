@@ -226,3 +226,75 @@ async fn a_spent_shift_budget_stops_every_job_within_it() {
     ]);
     assert_eq!(ledger["total"]["settled_nanos"].as_i64(), Some(spent));
 }
+
+fn git_in(repo: &std::path::Path, args: &[&str]) {
+    let ok = std::process::Command::new("git")
+        .args(args)
+        .current_dir(repo)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@t")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@t")
+        .status()
+        .expect("git")
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_never_builds_on_a_branch_it_did_not_make() {
+    let w = World::new(Script::new([])).await;
+    python_repo(&w.path("calc"));
+    git_in(&w.path("calc"), &["branch", "nightshift/rules/calc"]);
+    w.spec(&spec("\"calc\"", "[stop]\nmax_iterations = 1"));
+    let (code, report, stderr) =
+        w.run_json(&["run", "shift.toml", "--config", "nightshift.toml", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let job = &report["jobs"][0];
+    assert_eq!(job["stop_reason"], "failed");
+    let detail = job["stop_detail"].as_str().expect("detail");
+    assert!(
+        detail.starts_with("branch `nightshift/rules/calc` already exists in "),
+        "{detail}"
+    );
+    assert_eq!(w.provider.served(), 0);
+}
+
+/// The branch moves upstream while the job runs (here the worker itself stands in for a
+/// colleague pushing): the fast-forward-only landing is refused and reported, not claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_landing_refused_upstream_is_reported_not_claimed() {
+    let w = World::new(Script::new([])).await;
+    python_repo(&w.path("calc"));
+    let src = w.path("calc").display().to_string();
+    let worker = format!(
+        "git -C {src} -c user.name=x -c user.email=x@x branch nightshift/rules/calc main && \\
+         git -C {src} -c user.name=x -c user.email=x@x commit-tree -m other main^{{tree}} -p main > /dev/null && \\
+         git -C {src} -c user.name=x -c user.email=x@x update-ref refs/heads/nightshift/rules/calc $(git -C {src} -c user.name=x -c user.email=x@x commit-tree -m theirs -p main main^{{tree}}) && \\
+         sed -i 's/a - b/a + b/' calc.py && echo NIGHTSHIFT_DONE"
+    );
+    let body = spec("\"calc\"", "[stop]\nmax_iterations = 1").replace(
+        "worker = \"builtin\"",
+        &format!("worker = \"command\"\ncommand = \"\"\"\n{worker}\n\"\"\""),
+    );
+    w.spec(&body);
+    let (code, report, stderr) =
+        w.run_json(&["run", "shift.toml", "--config", "nightshift.toml", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let job = &report["jobs"][0];
+    assert_eq!(
+        (job["stop_reason"].as_str(), job["accepted"].as_i64()),
+        (Some("done"), Some(1)),
+        "{report:#}"
+    );
+    let landing = job["landing"].as_str().expect("landing");
+    assert!(landing.starts_with("failed: "), "{landing}");
+    let out = super::run(
+        &["status", "rules", "--config", "nightshift.toml"],
+        w.dir.path(),
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("FAILED"),
+        "the table says so"
+    );
+}
