@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The main job, for now: the metering gateway in front of the scripted provider, a job
-# token under a shift token, calls in all three wire formats until the budget refuses
-# one, then the ledger. Needs nothing but a Rust toolchain and curl (installed if absent).
+# The main job: a demo shift. The built-in agent works on two example repositories (a
+# Python package and a Rust crate, each with a failing test) through the metering gateway,
+# driven by the scripted provider so it runs offline and the same every time. Gates run
+# the repositories' own tests; the first fix of calc-py is wrong and is kept as a defect,
+# not landed. Then the shift's report, the ledger per job, and what landed.
+# Needs a Rust toolchain, git and python3; installs git and python3 if absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v curl >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq curl
-fi
+need=()
+command -v git >/dev/null || need+=(git)
+command -v python3 >/dev/null || need+=(python3)
+if ((${#need[@]})); then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; fi
 echo "==> building nightshift (first time: a few minutes)"
 cargo build -q -p nightshift -p nightshift-testkit
 bin=$PWD/target/debug
@@ -17,7 +21,18 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-"$bin/nightshift-scripted" --listen 127.0.0.1:0 --script demo/script.toml >"$work/provider.out" &
+# The example repositories become real git repositories in a scratch folder.
+mkdir -p "$work/repos"
+for src in examples/repos/*/; do
+    name=$(basename "$src")
+    cp -r "$src" "$work/repos/$name"
+    git -C "$work/repos/$name" init -q -b main
+    git -C "$work/repos/$name" add -A
+    git -C "$work/repos/$name" -c user.name=demo -c user.email=demo@localhost commit -q -m "$name: initial"
+done
+cp demo/shift.toml "$work/shift.toml"
+
+"$bin/nightshift-scripted" --listen 127.0.0.1:0 --script demo/agent-script.toml >"$work/provider.out" &
 pids+=($!)
 until grep -q "listening on" "$work/provider.out" 2>/dev/null; do sleep 0.05; done
 provider=$(sed -n 's/.*listening on \(http:\/\/\)\{0,1\}//p' "$work/provider.out" | head -1)
@@ -28,7 +43,7 @@ url = "sqlite://ledger.db"
 
 [[provider]]
 name = "scripted"
-kind = "scripted"
+kind = "openai-compatible"
 base_url = "http://$provider/v1"
 
 # Priced like Claude Sonnet 4.5 so the figures look like a real bill.
@@ -37,48 +52,18 @@ name = "demo-sonnet"
 provider = "scripted"
 input_usd_per_mtok = "3.00"
 cached_input_usd_per_mtok = "0.30"
-cache_write_usd_per_mtok = "3.75"
 output_usd_per_mtok = "15.00"
 TOML
-ns() { "$bin/nightshift" "$@" --config "$work/nightshift.toml"; }
 
-shift_token=$(ns token create --budget-usd 1.00 --label demo-shift --json | sed -n 's/.*"token": "\(nsk_[0-9a-f]*\)".*/\1/p')
-job_token=$(ns token create --budget-usd 0.50 --label job-parser --parent "$shift_token" --json | sed -n 's/.*"token": "\(nsk_[0-9a-f]*\)".*/\1/p')
-echo "==> minted a shift token (\$1.00) and a job token under it (\$0.50)"
-
-ns gateway --listen 127.0.0.1:0 >"$work/gateway.out" 2>"$work/gateway.err" &
-pids+=($!)
-until grep -q "listening on" "$work/gateway.out" 2>/dev/null; do sleep 0.05; done
-gw=$(sed -n 's/.*listening on //p' "$work/gateway.out" | head -1)
-echo "==> gateway on $gw; the job calls until its budget refuses"
-
-call() { # format path body
-    curl -s -o "$work/resp" -w '%{http_code}' "$gw$2" -H "Authorization: Bearer $job_token" \
-        -H 'content-type: application/json' -d "$3"
-}
-# A 20 KB prompt, like an agent's context: the gateway reserves its input at one token
-# per byte (a true upper bound), so no call can overshoot the budget.
-context=$(for i in $(seq 1 330); do printf 'def parse(line):  # row %03d: fields[:-1] drops the last field\\n' "$i"; done)
-prompt="Fix the failing parser test.\\n$context"
-chat='{"model":"demo-sonnet","max_tokens":2000,"messages":[{"role":"user","content":"'"$prompt"'"}]}'
-messages='{"model":"demo-sonnet","max_tokens":2000,"stream":true,"messages":[{"role":"user","content":"'"$prompt"'"}]}'
-responses='{"model":"demo-sonnet","max_output_tokens":2000,"input":"'"$prompt"'"}'
-for i in $(seq 1 100); do
-    case $((i % 3)) in
-        1) fmt=chat; status=$(call chat /v1/chat/completions "$chat") ;;
-        2) fmt=messages; status=$(call messages /v1/messages "$messages") ;;
-        0) fmt=responses; status=$(call responses /v1/responses "$responses") ;;
-    esac
-    if [ "$status" != 200 ]; then
-        echo "    call $i ($fmt): HTTP $status"
-        echo "    $(cat "$work/resp")"
-        break
-    fi
-    printf '    call %2d (%s): HTTP 200\n' "$i" "$fmt"
-done
-
+cd "$work"
+echo "==> nightshift run shift.toml   (2 jobs, \$1.00 shift budget, \$0.50 per job)"
+"$bin/nightshift" run shift.toml --config nightshift.toml
 echo
-echo "==> ledger by label (shift/job), then by outcome"
-ns ledger --by label
+echo "==> nightshift ledger --shift demo --by job"
+"$bin/nightshift" ledger --config nightshift.toml --shift demo --by job
 echo
-ns ledger --by outcome
+echo "==> nightshift diff demo calc-py   (landed on branch nightshift/demo/calc-py of repos/calc-py)"
+"$bin/nightshift" diff demo calc-py --config nightshift.toml
+echo
+echo "==> the rejected first attempt is kept: git show refs/nightshift/demo/calc-py/1"
+git -C "$(ls -d .nightshift/mirrors/calc-py-*.git)" show --stat --format='%h %s' refs/nightshift/demo/calc-py/1 | head -4

@@ -54,8 +54,13 @@ fn command_gate(g: &GateCommand) -> CommandGate {
     )
 }
 
-/// Environment for gate commands: the build tools' own homes, nothing secret.
-fn gate_env() -> Vec<(String, String)> {
+/// Environment for gate commands (and the agent's own commands): the build tools' homes,
+/// nothing secret.
+///
+/// Python bytecode caches are off: a rejected iteration is reset away but ignored files
+/// stay, and a `.pyc` compiled from it is trusted by Python when the next version of the
+/// file has the same size and modification second — the gates would test stale code.
+pub(crate) fn gate_env() -> Vec<(String, String)> {
     [
         "CARGO_HOME",
         "RUSTUP_HOME",
@@ -68,6 +73,10 @@ fn gate_env() -> Vec<(String, String)> {
     ]
     .iter()
     .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+    .chain(std::iter::once((
+        "PYTHONDONTWRITEBYTECODE".to_string(),
+        "1".to_string(),
+    )))
     .collect()
 }
 

@@ -67,6 +67,7 @@ async fn builtin(
         nightshift_agent::AgentConfig::new(input.gateway_v1, input.token, &input.job.model);
     cfg.max_turns = input.job.max_turns;
     cfg.command_timeout = input.time_limit.min(Duration::from_secs(600));
+    cfg.extra_env = crate::gating::gate_env();
     let prompt = nightshift_agent::Prompt {
         recipe: input.job.prompt.clone(),
         progress_notes: input.notes.to_string(),
@@ -127,7 +128,8 @@ async fn command(input: IterationInput<'_>) -> WorkerEnd {
         };
     };
     let gate = nightshift_gates::CommandGate::new("worker", cmd, input.time_limit);
-    let env = vec![
+    let mut env = crate::gating::gate_env();
+    env.extend([
         ("NIGHTSHIFT_ITERATION".to_string(), input.n.to_string()),
         ("NIGHTSHIFT_NOTES".to_string(), input.notes.to_string()),
         ("OPENAI_BASE_URL".to_string(), input.gateway_v1.to_string()),
@@ -137,7 +139,7 @@ async fn command(input: IterationInput<'_>) -> WorkerEnd {
             input.gateway_v1.trim_end_matches("/v1").to_string(),
         ),
         ("ANTHROPIC_API_KEY".to_string(), input.token.to_string()),
-    ];
+    ]);
     let (result, output) =
         nightshift_gates::run_command_with_output(input.worktree, &gate, &env, true).await;
     if result.passed {

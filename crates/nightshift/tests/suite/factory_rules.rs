@@ -298,3 +298,32 @@ async fn a_landing_refused_upstream_is_reported_not_claimed() {
         "the table says so"
     );
 }
+
+/// Regression: a rejected iteration's `.pyc` (ignored, so it survives the reset) was
+/// trusted by Python for the next, same-size version of the file written within the same
+/// second, and the gates tested stale code: a right fix was rejected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_bytecode_from_a_rejected_iteration_is_not_what_the_gates_test() {
+    let wrong = call(
+        "edit_file",
+        json!({"path": "calc.py", "old_text": "a - b", "new_text": "a * b"}),
+    );
+    let right = call(
+        "edit_file",
+        json!({"path": "calc.py", "old_text": "a - b", "new_text": "a + b"}),
+    );
+    let w = World::new(Script::new([wrong, finish(true), right, finish(true)])).await;
+    let repo = w.path("calc");
+    python_repo(&repo);
+    std::fs::write(repo.join(".gitignore"), "__pycache__/\n").expect("write");
+    git_in(&repo, &["add", ".gitignore"]);
+    git_in(&repo, &["commit", "-q", "-m", "ignore bytecode"]);
+    w.spec(&spec("\"calc\"", "[stop]\nmax_iterations = 3"));
+    let (code, report, stderr) =
+        w.run_json(&["run", "shift.toml", "--config", "nightshift.toml", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        summary(&report["jobs"][0]),
+        ("done".into(), 2, 1, 1, json!({"python3 -m unittest": 1}))
+    );
+}
