@@ -144,7 +144,6 @@ pub async fn run_shift(
     };
 
     let result = run_jobs(
-        config,
         spec,
         store.clone(),
         gateway,
@@ -164,7 +163,6 @@ pub async fn run_shift(
 }
 
 async fn run_jobs(
-    _config: &Config,
     spec: ShiftSpec,
     store: Arc<dyn FactoryStore>,
     gateway: Arc<GatewayState>,

@@ -61,19 +61,32 @@ pub async fn whole(p: Pending, resp: reqwest::Response, original: &Value) -> Res
             .await;
         }
     };
-    let parsed: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            let what = format!("the upstream answered {status} with a body that is not JSON ({e})");
-            return fail_billed(p, status, what, client).await;
+    // Pass-through needs only the usage: read the body for that alone (the rest is checked
+    // as JSON and skipped, not built into a tree). Translation needs the whole of it.
+    let (usage, out) = if client == up {
+        #[derive(serde::Deserialize)]
+        struct UsageOnly {
+            usage: Option<Value>,
         }
-    };
-    let usage = Usage::from_body(up, &parsed);
-    let out = if client == up {
-        body
+        match serde_json::from_slice::<UsageOnly>(&body) {
+            Ok(u) => (u.usage.and_then(|u| Usage::from_usage(up, &u)), body),
+            Err(e) => {
+                let what =
+                    format!("the upstream answered {status} with a body that is not JSON ({e})");
+                return fail_billed(p, status, what, client).await;
+            }
+        }
     } else {
+        let parsed: Value = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                let what =
+                    format!("the upstream answered {status} with a body that is not JSON ({e})");
+                return fail_billed(p, status, what, client).await;
+            }
+        };
         match translate::response(client, up, &parsed, original) {
-            Ok(v) => Bytes::from(v.to_string()),
+            Ok(v) => (Usage::from_body(up, &parsed), Bytes::from(v.to_string())),
             Err(e) => {
                 return fail_billed(
                     p,

@@ -94,7 +94,11 @@ impl Usage {
 
     /// Usage of a whole (non-streamed) response body in `format`.
     pub fn from_body(format: WireFormat, body: &Value) -> Option<Self> {
-        let usage = body.get("usage")?;
+        Self::from_usage(format, body.get("usage")?)
+    }
+
+    /// A `usage` object in `format`.
+    pub fn from_usage(format: WireFormat, usage: &Value) -> Option<Self> {
         match format {
             WireFormat::Chat => Self::from_chat(usage),
             WireFormat::Responses => Self::from_responses(usage),
