@@ -235,11 +235,13 @@ async fn run_inner(mut ctx: JobCtx) -> Result<(), FactoryError> {
         if let Some(stop) = l.resume(last.clone()).await? {
             return l.finish(stop).await;
         }
-    } else if let Some(last) = history.last().filter(|i| i.state == "rejected") {
-        // The reset after a rejection may not have happened before the crash.
-        if l.wt.head().await.map_err(|e| l.git(e))? != last.base_sha {
-            l.wt.reset_to(&last.base_sha).await.map_err(|e| l.git(e))?;
-        }
+    } else if let Some(last) = history.last() {
+        // The reset after a verdict may not have happened before the crash.
+        let next = match (last.state.as_str(), &last.commit_sha) {
+            ("accepted", Some(c)) => c.clone(),
+            _ => last.base_sha.clone(),
+        };
+        l.wt.reset_to(&next).await.map_err(|e| l.git(e))?;
     }
     loop {
         if let Some(stop) = l.before_iteration() {
@@ -532,12 +534,16 @@ impl Loop {
         ];
         self.record("iteration_gated", json!({"n": n, "verdict": row.state, "failed_gates": failed, "done_verified": verdict.done_verified}), &changes)
             .await?;
-        if !verdict.accepted {
-            self.wt
-                .reset_to(&row.base_sha)
-                .await
-                .map_err(|e| self.git(e))?;
-        }
+        // Bring the worktree to where the next iteration starts: the accepted commit, or
+        // back to the base (a defect, or a verified iteration whose empty commit must not
+        // stay on the branch). Gate output left in the worktree goes too, so it can never
+        // be committed as the next iteration's change. Every commit stays under its ref.
+        let next = if verdict.accepted && changed {
+            &commit
+        } else {
+            &row.base_sha
+        };
+        self.wt.reset_to(next).await.map_err(|e| self.git(e))?;
         self.progress(
             n,
             if verdict.accepted {

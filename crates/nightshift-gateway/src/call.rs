@@ -224,7 +224,13 @@ async fn process(
             ts_ms: now_ms(),
             attempts: 0,
         };
-        pending.begin();
+        if let Err(e) = pending.begin().await {
+            // Not recorded, so not sent: give the reservation back.
+            state.budgets.settle(&pending.reservation, 0);
+            return Err(ApiError::Internal(format!(
+                "the ledger cannot record this call: {e}"
+            )));
+        }
         let up_body = Bytes::from(Value::Object(up).to_string());
         let result = upstream::send(
             &state.http,

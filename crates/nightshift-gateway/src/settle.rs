@@ -63,22 +63,26 @@ pub struct Ending {
 }
 
 impl Pending {
-    /// Write the write-ahead record (not awaited: the settle row that follows waits for it).
-    pub fn begin(&self) {
-        self.state.writer.begin(Write::Begin(InflightRow {
-            call_id: self.call_id.clone(),
-            ts_ms: self.ts_ms,
-            token_id: self.caller.id.to_string(),
-            label_chain: self.caller.label_chain.clone(),
-            provider: self.provider.clone(),
-            model: self.model.clone(),
-            upstream_model: self.upstream_model.clone(),
-            client_format: self.client_format.as_str().into(),
-            upstream_format: self.upstream_format.as_str().into(),
-            streamed: self.streamed,
-            reserved_nanos: self.reservation.amount,
-            price_version: self.price_version.clone(),
-        }));
+    /// Write the write-ahead record and wait until it is durable: a call the upstream has
+    /// received must survive a `kill -9` of the gateway, so it is recorded before it is sent.
+    pub async fn begin(&self) -> Result<(), StoreError> {
+        self.state
+            .writer
+            .write(Write::Begin(InflightRow {
+                call_id: self.call_id.clone(),
+                ts_ms: self.ts_ms,
+                token_id: self.caller.id.to_string(),
+                label_chain: self.caller.label_chain.clone(),
+                provider: self.provider.clone(),
+                model: self.model.clone(),
+                upstream_model: self.upstream_model.clone(),
+                client_format: self.client_format.as_str().into(),
+                upstream_format: self.upstream_format.as_str().into(),
+                streamed: self.streamed,
+                reserved_nanos: self.reservation.amount,
+                price_version: self.price_version.clone(),
+            }))
+            .await
     }
 
     /// Settle the budgets and write the ledger row; returns once the row is durable.

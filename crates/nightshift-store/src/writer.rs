@@ -39,11 +39,6 @@ impl LedgerWriter {
         Self { tx }
     }
 
-    /// Queue a write-ahead record without waiting for it.
-    pub fn begin(&self, w: Write) {
-        let _ = self.tx.send(Job::Write(w, None));
-    }
-
     /// Queue a write and wait until it has committed.
     pub async fn write(&self, w: Write) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();

@@ -164,7 +164,7 @@ async fn the_group_writer_acknowledges_only_committed_rows() {
     for i in 0..200 {
         let w = w.clone();
         waits.push(tokio::spawn(async move {
-            w.begin(Write::Begin(begin(&format!("c{i}"), 5)));
+            w.write(Write::Begin(begin(&format!("c{i}"), 5))).await?;
             w.write(Write::Settle(settle(&format!("c{i}"), "m", 3)))
                 .await
         }));

@@ -1,6 +1,8 @@
 mod cli;
 mod factory;
+mod factory_resume;
 mod factory_rules;
+mod factory_rust;
 mod gateway;
 
 use std::path::{Path, PathBuf};
