@@ -32,6 +32,8 @@ pub struct JobReport {
     pub spent_nanos: i64,
     /// Dollars spent per accepted change, when there is one.
     pub nanos_per_accepted: Option<i64>,
+    /// Bytes the job's worktree held when the job finished (it is removed then).
+    pub worktree_bytes: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -53,6 +55,15 @@ pub async fn report(store: &dyn FactoryStore, shift: &str) -> Result<ShiftReport
         )));
     };
     let spend = store.spend_by_job(shift).await?;
+    let events = store.events(shift, 0).await?;
+    let disk = |job: &str| {
+        events
+            .iter()
+            .rev()
+            .find(|e| e.kind == "job_finished" && e.job.as_deref() == Some(job))
+            .and_then(|e| e.data.get("worktree_bytes"))
+            .and_then(serde_json::Value::as_i64)
+    };
     let mut jobs = Vec::new();
     for j in store.jobs(shift).await? {
         let mut by_gate = BTreeMap::new();
@@ -72,6 +83,7 @@ pub async fn report(store: &dyn FactoryStore, shift: &str) -> Result<ShiftReport
             .unwrap_or_default();
         jobs.push(JobReport {
             nanos_per_accepted: (j.accepted > 0).then(|| sp.settled_nanos / j.accepted),
+            worktree_bytes: disk(&j.name),
             job: j.name,
             state: j.state,
             stop_reason: j.stop_reason,
@@ -158,6 +170,14 @@ impl ShiftReport {
             format_usd(self.spent_nanos),
             self.nanos_per_accepted.map_or("-".into(), format_usd),
         ));
+        let disk: i64 = self.jobs.iter().filter_map(|j| j.worktree_bytes).sum();
+        if disk > 0 {
+            out.push_str(&format!(
+                "worktrees held {:.1} MiB when their jobs finished; removed, the work is on the branches and refs/nightshift/{}/*\n",
+                disk as f64 / (1024.0 * 1024.0),
+                self.shift
+            ));
+        }
         out
     }
 }
