@@ -21,6 +21,8 @@ pub struct Verdict {
     pub deletions: u64,
     /// A digest of the change, to spot the same diff twice.
     pub diff_digest: u64,
+    /// A command gate ran in the worktree (and may have left files behind).
+    pub ran_commands: bool,
 }
 
 pub fn policy(spec: &PolicySpec) -> Policy {
@@ -80,6 +82,37 @@ pub(crate) fn gate_env() -> Vec<(String, String)> {
     .collect()
 }
 
+struct Stat {
+    files: u64,
+    insertions: u64,
+    deletions: u64,
+}
+
+/// Inserted and deleted lines of a unified diff (what `git diff --numstat` would sum, read
+/// from the diff we already have instead of asking git again). Binary files count as files.
+fn numstat(diff: &str, files: u64) -> Stat {
+    let mut stat = Stat {
+        files,
+        insertions: 0,
+        deletions: 0,
+    };
+    let mut in_hunk = false;
+    for line in diff.lines() {
+        if line.starts_with("diff --git ") {
+            in_hunk = false;
+        } else if line.starts_with("@@") {
+            in_hunk = true;
+        } else if in_hunk {
+            match line.as_bytes().first() {
+                Some(b'+') => stat.insertions += 1,
+                Some(b'-') => stat.deletions += 1,
+                _ => {}
+            }
+        }
+    }
+    stat
+}
+
 fn fnv(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
@@ -99,8 +132,9 @@ pub async fn judge(
         source,
     };
     let changes = wt.changes(base, commit).await.map_err(git)?;
-    let stat = wt.diff_stat(base, commit).await.map_err(git)?;
+
     let diff = wt.diff(base, commit).await.map_err(git)?;
+    let stat = numstat(&diff, changes.len() as u64);
     let hooks_path = wt.config_get("core.hooksPath").await.map_err(git)?;
     let change = Change {
         files: changes
@@ -158,5 +192,19 @@ pub async fn judge(
         insertions: stat.insertions,
         deletions: stat.deletions,
         diff_digest: fnv(&diff),
+        ran_commands: !gates.commands.is_empty()
+            || (accepted && claims_done && gates.done_check.is_some()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numstat;
+
+    #[test]
+    fn numstat_counts_hunk_lines_not_headers() {
+        let diff = "diff --git a/x b/x\nindex 1..2 100644\n--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n-old\n+++new starts with pluses\n keep\ndiff --git a/y b/y\nnew file mode 100644\n--- /dev/null\n+++ b/y\n@@ -0,0 +1 @@\n+y\n";
+        let s = numstat(diff, 2);
+        assert_eq!((s.files, s.insertions, s.deletions), (2, 2, 1));
+    }
 }

@@ -59,6 +59,8 @@ struct Loop {
     token_id: String,
     stall: u32,
     last_rejected_digest: Option<u64>,
+    /// Where the worktree's branch stands: the last accepted commit, or the base.
+    head: String,
     notes: String,
 }
 
@@ -225,6 +227,7 @@ async fn run_inner(mut ctx: JobCtx) -> Result<(), FactoryError> {
         stall,
         last_rejected_digest: None,
         notes,
+        head: String::new(),
     };
 
     // Resume an iteration a crash interrupted: its work is committed and gated, not redone.
@@ -243,6 +246,7 @@ async fn run_inner(mut ctx: JobCtx) -> Result<(), FactoryError> {
         };
         l.wt.reset_to(&next).await.map_err(|e| l.git(e))?;
     }
+    l.head = l.wt.head().await.map_err(|e| l.git(e))?;
     loop {
         if let Some(stop) = l.before_iteration() {
             return l.finish(stop).await;
@@ -363,7 +367,7 @@ impl Loop {
 
     async fn iteration(&mut self) -> Result<Option<Stop>, FactoryError> {
         let n = (self.ctx.row.iterations + 1) as u32;
-        let base = self.wt.head().await.map_err(|e| self.git(e))?;
+        let base = self.head.clone();
         let row = self.iteration_row(n, "running", &base);
         self.record(
             "iteration_started",
@@ -543,7 +547,12 @@ impl Loop {
         } else {
             &row.base_sha
         };
-        self.wt.reset_to(next).await.map_err(|e| self.git(e))?;
+        // An accepted change with no command gate run leaves the worktree exactly at its
+        // commit (everything the worker made was committed): no reset needed.
+        if !(verdict.accepted && changed && !verdict.ran_commands) {
+            self.wt.reset_to(next).await.map_err(|e| self.git(e))?;
+        }
+        self.head = next.clone();
         self.progress(
             n,
             if verdict.accepted {

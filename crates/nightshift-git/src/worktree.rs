@@ -99,18 +99,28 @@ impl Worktree {
     /// `git clean -ffd`: untracked files and nested repositories go, ignored files such as
     /// build caches stay), e.g. after a rejected iteration.
     pub async fn reset_to(&self, sha: &str) -> Result<(), GitError> {
-        let commit =
+        // A full object name needs no lookup (an unknown one fails in `reset` itself).
+        let commit = if sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+            sha.to_owned()
+        } else {
             resolve_commit(&self.path, sha)
                 .await?
                 .ok_or_else(|| GitError::UnknownRevision {
                     repo: self.path.clone(),
                     rev: sha.to_owned(),
-                })?;
+                })?
+        };
         let _guard = lock_mirror(&self.mirror).await;
         self.reattach().await?;
         Git::new(&self.path, ["reset", "--hard", "--quiet", commit.as_str()])
             .run()
-            .await?;
+            .await
+            .map_err(|e| match e {
+                GitError::Failed { ref stderr, .. } if stderr.contains("Could not parse object") => {
+                    GitError::UnknownRevision { repo: self.path.clone(), rev: sha.to_owned() }
+                }
+                other => other,
+            })?;
         Git::new(&self.path, ["clean", "-ffd", "--quiet"])
             .run()
             .await?;
@@ -248,6 +258,15 @@ impl Worktree {
     /// Called with the mirror lock held.
     async fn reattach(&self) -> Result<(), GitError> {
         let want = format!("refs/heads/{}", self.branch);
+        // Fast path, no process: the worktree's `.git` file names its administrative folder,
+        // whose `HEAD` says `ref: refs/heads/<branch>` when all is well.
+        if let Ok(dotgit) = tokio::fs::read_to_string(self.path.join(".git")).await
+            && let Some(dir) = dotgit.trim().strip_prefix("gitdir: ")
+            && let Ok(head) = tokio::fs::read_to_string(Path::new(dir).join("HEAD")).await
+            && head.trim() == format!("ref: {want}")
+        {
+            return Ok(());
+        }
         let out = Git::new(&self.path, ["symbolic-ref", "--quiet", "HEAD"])
             .output()
             .await?;
