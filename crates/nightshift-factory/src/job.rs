@@ -57,6 +57,8 @@ struct Loop {
     mirror: Mirror,
     token: String,
     token_id: String,
+    /// The job token's own budget (what was left of the job's when it was minted).
+    token_budget: i64,
     stall: u32,
     last_rejected_digest: Option<u64>,
     /// Where the worktree's branch stands: the last accepted commit, or the base.
@@ -186,7 +188,9 @@ async fn run_inner(mut ctx: JobCtx) -> Result<(), FactoryError> {
         now_ms(),
     )
     .await?;
-    shift.gateway.register(&minted.record);
+    if let Some(g) = &shift.gateway {
+        g.register(&minted.record);
+    }
     ctx.row.state = "running".into();
     ctx.row.base_sha = Some(base.clone());
     ctx.row.head_sha.get_or_insert(base.clone());
@@ -224,6 +228,7 @@ async fn run_inner(mut ctx: JobCtx) -> Result<(), FactoryError> {
         mirror,
         token: minted.token,
         token_id: minted.record.id,
+        token_budget: minted.record.budget_nanos,
         stall,
         last_rejected_digest: None,
         notes,
@@ -248,7 +253,7 @@ async fn run_inner(mut ctx: JobCtx) -> Result<(), FactoryError> {
     }
     l.head = l.wt.head().await.map_err(|e| l.git(e))?;
     loop {
-        if let Some(stop) = l.before_iteration() {
+        if let Some(stop) = l.before_iteration().await? {
             return l.finish(stop).await;
         }
         if let Some(stop) = l.iteration().await? {
@@ -265,14 +270,19 @@ impl Loop {
         }
     }
 
-    fn progress(&self, n: u32, phase: Phase) {
-        let spent = self
+    async fn progress(&self, n: u32, phase: Phase) {
+        let spent = match self
             .ctx
             .shift
-            .gateway
-            .budgets
-            .get(&self.token_id)
-            .map_or(0, |b| b.spent);
+            .budget(&self.token_id, self.token_budget)
+            .await
+        {
+            Ok((spent, _)) => spent,
+            Err(e) => {
+                tracing::debug!(error = %e, "Could not read the job's spend for progress.");
+                0
+            }
+        };
         self.ctx.shift.report(Progress {
             job: self.ctx.spec.name.clone(),
             iteration: n,
@@ -285,33 +295,38 @@ impl Loop {
     }
 
     /// The stop rules checked before an iteration starts.
-    fn before_iteration(&self) -> Option<Stop> {
+    async fn before_iteration(&self) -> Result<Option<Stop>, FactoryError> {
         let row = &self.ctx.row;
         let spec = &self.ctx.spec;
         let stop_rules = &self.ctx.shift.spec.stop;
         if row.iterations >= i64::from(spec.max_iterations) {
-            return Some(Stop::MaxIterations);
+            return Ok(Some(Stop::MaxIterations));
         }
         if let (Some(limit), Some(started)) = (stop_rules.wall_clock_secs, row.started_ms)
             && now_ms() - started >= (limit as i64) * 1000
         {
-            return Some(Stop::WallClock);
+            return Ok(Some(Stop::WallClock));
         }
         if self.stall >= stop_rules.stall_iterations {
-            return Some(Stop::Stalled(format!(
+            return Ok(Some(Stop::Stalled(format!(
                 "{} iterations in a row without an accepted change",
                 self.stall
-            )));
+            ))));
         }
         let min = self.ctx.shift.min_call_nanos;
-        if self.ctx.shift.left(&self.token_id) < min {
-            return Some(Stop::Budget(format!(
+        let (_, left) = self
+            .ctx
+            .shift
+            .budget(&self.token_id, self.token_budget)
+            .await?;
+        if left < min {
+            return Ok(Some(Stop::Budget(format!(
                 "the budget left ({}) cannot pay for another iteration's first call (about {})",
-                nightshift_meter::format_usd(self.ctx.shift.left(&self.token_id).max(0)),
+                nightshift_meter::format_usd(left.max(0)),
                 nightshift_meter::format_usd(min)
-            )));
+            ))));
         }
-        None
+        Ok(None)
     }
 
     fn time_limit(&self) -> Duration {
@@ -375,7 +390,7 @@ impl Loop {
             &[StateChange::Iteration(row.clone())],
         )
         .await?;
-        self.progress(n, Phase::Working);
+        self.progress(n, Phase::Working).await;
 
         let shift = self.ctx.shift.clone();
         let mut events: Vec<String> = Vec::new();
@@ -472,7 +487,7 @@ impl Loop {
     ) -> Result<Option<Stop>, FactoryError> {
         let n = row.n as u32;
         let commit = row.commit_sha.clone().unwrap_or_default();
-        self.progress(n, Phase::Gating);
+        self.progress(n, Phase::Gating).await;
         let verdict: Verdict = judge(
             &self.ctx.spec.name,
             &self.wt,
@@ -560,7 +575,8 @@ impl Loop {
             } else {
                 Phase::Rejected
             },
-        );
+        )
+        .await;
 
         if verdict.accepted && row.claims_done && verdict.done_verified {
             return Ok(Some(Stop::Done));
@@ -600,8 +616,7 @@ impl Loop {
         row.stop_reason = Some(stop.reason().into());
         row.stop_detail = Some(stop.detail());
         row.finished_ms = Some(now_ms());
-        let data =
-            json!({"reason": stop.reason(), "detail": stop.detail(), "worktree_bytes": disk});
+        let data = json!({"reason": stop.reason(), "detail": stop.detail(), "worktree_bytes": disk, "landing": landing});
         let changes = [StateChange::Job(self.ctx.row.clone())];
         self.record("job_finished", data, &changes).await?;
         self.progress(
@@ -609,7 +624,8 @@ impl Loop {
             Phase::Finished {
                 reason: stop.reason().into(),
             },
-        );
+        )
+        .await;
         // Everything the worker made is committed before gating, so what is left untracked
         // now came from the gates (build output, caches): clear it. The branch and the
         // iteration refs hold all the work; the worktree can go. If it cannot go safely,

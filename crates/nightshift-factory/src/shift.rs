@@ -46,13 +46,17 @@ pub struct Options {
     pub layout: Layout,
     /// Live progress, if someone is watching.
     pub progress: Option<mpsc::UnboundedSender<Progress>>,
+    /// A running `nightshift gateway` on the same store to use (e.g.
+    /// `http://127.0.0.1:8787`); `None` starts one in-process for the shift.
+    pub gateway_url: Option<String>,
 }
 
 /// Shared by every job of a running shift.
 pub(crate) struct ShiftCtx {
     pub spec: ShiftSpec,
     pub store: Arc<dyn FactoryStore>,
-    pub gateway: Arc<GatewayState>,
+    /// The in-process gateway, or `None` when a running one is used.
+    pub gateway: Option<Arc<GatewayState>>,
     pub gateway_v1: String,
     pub shift_token_id: String,
     pub layout: Layout,
@@ -67,8 +71,37 @@ impl ShiftCtx {
         }
     }
 
-    pub fn left(&self, token_id: &str) -> i64 {
-        self.gateway.budgets.get(token_id).map_or(0, |n| n.left())
+    /// What a job's token has spent, and what it may still spend: the least of its own
+    /// budget and the shift's. From the in-process gateway's budgets (reservations in
+    /// flight included) or, with a running gateway, from the ledger.
+    pub async fn budget(
+        &self,
+        token_id: &str,
+        token_budget: i64,
+    ) -> Result<(i64, i64), FactoryError> {
+        if let Some(g) = &self.gateway {
+            let job = g.budgets.get(token_id);
+            let shift = g.budgets.get(&self.shift_token_id);
+            let spent = job.as_ref().map_or(0, |n| n.spent);
+            let left = job
+                .map_or(0, |n| n.left())
+                .min(shift.map_or(0, |n| n.left()));
+            return Ok((spent, left));
+        }
+        let by_token: std::collections::HashMap<String, i64> =
+            self.store.spent_by_token().await?.into_iter().collect();
+        let spent = by_token.get(token_id).copied().unwrap_or(0);
+        let shift_spent: i64 = self
+            .store
+            .spend_by_job(&self.spec.name)
+            .await?
+            .iter()
+            .map(|j| j.settled_nanos)
+            .sum();
+        Ok((
+            spent,
+            (token_budget - spent).min(self.spec.shift_nanos - shift_spent),
+        ))
     }
 }
 
@@ -77,29 +110,27 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// Check the spec against the configuration before anything runs.
-fn preflight(
-    config: &Config,
-    spec: &ShiftSpec,
-    gateway: &GatewayState,
-) -> Result<i64, FactoryError> {
+fn preflight(config: &Config, spec: &ShiftSpec) -> Result<i64, FactoryError> {
+    let book = nightshift_meter::PriceBook::builtin();
+    let date = nightshift_gateway::today();
     let mut min_call = 0;
     for job in &spec.jobs {
-        let Some(route) = gateway.routes.get(&job.model) else {
+        let Some(model) = config.model(&job.model) else {
+            let names: Vec<_> = config.models.iter().map(|m| m.name.as_str()).collect();
             return Err(FactoryError::Invalid(format!(
                 "{}: job `{}` asks for model `{}`, which {} does not configure (configured: {})",
                 spec.file.display(),
                 job.name,
                 job.model,
                 config.file.display(),
-                gateway.model_order.join(", ")
+                names.join(", ")
             )));
         };
-        let price = route
-            .price
-            .as_ref()
-            .map_err(|e| FactoryError::Invalid(e.clone()))?;
+        let price = book
+            .resolve(model, &date)
+            .map_err(|e| FactoryError::Invalid(e.to_string()))?;
         // The smallest call an iteration makes: the system prompt and a little context.
-        let tokens = u64::from(gateway.settings.input_overhead_tokens) + 4096;
+        let tokens = u64::from(config.gateway.input_overhead_tokens) + 4096;
         let cost = Price::tokens_cost(tokens, price.price.worst_input())
             + Price::tokens_cost(1, price.price.worst_output());
         min_call = min_call.max(cost);
@@ -121,10 +152,33 @@ pub async fn run_shift(
         tracing::info!(shift = %name, "Shift already finished; reporting it.");
         return report(store.as_ref(), &name).await;
     }
+    let min_call_nanos = preflight(config, &spec)?;
+    let progress = options.progress;
+    let layout = options.layout;
+    if let Some(url) = options.gateway_url {
+        // A running gateway on the same store: it picks up the tokens minted here on
+        // their first call; this process never touches its calls in flight.
+        let base = url.trim_end_matches('/');
+        let v1 = if base.ends_with("/v1") {
+            base.to_string()
+        } else {
+            format!("{base}/v1")
+        };
+        run_jobs(
+            spec,
+            store.clone(),
+            None,
+            v1,
+            layout,
+            progress,
+            min_call_nanos,
+        )
+        .await?;
+        return report(store.as_ref(), &name).await;
+    }
     let gateway = nightshift_gateway::build(config, store.clone() as Arc<dyn Store>)
         .await
         .map_err(|e| FactoryError::Gateway(e.to_string()))?;
-    let min_call_nanos = preflight(config, &spec, &gateway)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| FactoryError::Gateway(format!("cannot listen on 127.0.0.1: {e}")))?;
@@ -142,13 +196,13 @@ pub async fn run_shift(
             let _ = stop_rx.await;
         }))
     };
-
     let result = run_jobs(
         spec,
         store.clone(),
-        gateway,
+        Some(gateway),
         format!("http://{addr}/v1"),
-        options,
+        layout,
+        progress,
         min_call_nanos,
     )
     .await;
@@ -165,9 +219,10 @@ pub async fn run_shift(
 async fn run_jobs(
     spec: ShiftSpec,
     store: Arc<dyn FactoryStore>,
-    gateway: Arc<GatewayState>,
+    gateway: Option<Arc<GatewayState>>,
     gateway_v1: String,
-    options: Options,
+    layout: Layout,
+    progress: Option<mpsc::UnboundedSender<Progress>>,
     min_call_nanos: i64,
 ) -> Result<(), FactoryError> {
     let name = spec.name.clone();
@@ -185,7 +240,9 @@ async fn run_jobs(
                 now_ms(),
             )
             .await?;
-            gateway.register(&minted.record);
+            if let Some(g) = &gateway {
+                g.register(&minted.record);
+            }
             let row = ShiftRow {
                 name: name.clone(),
                 spec_path: spec.file.display().to_string(),
@@ -234,8 +291,8 @@ async fn run_jobs(
         gateway,
         gateway_v1,
         shift_token_id,
-        layout: options.layout,
-        progress: options.progress,
+        layout,
+        progress,
         min_call_nanos,
     });
 

@@ -33,7 +33,7 @@ use nightshift_wire::WireFormat;
 
 pub use auth::{Minted, hash_secret, mint};
 pub use error::ApiError;
-pub use state::{GatewayState, StartError, now_ms};
+pub use state::{GatewayState, StartError, now_ms, today};
 
 /// Build the gateway's state from its configuration and store.
 pub async fn build(

@@ -116,8 +116,13 @@ impl Worktree {
             .run()
             .await
             .map_err(|e| match e {
-                GitError::Failed { ref stderr, .. } if stderr.contains("Could not parse object") => {
-                    GitError::UnknownRevision { repo: self.path.clone(), rev: sha.to_owned() }
+                GitError::Failed { ref stderr, .. }
+                    if stderr.contains("Could not parse object") =>
+                {
+                    GitError::UnknownRevision {
+                        repo: self.path.clone(),
+                        rev: sha.to_owned(),
+                    }
                 }
                 other => other,
             })?;

@@ -79,6 +79,10 @@ pub struct WorkArgs {
     /// Print the final report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Use a running `nightshift gateway` on the same store (e.g. http://127.0.0.1:8787)
+    /// instead of starting one in-process.
+    #[arg(long, env = "NIGHTSHIFT_GATEWAY_URL")]
+    pub gateway: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -70,6 +70,7 @@ async fn go(config: Config, spec: ShiftSpec, work: &WorkArgs) -> anyhow::Result<
     let options = Options {
         layout: layout(&config, work),
         progress: Some(tx),
+        gateway_url: work.gateway.clone(),
     };
     let result = nightshift_factory::run_shift(
         &config,

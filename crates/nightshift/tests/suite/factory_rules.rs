@@ -327,3 +327,59 @@ async fn stale_bytecode_from_a_rejected_iteration_is_not_what_the_gates_test() {
         ("done".into(), 2, 1, 1, json!({"python3 -m unittest": 1}))
     );
 }
+
+/// `--gateway URL`: the factory uses a running gateway on the same store instead of
+/// starting its own; the calls are metered there, to the same ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shift_can_use_a_running_gateway() {
+    use std::io::{BufRead, BufReader};
+
+    let fix = call(
+        "edit_file",
+        json!({"path": "calc.py", "old_text": "a - b", "new_text": "a + b"}),
+    );
+    let w = World::new(Script::new([fix, finish(true)])).await;
+    python_repo(&w.path("calc"));
+    w.spec(&spec("\"calc\"", "[stop]\nmax_iterations = 2"));
+    let mut gateway = super::bin()
+        .args([
+            "gateway",
+            "--config",
+            "nightshift.toml",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .current_dir(w.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gateway starts");
+    let mut line = String::new();
+    BufReader::new(gateway.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("ready line");
+    let url = line
+        .trim()
+        .strip_prefix("nightshift gateway listening on ")
+        .expect("ready line")
+        .to_string();
+
+    let (code, report, stderr) = w.run_json(&[
+        "run",
+        "shift.toml",
+        "--config",
+        "nightshift.toml",
+        "--gateway",
+        &url,
+        "--json",
+    ]);
+    let _ = gateway.kill();
+    let _ = gateway.wait();
+    assert_eq!(code, 0, "{stderr}");
+    let job = &report["jobs"][0];
+    assert_eq!(summary(job), ("done".into(), 1, 1, 0, json!({})));
+    let expected = 2 * (3000 * 1000 + 40 * 4000);
+    assert_eq!(
+        (job["calls"].as_i64(), job["spent_nanos"].as_i64()),
+        (Some(2), Some(expected))
+    );
+}
