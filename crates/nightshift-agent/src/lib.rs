@@ -32,7 +32,7 @@ mod run;
 mod search;
 mod tools;
 
-pub use prompt::{guidance, repo_map, system_prompt};
+pub use prompt::{first_message_map, guidance, repo_map, system_prompt};
 pub use run::run_iteration;
 pub use tools::tool_definitions;
 
@@ -102,6 +102,9 @@ pub struct Prompt {
     pub recipe: String,
     /// The progress notes left by earlier iterations (empty on the first).
     pub progress_notes: String,
+    /// The repository map, when the caller kept the one an earlier iteration showed and the
+    /// tree has not changed shape since ([`first_message_map`]); `None` walks the tree.
+    pub repo_map: Option<String>,
 }
 
 /// Why an iteration stopped.

@@ -59,8 +59,18 @@ pub fn system_prompt() -> &'static str {
 }
 
 /// The first user message of an iteration.
+/// The repository map as the first message shows it (for callers that cache it).
+pub fn first_message_map(workdir: &Path) -> String {
+    repo_map(workdir, MAP_ENTRIES)
+}
+
 pub(crate) fn first_message(workdir: &Path, prompt: &Prompt) -> String {
-    let map = repo_map(workdir, MAP_ENTRIES);
+    // A caller that knows the tree has not changed shape may pass the map it made before:
+    // walking a big repository every iteration is most of an iteration's own cost.
+    let map = match &prompt.repo_map {
+        Some(m) => m.clone(),
+        None => repo_map(workdir, MAP_ENTRIES),
+    };
     let guidance = guidance(workdir, GUIDANCE_BYTES);
     let mut out = String::with_capacity(
         prompt.recipe.len() + map.len() + guidance.len() + prompt.progress_notes.len() + 256,

@@ -23,6 +23,8 @@ pub struct Verdict {
     pub diff_digest: u64,
     /// A command gate ran in the worktree (and may have left files behind).
     pub ran_commands: bool,
+    /// Files were added, deleted or renamed: the tree changed shape.
+    pub reshaped: bool,
 }
 
 pub fn policy(spec: &PolicySpec) -> Policy {
@@ -158,6 +160,10 @@ pub async fn judge(
         hooks_path,
     };
     let empty = change.files.is_empty();
+    let reshaped = change
+        .files
+        .iter()
+        .any(|f| !matches!(f.status, ChangeStatus::Modified));
     let mut policy = policy(&gates.policy);
     // An agent that changes nothing but claims done is asking for verification, not
     // offering a change: the command gates and the done-check decide.
@@ -192,6 +198,7 @@ pub async fn judge(
         insertions: stat.insertions,
         deletions: stat.deletions,
         diff_digest: fnv(&diff),
+        reshaped,
         ran_commands: !gates.commands.is_empty()
             || (accepted && claims_done && gates.done_check.is_some()),
     })

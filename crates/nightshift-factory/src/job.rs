@@ -63,6 +63,9 @@ struct Loop {
     last_rejected_digest: Option<u64>,
     /// Where the worktree's branch stands: the last accepted commit, or the base.
     head: String,
+    /// The repository map of the tree at `head` (for the built-in agent), kept until an
+    /// accepted change adds, deletes or renames files.
+    repo_map: Option<String>,
     notes: String,
 }
 
@@ -233,6 +236,7 @@ async fn run_inner(mut ctx: JobCtx) -> Result<(), FactoryError> {
         last_rejected_digest: None,
         notes,
         head: String::new(),
+        repo_map: None,
     };
 
     // Resume an iteration a crash interrupted: its work is committed and gated, not redone.
@@ -394,6 +398,13 @@ impl Loop {
 
         let shift = self.ctx.shift.clone();
         let mut events: Vec<String> = Vec::new();
+        if self.repo_map.is_none() && self.ctx.spec.worker == nightshift_spec::WorkerKind::Builtin {
+            let dir = self.wt.path().to_path_buf();
+            self.repo_map =
+                tokio::task::spawn_blocking(move || nightshift_agent::first_message_map(&dir))
+                    .await
+                    .ok();
+        }
         let end = worker::run(
             IterationInput {
                 job: &self.ctx.spec,
@@ -401,6 +412,7 @@ impl Loop {
                 gateway_v1: &shift.gateway_v1,
                 token: &self.token,
                 notes: &self.notes,
+                repo_map: self.repo_map.as_deref(),
                 n,
                 time_limit: self.time_limit(),
             },
@@ -568,6 +580,9 @@ impl Loop {
             self.wt.reset_to(next).await.map_err(|e| self.git(e))?;
         }
         self.head = next.clone();
+        if verdict.accepted && verdict.reshaped {
+            self.repo_map = None;
+        }
         self.progress(
             n,
             if verdict.accepted {

@@ -42,6 +42,8 @@ pub struct IterationInput<'a> {
     pub gateway_v1: &'a str,
     pub token: &'a str,
     pub notes: &'a str,
+    /// The repository map of the tree at the iteration's start, if known.
+    pub repo_map: Option<&'a str>,
     pub n: u32,
     pub time_limit: Duration,
 }
@@ -71,6 +73,7 @@ async fn builtin(
     let prompt = nightshift_agent::Prompt {
         recipe: input.job.prompt.clone(),
         progress_notes: input.notes.to_string(),
+        repo_map: input.repo_map.map(str::to_string),
     };
     let mut forward = |e: nightshift_agent::Event| on_event(format!("{e:?}"));
     let run = nightshift_agent::run_iteration(&cfg, input.worktree, &prompt, &mut forward);

@@ -72,6 +72,7 @@ pub async fn run_with(dir: &Path, steps: Vec<Step>, adjust: impl FnOnce(&mut Age
     let prompt = Prompt {
         recipe: "Make the greeting say nightshift.".to_owned(),
         progress_notes: String::new(),
+        repo_map: None,
     };
     let mut events = Vec::new();
     let outcome = run_iteration(&cfg, dir, &prompt, &mut |e| events.push(e)).await;

@@ -166,6 +166,7 @@ async fn first_request_carries_recipe_map_guidance_and_notes() {
     let prompt = nightshift_agent::Prompt {
         recipe: "Raise test coverage.".into(),
         progress_notes: "Iteration 1 covered src/lib.rs.".into(),
+        repo_map: None,
     };
     let outcome = nightshift_agent::run_iteration(&cfg, dir.path(), &prompt, &mut |_| {}).await;
     assert_eq!(
@@ -384,4 +385,32 @@ fn tool_definitions_are_function_tools_with_bounded_strings() {
             "finish"
         ]
     );
+}
+
+#[tokio::test]
+async fn a_map_given_by_the_caller_is_used_instead_of_walking_the_tree() {
+    let provider =
+        nightshift_testkit::ScriptedProvider::start(nightshift_testkit::Script::new([Step::text(
+            "nothing to do",
+        )]))
+        .await
+        .expect("provider");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("real.txt"), "x").expect("write");
+    let cfg = harness::config(provider.base_url());
+    let prompt = nightshift_agent::Prompt {
+        recipe: "Look around.".into(),
+        progress_notes: String::new(),
+        repo_map: Some("cached-map-entry.rs".into()),
+    };
+    nightshift_agent::run_iteration(&cfg, dir.path(), &prompt, &mut |_| {}).await;
+    let first = provider.requests()[0].body["messages"][1]["content"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        first.contains("## Repository map\n\ncached-map-entry.rs\n"),
+        "{first}"
+    );
+    assert!(!first.contains("real.txt"), "{first}");
 }
