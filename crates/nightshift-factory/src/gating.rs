@@ -1,6 +1,7 @@
 //! Gates on an iteration's commit: the policy checks on its change, then the spec's
 //! commands on its tree, then (when the worker claims done) the done-check.
 
+use std::path::Path;
 use std::time::Duration;
 
 use nightshift_gates::{Change, ChangeStatus, CommandGate, FileChange, GateResult, Policy};
@@ -50,12 +51,39 @@ pub fn policy(spec: &PolicySpec) -> Policy {
     p
 }
 
-fn command_gate(g: &GateCommand) -> CommandGate {
+/// A gate command that first writes its process group (the shell leads its own group) to
+/// `pidfile`, so that after a crash the next run can end a gate the crash orphaned.
+fn command_gate(g: &GateCommand, pidfile: &Path) -> CommandGate {
+    let quoted = pidfile.display().to_string().replace('\'', "'\\''");
     CommandGate::new(
         g.name.clone(),
-        g.run.clone(),
+        format!("echo $$ > '{quoted}'\n{}", g.run),
         Duration::from_secs(g.timeout_secs),
     )
+}
+
+/// End the gate a crashed run left behind, if its process group is still at work in this
+/// job's worktree (checked through /proc, so a recycled process id is never hit).
+pub async fn reap_orphaned_gate(pidfile: &Path, worktree: &Path) {
+    let Ok(text) = tokio::fs::read_to_string(pidfile).await else {
+        return;
+    };
+    let _ = tokio::fs::remove_file(pidfile).await;
+    let Ok(pgid) = text.trim().parse::<u32>() else {
+        return;
+    };
+    let Ok(worktree) = tokio::fs::canonicalize(worktree).await else {
+        return;
+    };
+    let cwd = tokio::fs::read_link(format!("/proc/{pgid}/cwd")).await;
+    let ours = cwd.is_ok_and(|c| c.starts_with(&worktree));
+    if ours {
+        tracing::warn!(pgid, worktree = %worktree.display(), "Ending a gate orphaned by an earlier crash.");
+        let _ = tokio::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pgid}")])
+            .status()
+            .await;
+    }
 }
 
 /// Environment for gate commands (and the agent's own commands): the build tools' homes,
@@ -128,6 +156,7 @@ pub async fn judge(
     base: &str,
     commit: &str,
     claims_done: bool,
+    pidfile: &Path,
 ) -> Result<Verdict, FactoryError> {
     let git = |source| FactoryError::Git {
         job: job.to_string(),
@@ -174,7 +203,9 @@ pub async fn judge(
         .map_err(|e| FactoryError::Invalid(e.to_string()))?;
     let env = gate_env();
     for g in &gates.commands {
-        results.push(nightshift_gates::run_command(wt.path(), &command_gate(g), &env, true).await);
+        results.push(
+            nightshift_gates::run_command(wt.path(), &command_gate(g, pidfile), &env, true).await,
+        );
     }
     let accepted = results.iter().all(|r| r.passed);
     let mut done_verified = false;
@@ -182,7 +213,8 @@ pub async fn judge(
         done_verified = match &gates.done_check {
             Some(g) => {
                 let r =
-                    nightshift_gates::run_command(wt.path(), &command_gate(g), &env, true).await;
+                    nightshift_gates::run_command(wt.path(), &command_gate(g, pidfile), &env, true)
+                        .await;
                 let passed = r.passed;
                 results.push(r);
                 passed
@@ -190,6 +222,7 @@ pub async fn judge(
             None => true,
         };
     }
+    let _ = tokio::fs::remove_file(pidfile).await;
     Ok(Verdict {
         results,
         accepted,

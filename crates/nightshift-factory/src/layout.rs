@@ -11,8 +11,13 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// The root is made absolute: gates and workers run in other folders, and the paths
+    /// handed to them must mean the same there.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        let root = root.into();
+        Self {
+            root: std::path::absolute(&root).unwrap_or(root),
+        }
     }
 
     pub fn root(&self) -> &Path {

@@ -388,19 +388,23 @@ async fn kill_during_a_gate_then_resume() {
     // the gate's process group (the gate leads one of its own).
     let marker = w.path("gate-started");
     let gate = format!(
-        "if [ ! -e '{m}' ]; then echo $$ > '{m}.tmp'; mv '{m}.tmp' '{m}'; sleep 3; fi; {TESTS}",
+        "if [ ! -e '{m}' ]; then echo $$ > '{m}.tmp'; mv '{m}.tmp' '{m}'; sleep 30; fi; {TESTS}",
         m = marker.display()
     );
     w.spec(&spec(&gate));
     let mut child = spawn(&w, &[]);
     wait_for(&mut child, "the gate to start", || marker.exists()).await;
     kill9(child);
-    // The killed factory's gate lives on, orphaned (nothing ends it); end it, as a crash of
-    // the machine would, so the resumed gate runs alone.
-    let gate_group = std::fs::read_to_string(&marker).expect("marker");
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{}", gate_group.trim())])
-        .output();
+    // The killed factory's gate lives on, orphaned, sleeping 30 s in the worktree; the
+    // resumed run must end it before it starts, so the resumed gate runs alone.
+    let gate_group = std::fs::read_to_string(&marker)
+        .expect("marker")
+        .trim()
+        .to_string();
+    assert!(
+        Path::new(&format!("/proc/{gate_group}")).exists(),
+        "the orphaned gate is still running"
+    );
     assert_eq!(w.provider.served(), 2, "the agent had finished");
 
     // Killed while gating: the store has iteration 1 committed, not yet judged.
@@ -411,6 +415,10 @@ async fn kill_during_a_gate_then_resume() {
     }
 
     let report = resume(&w);
+    let gone = !Path::new(&format!("/proc/{gate_group}")).exists()
+        || std::fs::read_to_string(format!("/proc/{gate_group}/stat"))
+            .is_ok_and(|st| st.contains(") Z "));
+    assert!(gone, "the orphaned gate was ended on resume");
     let job = &report["jobs"][0];
     assert_eq!(summary(job), ("done".into(), 1, 1, 0), "{report:#}");
     assert_eq!(
