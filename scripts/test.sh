@@ -25,10 +25,9 @@ echo "==> Rust workspace"
 cargo build -p nightshift -p nightshift-testkit
 cargo nextest run --workspace --no-fail-fast
 
+echo "==> fuzz targets, smoke run on stable"
+(cd fuzz && CARGO_TARGET_DIR="$PWD/../target/fuzz" cargo test -q --tests)
+
+# Last, so the run ends on pytest's own summary line.
 echo "==> official SDKs against the gateway"
 .venv/bin/python -m pytest -q tests/sdk
-
-if [ -d fuzz ]; then
-    echo "==> fuzz targets, smoke run on stable"
-    (cd fuzz && CARGO_TARGET_DIR="$PWD/../target/fuzz" cargo test -q)
-fi
