@@ -197,4 +197,7 @@ pub struct Outcome {
     pub tool_calls: u32,
     /// The progress notes the model left with `finish`, if any.
     pub notes: Option<String>,
+    /// The paths the iteration wrote or edited, in order, when it ran no command; `None`
+    /// once a `run` call could have changed anything. Lets the caller stage just these.
+    pub touched: Option<Vec<String>>,
 }

@@ -35,6 +35,7 @@ pub async fn run_iteration(
         turns: 0,
         tool_calls: 0,
         notes: None,
+        touched: Some(Vec::new()),
     };
     for n in 1..=cfg.max_turns {
         outcome.turns = n;
@@ -69,6 +70,10 @@ pub async fn run_iteration(
                 name: call.name.clone(),
                 arguments: call.arguments.clone(),
             });
+            if call.name == "run" {
+                outcome.touched = None;
+            }
+            let wrote = matches!(call.name.as_str(), "write_file" | "edit_file");
             match tools::dispatch(cfg, workdir, &call.name, &call.arguments).await {
                 Dispatch::Finish {
                     summary,
@@ -84,6 +89,18 @@ pub async fn run_iteration(
                     return outcome;
                 }
                 Dispatch::Output { ok, text, command } => {
+                    if ok && wrote {
+                        let path = serde_json::from_str::<Value>(&call.arguments)
+                            .ok()
+                            .and_then(|a| {
+                                a.get("path").and_then(Value::as_str).map(str::to_string)
+                            });
+                        if let (Some(list), Some(path)) = (outcome.touched.as_mut(), path) {
+                            if !list.contains(&path) {
+                                list.push(path);
+                            }
+                        }
+                    }
                     if let Some(end) = command {
                         on_event(Event::Command {
                             command: end.command,

@@ -420,6 +420,7 @@ impl Loop {
                     .await
                     .ok();
         }
+        let mut touched = None;
         let end = worker::run(
             IterationInput {
                 job: &self.ctx.spec,
@@ -436,9 +437,11 @@ impl Loop {
                     events.push(e);
                 }
             },
+            &mut touched,
         )
         .await;
-        self.commit_and_judge(row, end, events).await
+        self.commit_and_judge(row, end, events, touched.as_deref())
+            .await
     }
 
     /// Commit whatever the worker left, keep it under the factory's ref, gate it, and
@@ -448,6 +451,7 @@ impl Loop {
         mut row: IterationRow,
         end: WorkerEnd,
         events: Vec<String>,
+        touched: Option<&[String]>,
     ) -> Result<Option<Stop>, FactoryError> {
         let n = row.n as u32;
         let (summary, claims_done, notes) = match &end {
@@ -468,7 +472,7 @@ impl Loop {
         );
         let commit = self
             .wt
-            .commit_all(&message)
+            .commit_paths(&message, touched)
             .await
             .map_err(|e| self.git(e))?;
         self.mirror
@@ -501,7 +505,7 @@ impl Loop {
         match row.state.as_str() {
             "running" => {
                 let end = WorkerEnd::Failed { message: "the factory stopped during this iteration; its work so far is kept and gated".into() };
-                self.commit_and_judge(row, end, Vec::new()).await
+                self.commit_and_judge(row, end, Vec::new(), None).await
             }
             _ => self.judge(row, None).await,
         }

@@ -48,12 +48,16 @@ pub struct IterationInput<'a> {
     pub time_limit: Duration,
 }
 
+/// Run one iteration. `touched` is set to the only paths the worker can have changed,
+/// when it knows them (the built-in agent, when it ran no command); `None` otherwise.
 pub async fn run(
     input: IterationInput<'_>,
     on_event: &mut (dyn FnMut(String) + Send),
+    touched: &mut Option<Vec<String>>,
 ) -> WorkerEnd {
+    *touched = None;
     match input.job.worker {
-        WorkerKind::Builtin => builtin(input, on_event).await,
+        WorkerKind::Builtin => builtin(input, on_event, touched).await,
         WorkerKind::Command => command(input).await,
         other => WorkerEnd::Failed {
             message: format!("worker `{}` is not available in this build", other.as_str()),
@@ -64,6 +68,7 @@ pub async fn run(
 async fn builtin(
     input: IterationInput<'_>,
     on_event: &mut (dyn FnMut(String) + Send),
+    touched: &mut Option<Vec<String>>,
 ) -> WorkerEnd {
     let mut cfg =
         nightshift_agent::AgentConfig::new(input.gateway_v1, input.token, &input.job.model);
@@ -89,6 +94,7 @@ async fn builtin(
         }
     };
     use nightshift_agent::Stop;
+    *touched = outcome.touched.clone();
     match outcome.stop {
         Stop::Finished {
             summary,

@@ -68,9 +68,31 @@ impl Worktree {
     /// branch (the files stay as they are), so the commit always lands on the job's branch.
     /// Returns the new commit's sha.
     pub async fn commit_all(&self, message: &str) -> Result<String, GitError> {
+        self.commit_paths(message, None).await
+    }
+
+    /// Like [`Worktree::commit_all`], but when the caller knows the only paths that can
+    /// have changed (`Some`), stage just those — on a big tree, `git add --all` stats every
+    /// file. If staging them fails (an ignored path, say), everything is staged instead.
+    pub async fn commit_paths(
+        &self,
+        message: &str,
+        paths: Option<&[String]>,
+    ) -> Result<String, GitError> {
         // Staging touches only this worktree's index and writes objects atomically: it
         // needs no lock, which keeps the mirror free while a big tree is hashed.
-        Git::new(&self.path, ["add", "--all"]).run().await?;
+        let staged = match paths {
+            Some([]) => true,
+            Some(list) => {
+                let mut args: Vec<&str> = vec!["add", "--all", "--"];
+                args.extend(list.iter().map(String::as_str));
+                Git::new(&self.path, &args).run().await.is_ok()
+            }
+            None => false,
+        };
+        if !staged {
+            Git::new(&self.path, ["add", "--all"]).run().await?;
+        }
         let _guard = lock_mirror(&self.mirror).await;
         self.reattach().await?;
         // `write-tree` + `commit-tree` + `update-ref` rather than `git commit`: the same

@@ -41,6 +41,7 @@ async fn read_edit_run_finish() {
             turns: 4,
             tool_calls: 4,
             notes: Some("nothing left".to_owned()),
+            touched: None, // a `run` call could have changed anything
         }
     );
 
@@ -205,6 +206,7 @@ async fn answer_without_tools_ends_the_iteration() {
             turns: 1,
             tool_calls: 0,
             notes: None,
+            touched: Some(vec![]),
         }
     );
     assert_eq!(
@@ -232,6 +234,7 @@ async fn max_turns_stops_a_loop_that_never_finishes() {
             turns: 3,
             tool_calls: 3,
             notes: None,
+            touched: Some(vec![]),
         }
     );
     assert_eq!(run.requests.len(), 3);
@@ -262,6 +265,7 @@ async fn zero_turns_sends_nothing() {
             turns: 0,
             tool_calls: 0,
             notes: None,
+            touched: Some(vec![]),
         }
     );
     assert!(run.requests.is_empty());
@@ -306,6 +310,7 @@ async fn bad_calls_go_back_to_the_model_and_the_loop_goes_on() {
             turns: 2,
             tool_calls: 5,
             notes: None,
+            touched: Some(vec![]),
         }
     );
     let results = run.last_tool_messages();
@@ -413,4 +418,36 @@ async fn a_map_given_by_the_caller_is_used_instead_of_walking_the_tree() {
         "{first}"
     );
     assert!(!first.contains("real.txt"), "{first}");
+}
+
+#[tokio::test]
+async fn the_paths_an_iteration_wrote_are_reported_when_it_ran_no_command() {
+    let provider = nightshift_testkit::ScriptedProvider::start(nightshift_testkit::Script::new([
+        Step::tool_call(
+            "write_file",
+            json!({"path": "notes/a.txt", "content": "one"}),
+        ),
+        Step::tool_call(
+            "edit_file",
+            json!({"path": "notes/a.txt", "old_text": "one", "new_text": "two"}),
+        ),
+        Step::tool_call("write_file", json!({"path": "/etc/escape", "content": "x"})),
+        Step::tool_call("write_file", json!({"path": "b.txt", "content": "b"})),
+        Step::tool_call("finish", json!({"summary": "wrote", "done": false})),
+    ]))
+    .await
+    .expect("provider");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = harness::config(provider.base_url());
+    let prompt = nightshift_agent::Prompt {
+        recipe: "Write.".into(),
+        progress_notes: String::new(),
+        repo_map: None,
+    };
+    let outcome = nightshift_agent::run_iteration(&cfg, dir.path(), &prompt, &mut |_| {}).await;
+    assert_eq!(
+        outcome.touched,
+        Some(vec!["notes/a.txt".to_string(), "b.txt".to_string()]),
+        "refused writes are not listed"
+    );
 }

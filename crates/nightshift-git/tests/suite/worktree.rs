@@ -332,3 +332,43 @@ async fn disk_usage_counts_every_byte_under_the_worktree_ignored_files_included(
         "the symbolic link counts as itself, not what it points to"
     );
 }
+
+#[tokio::test]
+async fn commit_paths_stages_only_the_paths_given_and_falls_back_when_it_cannot() {
+    let fx = Fixture::new(&[("README.md", "hello\n"), (".gitignore", "build/\n")]).await;
+    let (_mirror, wt) = fx.job("j").await;
+    write(wt.path(), "a.txt", "a\n");
+    write(wt.path(), "stray.txt", "not named\n");
+    let c = wt
+        .commit_paths("only a", Some(&["a.txt".to_string()]))
+        .await
+        .expect("commit");
+    assert_eq!(
+        git(wt.path(), &["show", "--name-status", "--format=", &c]),
+        "A\ta.txt"
+    );
+    assert_eq!(
+        git(wt.path(), &["status", "--porcelain"]),
+        "?? stray.txt",
+        "the unnamed file was left alone"
+    );
+
+    // An ignored path cannot be staged by name: everything is staged instead, as commit_all would.
+    write(wt.path(), "build/out.txt", "x\n");
+    let c = wt
+        .commit_paths("fallback", Some(&["build/out.txt".to_string()]))
+        .await
+        .expect("commit");
+    assert_eq!(
+        git(wt.path(), &["show", "--name-status", "--format=", &c]),
+        "A\tstray.txt"
+    );
+
+    // Nothing touched: the same tree, an empty commit.
+    let before = git(wt.path(), &["rev-parse", "HEAD^{tree}"]);
+    let c = wt.commit_paths("nothing", Some(&[])).await.expect("commit");
+    assert_eq!(
+        git(wt.path(), &["rev-parse", &format!("{c}^{{tree}}")]),
+        before
+    );
+}
