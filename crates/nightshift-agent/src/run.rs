@@ -95,10 +95,10 @@ pub async fn run_iteration(
                             .and_then(|a| {
                                 a.get("path").and_then(Value::as_str).map(str::to_string)
                             });
-                        if let (Some(list), Some(path)) = (outcome.touched.as_mut(), path) {
-                            if !list.contains(&path) {
-                                list.push(path);
-                            }
+                        if let (Some(list), Some(path)) = (outcome.touched.as_mut(), path)
+                            && !list.contains(&path)
+                        {
+                            list.push(path);
                         }
                     }
                     if let Some(end) = command {
