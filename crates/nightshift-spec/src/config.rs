@@ -7,7 +7,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::{Located, SpecError};
-use crate::money;
+use crate::money::UsdAmount;
 
 /// The whole configuration file, validated.
 #[derive(Debug, Clone)]
@@ -183,23 +183,16 @@ struct RawProvider {
 }
 
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum RawPrice {
-    Number(f64),
-    Text(String),
-}
-
-#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawModel {
     name: Spanned<String>,
     provider: Spanned<String>,
     upstream: Option<String>,
-    input_usd_per_mtok: Option<Spanned<RawPrice>>,
-    output_usd_per_mtok: Option<Spanned<RawPrice>>,
-    cached_input_usd_per_mtok: Option<Spanned<RawPrice>>,
-    cache_write_usd_per_mtok: Option<Spanned<RawPrice>>,
-    reasoning_usd_per_mtok: Option<Spanned<RawPrice>>,
+    input_usd_per_mtok: Option<Spanned<UsdAmount>>,
+    output_usd_per_mtok: Option<Spanned<UsdAmount>>,
+    cached_input_usd_per_mtok: Option<Spanned<UsdAmount>>,
+    cache_write_usd_per_mtok: Option<Spanned<UsdAmount>>,
+    reasoning_usd_per_mtok: Option<Spanned<UsdAmount>>,
     max_output_tokens: Option<u32>,
     #[serde(default)]
     fallback: Vec<Spanned<String>>,
@@ -208,20 +201,13 @@ struct RawModel {
 impl Config {
     /// Read and validate a configuration file.
     pub fn load(path: &Path) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
-            file: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(path, &text)
+        Self::parse(path, &crate::error::read(path)?)
     }
 
     /// Validate configuration text; `path` is used for messages and relative store paths.
     pub fn parse(path: &Path, text: &str) -> Result<Self, SpecError> {
         let at = |offset: usize| Located::at(path, text, offset);
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map_or(0, |s| s.start);
-            SpecError::invalid(at(offset), None, e.message().trim().to_string())
-        })?;
+        let raw: RawConfig = crate::error::from_toml(path, text)?;
 
         let store = match raw.store {
             Some(s) => {
@@ -353,12 +339,9 @@ impl Config {
                 ));
             }
             let price =
-                |field: &Option<Spanned<RawPrice>>, key: &str| -> Result<Option<i64>, SpecError> {
+                |field: &Option<Spanned<UsdAmount>>, key: &str| -> Result<Option<i64>, SpecError> {
                     let Some(v) = field else { return Ok(None) };
-                    let parsed = match v.get_ref() {
-                        RawPrice::Number(n) => money::parse_usd_f64(*n),
-                        RawPrice::Text(t) => money::parse_usd(t),
-                    };
+                    let parsed = v.get_ref().nanos();
                     match parsed {
                         Ok(n) if n >= 0 => Ok(Some(n)),
                         Ok(_) => Err(SpecError::invalid(

@@ -60,3 +60,26 @@ impl SpecError {
         }
     }
 }
+
+/// Read a file a person wrote, for parsing.
+pub(crate) fn read(path: &std::path::Path) -> Result<String, SpecError> {
+    std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        file: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Deserialize TOML, reporting a mistake at its line and column.
+pub(crate) fn from_toml<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    text: &str,
+) -> Result<T, SpecError> {
+    toml::from_str(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        SpecError::invalid(
+            Located::at(path, text, offset),
+            None,
+            e.message().trim().to_string(),
+        )
+    })
+}

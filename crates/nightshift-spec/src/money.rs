@@ -67,6 +67,23 @@ pub fn parse_usd_f64(value: f64) -> Result<i64, String> {
     parse_usd(&text)
 }
 
+/// A dollar amount as written in TOML: a number (`2.5`) or a string (`"2.50"`).
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum UsdAmount {
+    Number(f64),
+    Text(String),
+}
+
+impl UsdAmount {
+    pub(crate) fn nanos(&self) -> Result<i64, String> {
+        match self {
+            Self::Number(n) => parse_usd_f64(*n),
+            Self::Text(t) => parse_usd(t),
+        }
+    }
+}
+
 /// Format nanodollars as dollars with all significant decimals, e.g. `$0.000125`.
 pub fn format_usd(nanos: i64) -> String {
     let sign = if nanos < 0 { "-" } else { "" };

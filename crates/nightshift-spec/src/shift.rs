@@ -10,6 +10,7 @@ use toml::Spanned;
 
 use crate::error::{Located, SpecError};
 use crate::money;
+use crate::money::UsdAmount;
 
 /// Which worker runs an iteration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
@@ -147,7 +148,7 @@ struct RawOverride {
     prompt: Option<String>,
     model: Option<String>,
     #[schemars(with = "Option<f64>")]
-    job_usd: Option<Spanned<RawUsd>>,
+    job_usd: Option<Spanned<UsdAmount>>,
     max_iterations: Option<u32>,
     gate_commands: Option<Vec<RawGateCommand>>,
 }
@@ -206,22 +207,15 @@ struct RawStop {
     stall_iterations: Option<u32>,
 }
 
-#[derive(Deserialize, JsonSchema, Clone)]
-#[serde(untagged)]
-enum RawUsd {
-    Number(f64),
-    Text(String),
-}
-
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RawBudget {
     /// The whole shift's budget in US dollars.
     #[schemars(with = "f64")]
-    shift_usd: Spanned<RawUsd>,
+    shift_usd: Spanned<UsdAmount>,
     /// Each job's budget in US dollars.
     #[schemars(with = "f64")]
-    job_usd: Spanned<RawUsd>,
+    job_usd: Spanned<UsdAmount>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -246,11 +240,8 @@ pub fn shift_schema() -> serde_json::Value {
 
 const DEFAULT_GATE_TIMEOUT: u64 = 600;
 
-fn usd(v: &Spanned<RawUsd>, key: &str, at: &dyn Fn(usize) -> Located) -> Result<i64, SpecError> {
-    let parsed = match v.get_ref() {
-        RawUsd::Number(n) => money::parse_usd_f64(*n),
-        RawUsd::Text(t) => money::parse_usd(t),
-    };
+fn usd(v: &Spanned<UsdAmount>, key: &str, at: &dyn Fn(usize) -> Located) -> Result<i64, SpecError> {
+    let parsed = v.get_ref().nanos();
     match parsed {
         Ok(n) if n > 0 => Ok(n),
         Ok(_) => Err(SpecError::invalid(
@@ -360,19 +351,12 @@ fn job_name(source: &str) -> String {
 
 impl ShiftSpec {
     pub fn load(path: &Path) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
-            file: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(path, &text)
+        Self::parse(path, &crate::error::read(path)?)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, SpecError> {
         let at = |offset: usize| Located::at(path, text, offset);
-        let raw: RawShift = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map_or(0, |s| s.start);
-            SpecError::invalid(at(offset), None, e.message().trim().to_string())
-        })?;
+        let raw: RawShift = crate::error::from_toml(path, text)?;
         let base = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

@@ -10,7 +10,8 @@ use nightshift_testkit::{Script, ScriptedProvider, Step};
 
 use super::run;
 
-fn git(dir: &Path, args: &[&str]) -> String {
+/// Run git in `dir` as a test's own hand (a fixed identity), returning its output.
+pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .args(args)
         .current_dir(dir)

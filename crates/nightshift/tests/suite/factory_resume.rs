@@ -16,30 +16,12 @@ use nightshift_store::{
 };
 use nightshift_testkit::{Script, Step};
 
-use super::factory::{World, python_repo};
+use super::factory::{World, git, python_repo};
 
 pub const RUN: [&str; 5] = ["run", "shift.toml", "--config", "nightshift.toml", "--json"];
 
 /// Generous: a moment the scenario waits for normally comes within a second.
 const DEADLINE: Duration = Duration::from_secs(20);
-
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@t")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@t")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// `nightshift run shift.toml` as a child process of its own, output discarded.
 pub fn spawn(w: &World, env: &[(&str, &Path)]) -> Child {

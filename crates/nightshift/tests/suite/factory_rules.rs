@@ -228,17 +228,7 @@ async fn a_spent_shift_budget_stops_every_job_within_it() {
 }
 
 fn git_in(repo: &std::path::Path, args: &[&str]) {
-    let ok = std::process::Command::new("git")
-        .args(args)
-        .current_dir(repo)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@t")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@t")
-        .status()
-        .expect("git")
-        .success();
-    assert!(ok, "git {args:?}");
+    super::factory::git(repo, args);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use nightshift_store::FactoryStore as _;
 use nightshift_testkit::{Script, Step};
 
-use super::factory::World;
-use super::factory_resume::{RUN, git, mirror, run_with_env, store};
+use super::factory::{World, git};
+use super::factory_resume::{RUN, mirror, run_with_env, store};
 
 const LIB: &str = "pub fn add(a: i32, b: i32) -> i32 {
     a - b
