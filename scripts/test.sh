@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test: the Rust workspace (cargo nextest), the official OpenAI and Anthropic Python
 # SDKs against the real gateway binary, and the fuzz targets' smoke run. Installs what it
-# needs: Debian packages (python3-venv), PyPI packages into .venv, cargo-nextest.
+# needs: Debian packages (git, python3, python3-venv), PyPI packages into .venv, cargo-nextest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
@@ -14,6 +14,8 @@ apt_install() {
         exit 1
     fi
 }
+command -v git >/dev/null || apt_install git
+command -v python3 >/dev/null || apt_install python3
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
 command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 
