@@ -86,6 +86,23 @@ impl GatewayState {
         store: Arc<dyn Store>,
         book: &PriceBook,
     ) -> Result<Arc<Self>, StartError> {
+        // The write-ahead journal: replay what the ledger did not get before a crash, then
+        // settle calls that were in flight at their reservation.
+        let journal = match nightshift_store::Journal::path_for(&config.store.url) {
+            Some(path) => Some(Arc::new(nightshift_store::Journal::open(&path)?)),
+            None => None,
+        };
+        if let Some(j) = &journal {
+            let records = j.records()?;
+            if !records.is_empty() {
+                store.write_batch(&records).await?;
+                tracing::warn!(
+                    records = records.len(),
+                    "Replayed ledger records an earlier stop left in the journal."
+                );
+            }
+            j.truncate_if(|| true)?;
+        }
         let recovered = store.recover_inflight(now_ms()).await?;
         if recovered > 0 {
             tracing::warn!(
@@ -121,7 +138,10 @@ impl GatewayState {
         }
         let budgets = Arc::new(Budgets::new());
         let auth = Auth::load(store.clone(), budgets.clone()).await?;
-        let writer = LedgerWriter::spawn(store.clone());
+        let writer = match journal {
+            Some(j) => LedgerWriter::spawn_with_journal(store.clone(), j),
+            None => LedgerWriter::spawn(store.clone()),
+        };
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(config.gateway.connect_timeout_ms))
             .pool_idle_timeout(Duration::from_secs(90))

@@ -7,6 +7,7 @@
 mod error;
 mod factory_model;
 mod factory_sqlite;
+mod journal;
 mod model;
 mod sqlite;
 mod writer;
@@ -16,6 +17,7 @@ use std::pin::Pin;
 
 pub use error::StoreError;
 pub use factory_model::{EventRow, GateRow, IterationRow, JobRow, JobSpend, ShiftRow};
+pub use journal::Journal;
 pub use model::{GroupBy, InflightRow, LedgerRow, NewToken, TokenRecord, TotalRow, Write};
 pub use sqlite::SqliteStore;
 pub use writer::LedgerWriter;

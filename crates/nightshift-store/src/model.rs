@@ -25,7 +25,7 @@ pub struct NewToken {
 }
 
 /// One settled model call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LedgerRow {
     pub call_id: String,
     pub ts_ms: i64,
@@ -58,7 +58,7 @@ pub struct LedgerRow {
 }
 
 /// A call that has reserved and not yet settled.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct InflightRow {
     pub call_id: String,
     pub ts_ms: i64,
@@ -74,7 +74,7 @@ pub struct InflightRow {
     pub price_version: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub enum Write {
     Begin(InflightRow),
     Settle(LedgerRow),

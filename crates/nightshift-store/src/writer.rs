@@ -8,10 +8,13 @@
 
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use tokio::sync::{mpsc, oneshot};
 
 use crate::LedgerStore;
 use crate::error::StoreError;
+use crate::journal::Journal;
 use crate::model::Write;
 
 /// Largest number of writes committed in one transaction.
@@ -25,22 +28,67 @@ enum Job {
 #[derive(Clone)]
 pub struct LedgerWriter {
     tx: mpsc::UnboundedSender<Job>,
+    journal: Option<Arc<Journal>>,
+    /// Records appended to the journal, and records of those committed to the ledger.
+    counts: Arc<Counts>,
 }
 
+#[derive(Default)]
+struct Counts {
+    queued: AtomicU64,
+    committed: AtomicU64,
+}
+
+/// The journal is emptied once it holds this much and everything in it is in the ledger.
+const JOURNAL_CHECKPOINT_BYTES: u64 = 4 * 1024 * 1024;
+
 impl LedgerWriter {
-    /// Start the writer task on the current Tokio runtime.
+    /// Start the writer task on the current Tokio runtime. Every write waits for its
+    /// SQLite commit.
     pub fn spawn(store: Arc<dyn LedgerStore>) -> Self {
+        Self::start(store, None)
+    }
+
+    /// Start the writer with a write-ahead journal: a write is durable once appended to
+    /// the journal, and the ledger is filled from the queue in background batches.
+    pub fn spawn_with_journal(store: Arc<dyn LedgerStore>, journal: Arc<Journal>) -> Self {
+        Self::start(store, Some(journal))
+    }
+
+    fn start(store: Arc<dyn LedgerStore>, journal: Option<Arc<Journal>>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
+        let counts = Arc::new(Counts::default());
         #[expect(
             clippy::disallowed_methods,
             reason = "the writer lives as long as the gateway; it ends when every handle is dropped"
         )]
-        tokio::spawn(run(store, rx));
-        Self { tx }
+        // The task holds the journal weakly: the journal (and its lock) goes the moment the
+        // last handle is dropped, not when the task next wakes.
+        tokio::spawn(run(
+            store,
+            rx,
+            journal.as_ref().map(Arc::downgrade),
+            counts.clone(),
+        ));
+        Self {
+            tx,
+            journal,
+            counts,
+        }
     }
 
-    /// Queue a write and wait until it has committed.
+    /// Make a write durable: appended to the journal (and queued for the ledger), or,
+    /// without a journal, committed to the ledger before this returns.
     pub async fn write(&self, w: Write) -> Result<(), StoreError> {
+        if let Some(journal) = &self.journal {
+            let line = Journal::encode(&w)?;
+            return journal.append(&line, || {
+                self.counts.queued.fetch_add(1, Ordering::SeqCst);
+                self.tx
+                    .send(Job::Write(w, None))
+                    .map_err(|_| StoreError::WriterGone)
+            })?;
+        }
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Job::Write(w, Some(done)))
@@ -52,7 +100,8 @@ impl LedgerWriter {
         }
     }
 
-    /// Wait until everything queued before this call has committed.
+    /// Wait until everything queued before this call has committed (and then empty the
+    /// journal, if nothing has been appended since).
     pub async fn flush(&self) -> Result<(), StoreError> {
         let (done, wait) = oneshot::channel();
         self.tx
@@ -60,11 +109,23 @@ impl LedgerWriter {
             .map_err(|_| StoreError::WriterGone)?;
         wait.await
             .map_err(|_| StoreError::WriterGone)?
-            .map_err(StoreError::Invalid)
+            .map_err(StoreError::Invalid)?;
+        if let Some(journal) = &self.journal {
+            let counts = &self.counts;
+            journal.truncate_if(|| {
+                counts.queued.load(Ordering::SeqCst) == counts.committed.load(Ordering::SeqCst)
+            })?;
+        }
+        Ok(())
     }
 }
 
-async fn run(store: Arc<dyn LedgerStore>, mut rx: mpsc::UnboundedReceiver<Job>) {
+async fn run(
+    store: Arc<dyn LedgerStore>,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    journal: Option<std::sync::Weak<Journal>>,
+    counts: Arc<Counts>,
+) {
     let mut buf = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
         let mut writes = Vec::with_capacity(buf.len());
@@ -77,6 +138,11 @@ async fn run(store: Arc<dyn LedgerStore>, mut rx: mpsc::UnboundedReceiver<Job>) 
                 waiters.push(d);
             }
         }
+        let journaled = if journal.is_some() {
+            writes.len() as u64
+        } else {
+            0
+        };
         let result = if writes.is_empty() {
             Ok(())
         } else {
@@ -97,6 +163,18 @@ async fn run(store: Arc<dyn LedgerStore>, mut rx: mpsc::UnboundedReceiver<Job>) 
                 last
             }
         };
+        if result.is_ok() {
+            // A failed row stays counted as outstanding, so the journal keeps it until a
+            // restart replays it.
+            counts.committed.fetch_add(journaled, Ordering::SeqCst);
+        }
+        if let Some(j) = journal.as_ref().and_then(std::sync::Weak::upgrade)
+            && j.len() > JOURNAL_CHECKPOINT_BYTES
+        {
+            let _ = j.truncate_if(|| {
+                counts.queued.load(Ordering::SeqCst) == counts.committed.load(Ordering::SeqCst)
+            });
+        }
         for d in waiters {
             let _ = d.send(result.clone());
         }

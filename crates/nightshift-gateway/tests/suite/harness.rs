@@ -171,6 +171,19 @@ impl Harness {
         }
     }
 
+    /// Stop serving and let go of the gateway (its journal and the journal's lock), keeping
+    /// the provider, the folder and the store.
+    pub async fn into_parts(mut self) -> (ScriptedProvider, TempDir, Arc<SqliteStore>) {
+        self.stop().await;
+        let Self {
+            provider,
+            dir,
+            store,
+            ..
+        } = self;
+        (provider, dir, store)
+    }
+
     pub async fn token(&self, budget_usd: &str, parent: Option<&str>) -> (String, String) {
         self.labelled_token("test", budget_usd, parent).await
     }

@@ -11,7 +11,7 @@ use super::harness::{DEFAULT_GATEWAY, Harness, config_text, cost};
 
 #[tokio::test]
 async fn calls_left_in_flight_are_settled_at_their_reservation_on_restart() {
-    let mut h = Harness::start(Script::new([Step::text("ok").with_usage(3, 1)])).await;
+    let h = Harness::start(Script::new([Step::text("ok").with_usage(3, 1)])).await;
     let (tok, id) = h.token("1", None).await;
     assert_eq!(
         h.post_json(
@@ -23,7 +23,7 @@ async fn calls_left_in_flight_are_settled_at_their_reservation_on_restart() {
         .0,
         200
     );
-    h.stop().await;
+    let (provider, dir, hstore) = h.into_parts().await;
     // What a crash mid-call leaves behind: a write-ahead record and no ledger row.
     let orphan = InflightRow {
         call_id: "call_orphan".into(),
@@ -39,18 +39,14 @@ async fn calls_left_in_flight_are_settled_at_their_reservation_on_restart() {
         reserved_nanos: 777_000,
         price_version: "config".into(),
     };
-    h.store
+    hstore
         .write_batch(&[Write::Begin(orphan)])
         .await
         .expect("write");
 
-    let db = h.dir.path().join("ledger.db");
-    let text = config_text(
-        &h.provider.base_url(),
-        &db.to_string_lossy(),
-        DEFAULT_GATEWAY,
-    );
-    let config = Config::parse(&h.dir.path().join("nightshift.toml"), &text).expect("config");
+    let db = dir.path().join("ledger.db");
+    let text = config_text(&provider.base_url(), &db.to_string_lossy(), DEFAULT_GATEWAY);
+    let config = Config::parse(&dir.path().join("nightshift.toml"), &text).expect("config");
     let store = Arc::new(SqliteStore::open(&config.store.url).await.expect("open"));
     let state = nightshift_gateway::build(&config, store.clone() as Arc<dyn Store>)
         .await
@@ -84,4 +80,75 @@ async fn calls_left_in_flight_are_settled_at_their_reservation_on_restart() {
         .await
         .expect("restart again");
     assert_eq!(store.ledger_rows().await.expect("rows").len(), 2);
+}
+
+#[tokio::test]
+async fn ledger_records_left_in_the_journal_are_replayed_once_on_start() {
+    let h = Harness::start(Script::new([])).await;
+    let (provider, dir, store) = h.into_parts().await;
+    let db = dir.path().join("ledger.db");
+    let url = format!("sqlite://{}", db.display());
+    // What a kill -9 can leave: a settled call in the journal that the ledger never got.
+    let row = nightshift_store::LedgerRow {
+        call_id: "call_from_journal".into(),
+        ts_ms: 5,
+        token_id: "tok_x".into(),
+        label_chain: "x".into(),
+        provider: "scripted".into(),
+        model: "gpt".into(),
+        upstream_model: "gpt-upstream".into(),
+        client_format: "chat".into(),
+        upstream_format: "chat".into(),
+        streamed: false,
+        input_tokens: 7,
+        cached_input_tokens: 0,
+        cache_write_tokens: 0,
+        output_tokens: 2,
+        reasoning_tokens: 0,
+        reserved_nanos: 100_000,
+        settled_nanos: cost(7, 0, 0, 2, 0),
+        price_version: "config".into(),
+        upstream_status: Some(200),
+        latency_ms: 1,
+        outcome: "ok".into(),
+        usage_source: "upstream".into(),
+        attempts: 1,
+        detail: None,
+    };
+    {
+        let journal = nightshift_store::Journal::open(
+            &nightshift_store::Journal::path_for(&url).expect("a file store"),
+        )
+        .expect("journal");
+        let line = nightshift_store::Journal::encode(&Write::Settle(row.clone())).expect("encode");
+        journal.append(&line, || ()).expect("append");
+        journal
+            .append(b"{\"Settle\":{\"call_id\":\"torn", || ())
+            .expect("a torn last line");
+    }
+    let text = config_text(&provider.base_url(), &db.to_string_lossy(), DEFAULT_GATEWAY);
+    let config = Config::parse(&dir.path().join("nightshift.toml"), &text).expect("config");
+    let first = nightshift_gateway::build(&config, store.clone() as Arc<dyn Store>)
+        .await
+        .expect("start");
+    assert_eq!(store.ledger_rows().await.expect("rows"), vec![row]);
+    // While it runs, a second gateway on the same store is refused, not raced.
+    let err = nightshift_gateway::build(&config, store.clone() as Arc<dyn Store>)
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string()
+            .contains("another gateway is using this store"),
+        "{err}"
+    );
+    drop(first);
+    nightshift_gateway::build(&config, store.clone() as Arc<dyn Store>)
+        .await
+        .expect("restart after the first is gone");
+    assert_eq!(
+        store.ledger_rows().await.expect("rows").len(),
+        1,
+        "replayed once"
+    );
 }
