@@ -313,8 +313,8 @@ impl Loop {
         if row.iterations >= i64::from(spec.max_iterations) {
             return Ok(Some(Stop::MaxIterations));
         }
-        if let (Some(limit), Some(started)) = (stop_rules.wall_clock_secs, row.started_ms)
-            && now_ms() - started >= (limit as i64) * 1000
+        if let (Some(limit), Some(started)) = (stop_rules.wall_clock_ms, row.started_ms)
+            && now_ms() - started >= limit as i64
         {
             return Ok(Some(Stop::WallClock));
         }
@@ -350,10 +350,10 @@ impl Loop {
 
     fn time_limit(&self) -> Duration {
         let rules = &self.ctx.shift.spec.stop;
-        match (rules.wall_clock_secs, self.ctx.row.started_ms) {
+        match (rules.wall_clock_ms, self.ctx.row.started_ms) {
             (Some(limit), Some(started)) => {
-                let left = (limit as i64) * 1000 - (now_ms() - started);
-                Duration::from_millis(left.max(1000) as u64)
+                let left = limit as i64 - (now_ms() - started);
+                Duration::from_millis(left.max(500) as u64)
             }
             _ => Duration::from_secs(3600),
         }

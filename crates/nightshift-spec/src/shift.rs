@@ -91,7 +91,8 @@ pub struct JobSpec {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct StopRules {
     pub max_iterations: u32,
-    pub wall_clock_secs: Option<u64>,
+    /// Milliseconds a job may run (from `wall_clock_minutes`, which may be fractional).
+    pub wall_clock_ms: Option<u64>,
     /// Stop after this many iterations in a row without an accepted change.
     pub stall_iterations: u32,
 }
@@ -201,8 +202,9 @@ struct RawGates {
 struct RawStop {
     #[schemars(with = "Option<u32>")]
     max_iterations: Option<Spanned<u32>>,
-    /// Stop a job after this many minutes of wall-clock time.
-    wall_clock_minutes: Option<u64>,
+    /// Stop a job after this many minutes of wall-clock time (fractions allowed).
+    #[schemars(with = "Option<f64>")]
+    wall_clock_minutes: Option<Spanned<f64>>,
     /// Stop after this many iterations in a row without an accepted change (default 3).
     stall_iterations: Option<u32>,
 }
@@ -485,7 +487,17 @@ impl ShiftSpec {
         };
         let stop = StopRules {
             max_iterations,
-            wall_clock_secs: stop.and_then(|s| s.wall_clock_minutes).map(|m| m * 60),
+            wall_clock_ms: match stop.and_then(|s| s.wall_clock_minutes.as_ref()) {
+                Some(m) if !(m.get_ref().is_finite() && *m.get_ref() > 0.0) => {
+                    return Err(SpecError::invalid(
+                        at(m.span().start),
+                        "stop.wall_clock_minutes".to_string(),
+                        "must be a number of minutes above 0",
+                    ));
+                }
+                Some(m) => Some((m.get_ref() * 60_000.0).round() as u64),
+                None => None,
+            },
             stall_iterations: stop.and_then(|s| s.stall_iterations).unwrap_or(3).max(1),
         };
 

@@ -127,6 +127,11 @@ fn each_mistake_gets_its_own_message() {
             "max_iterations = \"five\"",
         ),
         (
+            "bad wall clock",
+            "max_iterations = 5",
+            "max_iterations = 5\nwall_clock_minutes = -1",
+        ),
+        (
             "missing repository",
             "\"other/tool\"]",
             "\"other/tool\", \"other/gone\"]",
@@ -175,6 +180,8 @@ fn each_mistake_gets_its_own_message() {
       [TMP]/shift.toml:21:1: unknown field `max_iteratoins`, expected one of `max_iterations`, `wall_clock_minutes`, `stall_iterations`
     wrong type:
       [TMP]/shift.toml:20:18: invalid type: string "five", expected u32
+    bad wall clock:
+      [TMP]/shift.toml:21:22: must be a number of minutes above 0 (key `stop.wall_clock_minutes`)
     missing repository:
       [TMP]/shift.toml:4:35: repository `other/gone` ([TMP]/other/gone) does not exist (key `fleet.repos`)
     not a repository:

@@ -373,3 +373,31 @@ async fn a_shift_can_use_a_running_gateway() {
         (Some(2), Some(expected))
     );
 }
+
+/// The wall-clock rule: the running iteration is cut at the limit (its work so far is
+/// committed and gated), and no new iteration starts after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_stops_at_its_wall_clock_limit() {
+    let w = World::new(Script::new([])).await;
+    python_repo(&w.path("calc"));
+    let body = spec(
+        "\"calc\"",
+        "[stop]\nmax_iterations = 5\nwall_clock_minutes = 0.02",
+    )
+    .replace(
+        "worker = \"builtin\"",
+        "worker = \"command\"\ncommand = \"echo started > progress.txt; sleep 20\"",
+    );
+    w.spec(&body);
+    let started = std::time::Instant::now();
+    let (code, report, stderr) =
+        w.run_json(&["run", "shift.toml", "--config", "nightshift.toml", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "the 20 s command was cut"
+    );
+    let job = &report["jobs"][0];
+    assert_eq!(summary(job).0, "wall_clock", "{report:#}");
+    assert_eq!(job["iterations"], 1);
+}
