@@ -84,7 +84,8 @@ impl World {
     }
 }
 
-fn edit(old: &str, new: &str) -> Step {
+/// The scripted agent edits calc.py.
+pub fn edit(old: &str, new: &str) -> Step {
     Step::tool_call(
         "edit_file",
         json!({"path": "calc.py", "old_text": old, "new_text": new}),
@@ -92,7 +93,8 @@ fn edit(old: &str, new: &str) -> Step {
     .with_usage(3000, 40)
 }
 
-fn finish(done: bool) -> Step {
+/// The scripted agent finishes its iteration, claiming done or not.
+pub fn finish(done: bool) -> Step {
     Step::tool_call(
         "finish",
         json!({"summary": "changed add", "done": done, "notes": "tried a fix"}),

@@ -16,7 +16,7 @@ use nightshift_store::{
 };
 use nightshift_testkit::{Script, Step};
 
-use super::factory::{World, git, python_repo};
+use super::factory::{World, edit, finish, git, python_repo};
 
 pub const RUN: [&str; 5] = ["run", "shift.toml", "--config", "nightshift.toml", "--json"];
 
@@ -209,22 +209,6 @@ fn summary(job: &Value) -> (String, i64, i64, i64) {
         job["accepted"].as_i64().unwrap_or(-1),
         job["defects"].as_i64().unwrap_or(-1),
     )
-}
-
-fn edit(old: &str, new: &str) -> Step {
-    Step::tool_call(
-        "edit_file",
-        json!({"path": "calc.py", "old_text": old, "new_text": new}),
-    )
-    .with_usage(3000, 40)
-}
-
-fn finish(done: bool) -> Step {
-    Step::tool_call(
-        "finish",
-        json!({"summary": "changed add", "done": done, "notes": "tried a fix"}),
-    )
-    .with_usage(3100, 20)
 }
 
 const EDIT: i64 = cost(3000, 40);

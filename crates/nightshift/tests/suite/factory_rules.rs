@@ -7,7 +7,8 @@ use nightshift_testkit::{Script, Step};
 
 use super::factory::{World, python_repo};
 
-fn call(name: &str, args: Value) -> Step {
+/// A scripted tool call with the usage every factory test prices.
+pub fn call(name: &str, args: Value) -> Step {
     Step::tool_call(name, args).with_usage(3000, 40)
 }
 
@@ -50,7 +51,8 @@ async fn run_one(script: Script, extra: &str) -> (World, Value, String) {
     (w, report["jobs"][0].clone(), base)
 }
 
-fn summary(job: &Value) -> (String, i64, i64, i64, Value) {
+/// A job's report as (stop reason, iterations, accepted, defects, defects by gate).
+pub fn summary(job: &Value) -> (String, i64, i64, i64, Value) {
     (
         job["stop_reason"].as_str().unwrap_or("").to_string(),
         job["iterations"].as_i64().unwrap_or(-1),

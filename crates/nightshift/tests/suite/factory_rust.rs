@@ -13,6 +13,7 @@ use nightshift_testkit::{Script, Step};
 
 use super::factory::{World, git};
 use super::factory_resume::{RUN, mirror, run_with_env, store};
+use super::factory_rules::{call, summary};
 
 const LIB: &str = "pub fn add(a: i32, b: i32) -> i32 {
     a - b
@@ -42,10 +43,6 @@ pub fn rust_repo(dir: &Path) -> String {
     git(dir, &["add", "-A"]);
     git(dir, &["commit", "-q", "-m", "adder"]);
     git(dir, &["rev-parse", "HEAD"])
-}
-
-fn call(name: &str, args: Value) -> Step {
-    Step::tool_call(name, args).with_usage(3000, 40)
 }
 
 fn edit(old: &str, new: &str) -> Step {
@@ -94,16 +91,6 @@ fn run_shift(w: &World) -> Value {
     let (code, report, stderr) = run_with_env(w, &RUN, &[("CARGO_TARGET_DIR", &target)]);
     assert_eq!(code, 0, "{stderr}");
     report["jobs"][0].clone()
-}
-
-fn summary(job: &Value) -> (String, i64, i64, i64, Value) {
-    (
-        job["stop_reason"].as_str().unwrap_or("").to_string(),
-        job["iterations"].as_i64().unwrap_or(-1),
-        job["accepted"].as_i64().unwrap_or(-1),
-        job["defects"].as_i64().unwrap_or(-1),
-        job["defects_by_gate"].clone(),
-    )
 }
 
 const BRANCH: &str = "nightshift/fix-adder/adder";
