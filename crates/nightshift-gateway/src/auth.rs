@@ -240,12 +240,9 @@ impl Auth {
     /// Mark tokens revoked in the store as revoked here (a revoked parent revokes its
     /// children).
     pub async fn refresh_revocations(&self) -> Result<(), StoreError> {
-        let tokens = self.store.tokens().await?;
-        let revoked: std::collections::HashSet<String> = tokens
-            .iter()
-            .filter(|t| t.revoked_ms.is_some())
-            .map(|t| t.id.clone())
-            .collect();
+        // Polled every second: read only the revoked ids, not every token.
+        let revoked: std::collections::HashSet<String> =
+            self.store.revoked_token_ids().await?.into_iter().collect();
         if revoked.is_empty() {
             return Ok(());
         }

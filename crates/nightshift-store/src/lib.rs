@@ -31,6 +31,8 @@ pub trait TokenStore: Send + Sync {
     fn token(&self, id: &str) -> BoxFuture<'_, Option<TokenRecord>>;
     fn tokens(&self) -> BoxFuture<'_, Vec<TokenRecord>>;
     fn revoke_token(&self, id: &str, at_ms: i64) -> BoxFuture<'_, bool>;
+    /// The ids of revoked tokens (polled by a running gateway).
+    fn revoked_token_ids(&self) -> BoxFuture<'_, Vec<String>>;
 }
 
 /// The append-only ledger of model calls and the write-ahead record of calls in flight.

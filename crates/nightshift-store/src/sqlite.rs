@@ -135,6 +135,18 @@ impl TokenStore for SqliteStore {
         })
     }
 
+    fn revoked_token_ids(&self) -> BoxFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT id FROM tokens WHERE revoked_ms IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| r.try_get("id"))
+                .collect::<Result<_, _>>()?)
+        })
+    }
+
     fn revoke_token(&self, id: &str, at_ms: i64) -> BoxFuture<'_, bool> {
         let id = id.to_string();
         Box::pin(async move {
