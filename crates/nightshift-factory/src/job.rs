@@ -470,16 +470,10 @@ impl Loop {
             self.ctx.spec.name,
             summary.trim()
         );
+        let keep = iteration_ref(&self.ctx.shift.spec.name, &self.ctx.spec.name, n);
         let commit = self
             .wt
-            .commit_paths(&message, touched)
-            .await
-            .map_err(|e| self.git(e))?;
-        self.mirror
-            .update_ref(
-                &iteration_ref(&self.ctx.shift.spec.name, &self.ctx.spec.name, n),
-                &commit,
-            )
+            .commit_and_keep(&message, touched, Some(&keep))
             .await
             .map_err(|e| self.git(e))?;
         row.state = "committed".into();

@@ -219,7 +219,9 @@ impl Mirror {
             .await
             .map_err(|e| GitError::io("resolve the new worktree path", &path, e))?;
         tracing::info!(worktree = %canonical.display(), branch, mirror = %self.path.display(), "added a worktree");
-        Ok(self.worktree_handle(canonical, branch))
+        let worktree = self.worktree_handle(canonical, branch);
+        worktree.settle_index().await?;
+        Ok(worktree)
     }
 
     /// Remove a worktree that a killed `git worktree add` left half made: it holds no work
@@ -246,14 +248,7 @@ impl Mirror {
 
     /// Point the ref `name` (it must start with `refs/`) at `sha`.
     pub async fn update_ref(&self, name: &str, sha: &str) -> Result<(), GitError> {
-        if !name.starts_with("refs/") {
-            return Err(GitError::InvalidArgument {
-                what: format!(
-                    "refusing to update the ref {name:?} in {}: give a full name under refs/ (e.g. from iteration_ref)",
-                    self.path.display()
-                ),
-            });
-        }
+        check_ref_name(name, &self.path)?;
         let _guard = lock_mirror(&self.path).await;
         Git::new(&self.path, ["update-ref", name, sha])
             .run()
@@ -675,4 +670,18 @@ mod tests {
             ]
         );
     }
+}
+
+/// Refuse a ref name that is not a full name under `refs/` (or could smuggle a second
+/// command into an `update-ref --stdin` transaction).
+pub(crate) fn check_ref_name(name: &str, repo: &Path) -> Result<(), GitError> {
+    if !name.starts_with("refs/") || name.bytes().any(|b| b == 0 || b == b'\n') {
+        return Err(GitError::InvalidArgument {
+            what: format!(
+                "refusing to update the ref {name:?} in {}: give a full name under refs/ (e.g. from iteration_ref)",
+                repo.display()
+            ),
+        });
+    }
+    Ok(())
 }

@@ -11,6 +11,10 @@ use crate::usage::disk_usage;
 /// Where removing a worktree requires its `HEAD` to be kept.
 const KEEPING_PREFIXES: &[&str] = &["refs/heads", crate::refs::REF_NAMESPACE];
 
+/// The index size (about 600 files) above which a fresh checkout's index is settled
+/// (see [`Worktree::settle_index`]).
+const SETTLE_INDEX_BYTES: u64 = 64 * 1024;
+
 /// How many changed paths an error message names.
 const NAMED_PATHS: usize = 5;
 
@@ -79,6 +83,21 @@ impl Worktree {
         message: &str,
         paths: Option<&[String]>,
     ) -> Result<String, GitError> {
+        self.commit_and_keep(message, paths, None).await
+    }
+
+    /// Like [`Worktree::commit_paths`], and point `keep_ref` (a full name under `refs/`,
+    /// such as an iteration ref) at the new commit in the same ref transaction as the
+    /// branch: both move, or neither does.
+    pub async fn commit_and_keep(
+        &self,
+        message: &str,
+        paths: Option<&[String]>,
+        keep_ref: Option<&str>,
+    ) -> Result<String, GitError> {
+        if let Some(name) = keep_ref {
+            crate::mirror::check_ref_name(name, &self.mirror)?;
+        }
         // Staging touches only this worktree's index and writes objects atomically: it
         // needs no lock, which keeps the mirror free while a big tree is hashed.
         let staged = match paths {
@@ -107,17 +126,17 @@ impl Worktree {
         .input(cleanup_message(message).into_bytes())
         .text()
         .await?;
-        let branch_ref = format!("refs/heads/{}", self.branch);
+        // One `update-ref --stdin` transaction for the branch and the kept ref: one
+        // process, and no state where one moved without the other.
+        let mut transaction = format!("update refs/heads/{}\0{sha}\0\0", self.branch);
+        if let Some(name) = keep_ref {
+            transaction.push_str(&format!("update {name}\0{sha}\0\0"));
+        }
         Git::new(
             &self.path,
-            [
-                "update-ref",
-                "-m",
-                "nightshift: iteration",
-                branch_ref.as_str(),
-                sha.as_str(),
-            ],
+            ["update-ref", "-m", "nightshift: iteration", "--stdin", "-z"],
         )
+        .input(transaction.into_bytes())
         .run()
         .await?;
         tracing::debug!(worktree = %self.path.display(), branch = %self.branch, sha, "committed");
@@ -288,15 +307,60 @@ impl Worktree {
         Ok(paths)
     }
 
+    /// Make a fresh checkout's index trustworthy by its file times. git records times to
+    /// the second here: a file written in the same second as the index that lists it is
+    /// "racily clean", and every later index write re-reads all such files to tell (80 ms
+    /// per write on a 10,000-file tree, for as long as the factory keeps writing the index
+    /// in that state). Waiting for the next second and refreshing once settles it.
+    pub(crate) async fn settle_index(&self) -> Result<(), GitError> {
+        let index = match self.admin_dir().await {
+            Some(dir) => dir.join("index"),
+            None => return Ok(()),
+        };
+        let Ok(meta) = tokio::fs::metadata(&index).await else {
+            return Ok(());
+        };
+        // A small index costs little to re-read: not worth waiting a second for.
+        if meta.len() < SETTLE_INDEX_BYTES {
+            return Ok(());
+        }
+        let Ok(written) = meta.modified() else {
+            return Ok(());
+        };
+        let second_after = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map(|d| std::time::Duration::from_secs(d.as_secs() + 1))
+                .unwrap_or_default()
+        };
+        let wait_until = second_after(written);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        if let Some(wait) = wait_until.checked_sub(now) {
+            tokio::time::sleep(wait + std::time::Duration::from_millis(5)).await;
+        }
+        // Exit status 1 means "some files need updating": nothing to act on here.
+        Git::new(&self.path, ["update-index", "-q", "--refresh"])
+            .output()
+            .await?;
+        Ok(())
+    }
+
+    /// This worktree's administrative folder (`<mirror>/worktrees/<name>`), from its `.git`
+    /// file.
+    async fn admin_dir(&self) -> Option<PathBuf> {
+        let dotgit = tokio::fs::read_to_string(self.path.join(".git")).await.ok()?;
+        dotgit.trim().strip_prefix("gitdir: ").map(PathBuf::from)
+    }
+
     /// Point `HEAD` back at the job's branch if something moved it (files untouched).
     /// Called with the mirror lock held.
     async fn reattach(&self) -> Result<(), GitError> {
         let want = format!("refs/heads/{}", self.branch);
         // Fast path, no process: the worktree's `.git` file names its administrative folder,
         // whose `HEAD` says `ref: refs/heads/<branch>` when all is well.
-        if let Ok(dotgit) = tokio::fs::read_to_string(self.path.join(".git")).await
-            && let Some(dir) = dotgit.trim().strip_prefix("gitdir: ")
-            && let Ok(head) = tokio::fs::read_to_string(Path::new(dir).join("HEAD")).await
+        if let Some(dir) = self.admin_dir().await
+            && let Ok(head) = tokio::fs::read_to_string(dir.join("HEAD")).await
             && head.trim() == format!("ref: {want}")
         {
             return Ok(());

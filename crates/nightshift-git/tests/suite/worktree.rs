@@ -372,3 +372,62 @@ async fn commit_paths_stages_only_the_paths_given_and_falls_back_when_it_cannot(
         before
     );
 }
+
+#[tokio::test]
+async fn commit_and_keep_moves_the_branch_and_the_kept_ref_together() {
+    let fx = Fixture::new(&[("a.txt", "a\n")]).await;
+    let (mirror, wt) = fx.job("j").await;
+    write(wt.path(), "a.txt", "b\n");
+    let keep = iteration_ref("s", "j", 1);
+    let c = wt
+        .commit_and_keep("iteration 1", None, Some(&keep))
+        .await
+        .expect("commit");
+    assert_eq!(branch_tip(&mirror, "j").await, Some(c.clone()));
+    assert_eq!(mirror.resolve(&keep).await.expect("resolve"), Some(c.clone()));
+
+    // A kept ref outside refs/ is refused before anything is committed or moved.
+    write(wt.path(), "a.txt", "c\n");
+    let err = wt
+        .commit_and_keep("iteration 2", None, Some("nightshift/s/j/2"))
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(err, GitError::InvalidArgument { .. }),
+        "unexpected: {err}"
+    );
+    assert_eq!(branch_tip(&mirror, "j").await, Some(c));
+    assert_eq!(read(wt.path(), "a.txt"), "c\n", "the work is still in the worktree");
+}
+
+#[tokio::test]
+async fn a_fresh_worktree_has_an_index_newer_than_its_files() {
+    // Files checked out in the same second as the index are "racily clean": every later
+    // index write would re-read them all. A new worktree's index is written after that second.
+    // Only indexes of some size are settled (about 600 files and up).
+    let files: Vec<(String, String)> = (0..1500)
+        .map(|i| (format!("f{i}.txt"), format!("{i}\n")))
+        .collect();
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let fx = Fixture::new(&borrowed).await;
+    let (_mirror, wt) = fx.job("j").await;
+    let secs = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .expect("mtime")
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after the epoch")
+            .as_secs()
+    };
+    let admin = git(wt.path(), &["rev-parse", "--absolute-git-dir"]);
+    let index = secs(&std::path::Path::new(&admin).join("index"));
+    let newest = files
+        .iter()
+        .map(|(p, _)| secs(&wt.path().join(p)))
+        .max()
+        .expect("files");
+    assert!(index > newest, "index written at {index}, a file at {newest}");
+}
