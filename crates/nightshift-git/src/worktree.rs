@@ -349,7 +349,9 @@ impl Worktree {
     /// This worktree's administrative folder (`<mirror>/worktrees/<name>`), from its `.git`
     /// file.
     async fn admin_dir(&self) -> Option<PathBuf> {
-        let dotgit = tokio::fs::read_to_string(self.path.join(".git")).await.ok()?;
+        let dotgit = tokio::fs::read_to_string(self.path.join(".git"))
+            .await
+            .ok()?;
         dotgit.trim().strip_prefix("gitdir: ").map(PathBuf::from)
     }
 

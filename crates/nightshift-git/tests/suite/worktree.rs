@@ -384,7 +384,10 @@ async fn commit_and_keep_moves_the_branch_and_the_kept_ref_together() {
         .await
         .expect("commit");
     assert_eq!(branch_tip(&mirror, "j").await, Some(c.clone()));
-    assert_eq!(mirror.resolve(&keep).await.expect("resolve"), Some(c.clone()));
+    assert_eq!(
+        mirror.resolve(&keep).await.expect("resolve"),
+        Some(c.clone())
+    );
 
     // A kept ref outside refs/ is refused before anything is committed or moved.
     write(wt.path(), "a.txt", "c\n");
@@ -397,7 +400,11 @@ async fn commit_and_keep_moves_the_branch_and_the_kept_ref_together() {
         "unexpected: {err}"
     );
     assert_eq!(branch_tip(&mirror, "j").await, Some(c));
-    assert_eq!(read(wt.path(), "a.txt"), "c\n", "the work is still in the worktree");
+    assert_eq!(
+        read(wt.path(), "a.txt"),
+        "c\n",
+        "the work is still in the worktree"
+    );
 }
 
 #[tokio::test]
@@ -429,5 +436,8 @@ async fn a_fresh_worktree_has_an_index_newer_than_its_files() {
         .map(|(p, _)| secs(&wt.path().join(p)))
         .max()
         .expect("files");
-    assert!(index > newest, "index written at {index}, a file at {newest}");
+    assert!(
+        index > newest,
+        "index written at {index}, a file at {newest}"
+    );
 }
