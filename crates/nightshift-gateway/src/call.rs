@@ -167,7 +167,8 @@ async fn process(
         let model_cap = route
             .config
             .max_output_tokens
-            .map_or(DEFAULT_OUTPUT_CAP, u64::from);
+            .map_or(DEFAULT_OUTPUT_CAP, u64::from)
+            .min(provider.output_limit().unwrap_or(u64::MAX));
         // The client's own cap (read before translation adds a default), else the model's.
         let want_output = output_cap(format, request)
             .unwrap_or(model_cap)

@@ -9,6 +9,7 @@
 mod auth;
 mod call;
 mod error;
+mod local;
 mod relay;
 mod settle;
 mod state;

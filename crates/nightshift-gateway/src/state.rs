@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nightshift_meter::{Budgets, PriceBook, ResolvedPrice};
-use nightshift_spec::{Config, GatewaySettings, ModelConfig};
+use nightshift_spec::{
+    Config, GatewaySettings, LocalThreads, ModelConfig, ProviderConfig, ProviderKind,
+};
 use nightshift_store::{LedgerWriter, Store, StoreError};
 
 use crate::auth::Auth;
@@ -38,6 +40,41 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    #[error("provider `{provider}`: {source}")]
+    Local {
+        provider: String,
+        #[source]
+        source: nightshift_local::LocalError,
+    },
+}
+
+/// Load a `local` provider's model, off the async runtime (it reads the file's header and
+/// maps the file).
+async fn load_local(config: &ProviderConfig) -> Result<Provider, StartError> {
+    let Some(l) = &config.local else {
+        return Ok(Provider::from_env(config.clone()));
+    };
+    let options = nightshift_local::LocalOptions {
+        model_path: l.model_path.clone(),
+        context_tokens: l.context_tokens,
+        max_output_tokens: l.max_output_tokens,
+        threads: match l.threads {
+            LocalThreads::Auto => nightshift_local::Threads::Auto,
+            LocalThreads::Fixed(n) => std::num::NonZeroU32::new(n).map_or(
+                nightshift_local::Threads::Auto,
+                nightshift_local::Threads::Fixed,
+            ),
+        },
+    };
+    let local_err = |source| StartError::Local {
+        provider: config.name.clone(),
+        source,
+    };
+    let model = tokio::task::spawn_blocking(move || nightshift_local::LocalModel::load(&options))
+        .await
+        .map_err(|_| local_err(nightshift_local::LocalError::Stopped))?
+        .map_err(local_err)?;
+    Ok(Provider::local(config.clone(), model))
 }
 
 pub fn today() -> String {
@@ -110,11 +147,14 @@ impl GatewayState {
                 "Calls left in flight by an earlier stop were settled at their reservation."
             );
         }
-        let providers: HashMap<String, Arc<Provider>> = config
-            .providers
-            .iter()
-            .map(|p| (p.name.clone(), Arc::new(Provider::from_env(p.clone()))))
-            .collect();
+        let mut providers: HashMap<String, Arc<Provider>> = HashMap::new();
+        for p in &config.providers {
+            let provider = match p.kind {
+                ProviderKind::Local => load_local(p).await?,
+                _ => Provider::from_env(p.clone()),
+            };
+            providers.insert(p.name.clone(), Arc::new(provider));
+        }
         let date = today();
         let mut routes = HashMap::new();
         let mut model_order = Vec::new();
@@ -122,7 +162,13 @@ impl GatewayState {
             let Some(provider) = providers.get(&m.provider).cloned() else {
                 continue;
             };
-            let price = book.resolve(m, &date).map_err(|e| e.to_string());
+            // A model run in this process is free by its provider's kind: it needs no entry
+            // in the price book, and is metered at $0 with its token counts.
+            let price = if provider.config.kind == ProviderKind::Local {
+                Ok(ResolvedPrice::local())
+            } else {
+                book.resolve(m, &date).map_err(|e| e.to_string())
+            };
             if let Err(e) = &price {
                 tracing::warn!(model = %m.name, error = %e, "Model has no price; calls to it will be refused.");
             }

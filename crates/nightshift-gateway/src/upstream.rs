@@ -6,14 +6,17 @@ use bytes::Bytes;
 use http::HeaderMap;
 use reqwest::header::{HeaderName, HeaderValue};
 
+use nightshift_local::LocalModel;
 use nightshift_spec::{GatewaySettings, ProviderConfig, ProviderKind};
 use nightshift_wire::WireFormat;
 
 /// A provider ready to call: its config and its key (read once, at start, from the
-/// environment variable the config names; never logged).
+/// environment variable the config names; never logged), or for kind `local` its model,
+/// loaded once.
 pub struct Provider {
     pub config: ProviderConfig,
     key: Option<String>,
+    local: Option<LocalModel>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -35,7 +38,28 @@ impl Provider {
         if let (Some(var), None) = (&config.api_key_env, &key) {
             tracing::warn!(provider = %config.name, variable = %var, "Provider key variable is not set; calls to this provider will fail.");
         }
-        Self { config, key }
+        Self {
+            config,
+            key,
+            local: None,
+        }
+    }
+
+    /// A provider of kind `local`, with its loaded model.
+    pub fn local(config: ProviderConfig, model: LocalModel) -> Self {
+        Self {
+            config,
+            key: None,
+            local: Some(model),
+        }
+    }
+
+    /// The most tokens this provider generates in one answer, when it sets a limit itself.
+    pub fn output_limit(&self) -> Option<u64> {
+        self.config
+            .local
+            .as_ref()
+            .map(|l| u64::from(l.max_output_tokens))
     }
 
     /// Remove this provider's key from text that came back from it (an upstream error may
@@ -62,7 +86,7 @@ impl Provider {
             (ProviderKind::Openai, Messages) => Some(Chat),
             (ProviderKind::Anthropic, Messages | Chat) => Some(Messages),
             (ProviderKind::Anthropic, Responses) => None,
-            (ProviderKind::OpenaiCompatible, _) => Some(Chat),
+            (ProviderKind::OpenaiCompatible | ProviderKind::Local, _) => Some(Chat),
         }
     }
 
@@ -156,6 +180,9 @@ pub async fn send(
     settings: &GatewaySettings,
     attempts: &mut u32,
 ) -> Attempt {
+    if let Some(model) = &provider.local {
+        return crate::local::send(model, &provider.config.name, body, settings, attempts).await;
+    }
     let headers = match provider.headers(format, client_headers) {
         Ok(h) => h,
         Err(e) => return Attempt::Config(e),

@@ -62,6 +62,21 @@ pub struct ResolvedPrice {
     pub version: String,
 }
 
+impl ResolvedPrice {
+    /// The version recorded for models of a `local` provider.
+    pub const LOCAL: &'static str = "local";
+
+    /// A model run in the gateway's own process (a provider of kind `local`): $0 for every
+    /// kind of token, said explicitly by the provider's kind rather than by a missing price.
+    /// Its calls are still metered: tokens are counted and written to the ledger.
+    pub fn local() -> Self {
+        Self {
+            price: Price::default(),
+            version: Self::LOCAL.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PriceBookError {
     #[error("price book {file}: {message}")]
@@ -347,6 +362,24 @@ mod tests {
             err.to_string().contains("sets no output_usd_per_mtok"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_local_model_is_free_and_says_why() {
+        let local = ResolvedPrice::local();
+        assert_eq!(
+            local,
+            ResolvedPrice {
+                price: Price::default(),
+                version: "local".into()
+            }
+        );
+        let u = Usage {
+            input_tokens: 1_000_000,
+            output_tokens: 1_000_000,
+            ..Usage::default()
+        };
+        assert_eq!(local.price.cost(&u), 0);
     }
 
     #[test]

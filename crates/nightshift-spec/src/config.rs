@@ -77,6 +77,8 @@ pub enum ProviderKind {
     OpenaiCompatible,
     /// The test kit's scripted provider: speaks all three formats natively.
     Scripted,
+    /// A GGUF model run inside the gateway's process (llama.cpp), spoken to in OpenAI Chat.
+    Local,
 }
 
 impl ProviderKind {
@@ -86,6 +88,7 @@ impl ProviderKind {
             Self::Anthropic => "anthropic",
             Self::OpenaiCompatible => "openai-compatible",
             Self::Scripted => "scripted",
+            Self::Local => "local",
         }
     }
 
@@ -93,7 +96,7 @@ impl ProviderKind {
         match self {
             Self::Openai => Some("https://api.openai.com/v1"),
             Self::Anthropic => Some("https://api.anthropic.com/v1"),
-            Self::OpenaiCompatible | Self::Scripted => None,
+            Self::OpenaiCompatible | Self::Scripted | Self::Local => None,
         }
     }
 }
@@ -106,6 +109,44 @@ pub struct ProviderConfig {
     pub base_url: String,
     /// The environment variable holding the key; `None` for keyless local servers.
     pub api_key_env: Option<String>,
+    /// For kind `local` only: the model file and how to run it.
+    pub local: Option<LocalProvider>,
+}
+
+/// Where the default local model is, relative to the config file's folder; written there
+/// by `scripts/fetch-model.sh` (from the repository root).
+pub const DEFAULT_LOCAL_MODEL: &str = ".cache/models/gemma3-270m-q4_k_m.gguf";
+
+/// A provider of kind `local`: a GGUF file run in-process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalProvider {
+    /// The GGUF file; a relative `model_path` is resolved against the config file's folder.
+    pub model_path: PathBuf,
+    pub threads: LocalThreads,
+    /// Most tokens of prompt plus output in one call; a longer prompt is refused (400).
+    pub context_tokens: u32,
+    /// Most tokens one answer generates, whatever the request or the budget allows.
+    pub max_output_tokens: u32,
+}
+
+impl LocalProvider {
+    pub const DEFAULT_CONTEXT_TOKENS: u32 = 8192;
+    pub const DEFAULT_MAX_OUTPUT_TOKENS: u32 = 1024;
+}
+
+/// How many CPU threads a local model uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalThreads {
+    /// Chosen before each generation from the cores other processes leave idle.
+    Auto,
+    Fixed(u32),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawThreads {
+    Count(i64),
+    Word(String),
 }
 
 /// Per-model prices from the config file; each overrides the price book.
@@ -177,9 +218,13 @@ struct RawGateway {
 #[serde(deny_unknown_fields)]
 struct RawProvider {
     name: Spanned<String>,
-    kind: ProviderKind,
+    kind: Spanned<ProviderKind>,
     base_url: Option<Spanned<String>>,
-    api_key_env: Option<String>,
+    api_key_env: Option<Spanned<String>>,
+    model_path: Option<Spanned<String>>,
+    threads: Option<Spanned<RawThreads>>,
+    context_tokens: Option<Spanned<u32>>,
+    max_output_tokens: Option<Spanned<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -196,6 +241,89 @@ struct RawModel {
     max_output_tokens: Option<u32>,
     #[serde(default)]
     fallback: Vec<Spanned<String>>,
+}
+
+/// The settings of a `local` provider, checked; `base_url` and `api_key_env` are refused.
+fn local_provider(
+    p: &RawProvider,
+    path: &Path,
+    at: &dyn Fn(usize) -> Located,
+) -> Result<LocalProvider, SpecError> {
+    let name = p.name.get_ref();
+    let refused = [
+        ("base_url", p.base_url.as_ref().map(|v| v.span().start)),
+        (
+            "api_key_env",
+            p.api_key_env.as_ref().map(|v| v.span().start),
+        ),
+    ];
+    if let Some((key, Some(offset))) = refused.into_iter().find(|(_, o)| o.is_some()) {
+        return Err(SpecError::invalid(
+            at(offset),
+            format!("provider.{key}"),
+            format!(
+                "provider `{name}` of kind `local` runs in the gateway's process and takes no `{key}`; for a model server at a URL (Ollama, vLLM, llama-server) use kind `openai-compatible`"
+            ),
+        ));
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    let model_path = match &p.model_path {
+        Some(v) if v.get_ref().trim().is_empty() => {
+            return Err(SpecError::invalid(
+                at(v.span().start),
+                "provider.model_path".to_string(),
+                "model_path is empty; name a GGUF file",
+            ));
+        }
+        Some(v) => base.join(v.get_ref()),
+        None => base.join(DEFAULT_LOCAL_MODEL),
+    };
+    let threads = match &p.threads {
+        None => LocalThreads::Auto,
+        Some(t) => match t.get_ref() {
+            RawThreads::Word(w) if w == "auto" => LocalThreads::Auto,
+            RawThreads::Count(n) if (1..=1024).contains(n) => LocalThreads::Fixed(*n as u32),
+            _ => {
+                return Err(SpecError::invalid(
+                    at(t.span().start),
+                    "provider.threads".to_string(),
+                    "threads is \"auto\" or a whole number from 1 to 1024",
+                ));
+            }
+        },
+    };
+    let context_tokens = p
+        .context_tokens
+        .as_ref()
+        .map_or(LocalProvider::DEFAULT_CONTEXT_TOKENS, |v| *v.get_ref());
+    if context_tokens < 16 {
+        let offset = p.context_tokens.as_ref().map_or(0, |v| v.span().start);
+        return Err(SpecError::invalid(
+            at(offset),
+            "provider.context_tokens".to_string(),
+            "context_tokens must be at least 16",
+        ));
+    }
+    let max_output_tokens = p.max_output_tokens.as_ref().map_or(
+        LocalProvider::DEFAULT_MAX_OUTPUT_TOKENS.min(context_tokens - 1),
+        |v| *v.get_ref(),
+    );
+    if max_output_tokens == 0 || max_output_tokens >= context_tokens {
+        let offset = p.max_output_tokens.as_ref().map_or(0, |v| v.span().start);
+        return Err(SpecError::invalid(
+            at(offset),
+            "provider.max_output_tokens".to_string(),
+            format!(
+                "max_output_tokens must be at least 1 and less than context_tokens ({context_tokens})"
+            ),
+        ));
+    }
+    Ok(LocalProvider {
+        model_path,
+        threads,
+        context_tokens,
+        max_output_tokens,
+    })
 }
 
 impl Config {
@@ -279,7 +407,36 @@ impl Config {
                     ),
                 ));
             }
-            let base_url = match (&p.base_url, p.kind.default_base_url()) {
+            let kind = *p.kind.get_ref();
+            let local = if kind == ProviderKind::Local {
+                Some(local_provider(&p, path, &at)?)
+            } else {
+                // Settings of a local model on a remote provider are a mistake, not a no-op.
+                let stray = [
+                    ("model_path", p.model_path.as_ref().map(|v| v.span().start)),
+                    ("threads", p.threads.as_ref().map(|v| v.span().start)),
+                    (
+                        "context_tokens",
+                        p.context_tokens.as_ref().map(|v| v.span().start),
+                    ),
+                    (
+                        "max_output_tokens",
+                        p.max_output_tokens.as_ref().map(|v| v.span().start),
+                    ),
+                ];
+                if let Some((key, Some(offset))) = stray.into_iter().find(|(_, o)| o.is_some()) {
+                    return Err(SpecError::invalid(
+                        at(offset),
+                        format!("provider.{key}"),
+                        format!(
+                            "`{key}` is a setting of `local` providers; provider `{name}` is of kind `{}`",
+                            kind.as_str()
+                        ),
+                    ));
+                }
+                None
+            };
+            let base_url = match (&p.base_url, kind.default_base_url()) {
                 (Some(u), _) => {
                     let s = u.get_ref();
                     if !(s.starts_with("http://") || s.starts_with("https://")) {
@@ -292,22 +449,25 @@ impl Config {
                     s.trim_end_matches('/').to_string()
                 }
                 (None, Some(d)) => d.to_string(),
+                // A local model is called in-process, not at a URL.
+                (None, None) if local.is_some() => String::new(),
                 (None, None) => {
                     return Err(SpecError::invalid(
                         at(p.name.span().start),
                         "provider.base_url".to_string(),
                         format!(
                             "provider `{name}` of kind `{}` needs a base_url such as http://127.0.0.1:8080/v1",
-                            p.kind.as_str()
+                            kind.as_str()
                         ),
                     ));
                 }
             };
             providers.push(ProviderConfig {
                 name,
-                kind: p.kind,
+                kind,
                 base_url,
-                api_key_env: p.api_key_env,
+                api_key_env: p.api_key_env.map(Spanned::into_inner),
+                local,
             });
         }
 
@@ -356,6 +516,33 @@ impl Config {
                         )),
                     }
                 };
+            let on_local = providers
+                .iter()
+                .any(|p| &p.name == m.provider.get_ref() && p.kind == ProviderKind::Local);
+            if on_local {
+                // Inference on this machine has no bill: such a model is free by its
+                // provider's kind, and a price other than 0 would be a mistake.
+                let fields = [
+                    ("input_usd_per_mtok", &m.input_usd_per_mtok),
+                    ("output_usd_per_mtok", &m.output_usd_per_mtok),
+                    ("cached_input_usd_per_mtok", &m.cached_input_usd_per_mtok),
+                    ("cache_write_usd_per_mtok", &m.cache_write_usd_per_mtok),
+                    ("reasoning_usd_per_mtok", &m.reasoning_usd_per_mtok),
+                ];
+                for (key, field) in fields {
+                    if price(field, key)?.is_some_and(|n| n != 0) {
+                        let offset = field.as_ref().map_or(0, |v| v.span().start);
+                        return Err(SpecError::invalid(
+                            at(offset),
+                            format!("model.{key}"),
+                            format!(
+                                "model `{name}` runs on local provider `{}`, which costs $0; remove the price or write 0",
+                                m.provider.get_ref()
+                            ),
+                        ));
+                    }
+                }
+            }
             let prices = PriceOverrides {
                 input: price(&m.input_usd_per_mtok, "input_usd_per_mtok")?,
                 output: price(&m.output_usd_per_mtok, "output_usd_per_mtok")?,
@@ -476,6 +663,99 @@ output_usd_per_mtok = "0.60"
         let text = GOOD.replace("base_url = \"http://127.0.0.1:9/v1/\"\n", "");
         let err = parse(&text).unwrap_err();
         assert!(err.contains("needs a base_url"), "{err}");
+    }
+
+    const LOCAL: &str = r#"
+[[provider]]
+name = "here"
+kind = "local"
+
+[[model]]
+name = "gemma"
+provider = "here"
+"#;
+
+    /// The local example with more keys for its provider.
+    fn with_local(keys: &str) -> String {
+        LOCAL.replace("kind = \"local\"\n", &format!("kind = \"local\"\n{keys}"))
+    }
+
+    #[test]
+    fn a_local_provider_needs_no_url_key_or_price() {
+        let c = parse(LOCAL).expect("valid");
+        assert_eq!(
+            c.providers[0],
+            ProviderConfig {
+                name: "here".into(),
+                kind: ProviderKind::Local,
+                base_url: String::new(),
+                api_key_env: None,
+                local: Some(LocalProvider {
+                    model_path: PathBuf::from("/etc/ns/.cache/models/gemma3-270m-q4_k_m.gguf"),
+                    threads: LocalThreads::Auto,
+                    context_tokens: 8192,
+                    max_output_tokens: 1024,
+                }),
+            }
+        );
+        assert!(c.models[0].prices.is_empty(), "free by its provider's kind");
+        let set = with_local(
+            "model_path = \"m/other.gguf\"\nthreads = 1\ncontext_tokens = 2048\nmax_output_tokens = 256\n",
+        );
+        let c = parse(&set).expect("valid");
+        assert_eq!(
+            c.providers[0].local,
+            Some(LocalProvider {
+                model_path: PathBuf::from("/etc/ns/m/other.gguf"),
+                threads: LocalThreads::Fixed(1),
+                context_tokens: 2048,
+                max_output_tokens: 256,
+            })
+        );
+    }
+
+    #[test]
+    fn a_local_provider_refuses_a_url_a_key_and_a_price() {
+        let url = with_local("base_url = \"http://x/v1\"\n");
+        assert_eq!(
+            parse(&url).unwrap_err(),
+            "/etc/ns/nightshift.toml:5:12: provider `here` of kind `local` runs in the gateway's process and takes no `base_url`; for a model server at a URL (Ollama, vLLM, llama-server) use kind `openai-compatible` (key `provider.base_url`)"
+        );
+        let key = with_local("api_key_env = \"K\"\n");
+        assert!(
+            parse(&key)
+                .unwrap_err()
+                .ends_with("(key `provider.api_key_env`)")
+        );
+        let priced = format!("{LOCAL}output_usd_per_mtok = \"1.00\"\n");
+        assert_eq!(
+            parse(&priced).unwrap_err(),
+            "/etc/ns/nightshift.toml:9:23: model `gemma` runs on local provider `here`, which costs $0; remove the price or write 0 (key `model.output_usd_per_mtok`)"
+        );
+        assert!(
+            parse(&format!("{LOCAL}output_usd_per_mtok = 0\n")).is_ok(),
+            "0 is fine"
+        );
+        let threads = with_local("threads = \"many\"\n");
+        assert_eq!(
+            parse(&threads).unwrap_err(),
+            "/etc/ns/nightshift.toml:5:11: threads is \"auto\" or a whole number from 1 to 1024 (key `provider.threads`)"
+        );
+        let cap = with_local("context_tokens = 100\nmax_output_tokens = 100\n");
+        assert!(
+            parse(&cap)
+                .unwrap_err()
+                .contains("less than context_tokens (100)")
+        );
+    }
+
+    #[test]
+    fn local_settings_on_a_remote_provider_are_refused() {
+        let text = GOOD.replace("base_url = ", "threads = 2\nbase_url = ");
+        assert_eq!(
+            parse(&text).unwrap_err(),
+            "/etc/ns/nightshift.toml:8:11: `threads` is a setting of `local` providers; provider `up` is of kind `openai-compatible` (key `provider.threads`)"
+        );
     }
 
     /// The README's example must stay a valid configuration.

@@ -12,7 +12,8 @@ pub mod money;
 mod shift;
 
 pub use config::{
-    Config, GatewaySettings, ModelConfig, PriceOverrides, ProviderConfig, ProviderKind, StoreConfig,
+    Config, DEFAULT_LOCAL_MODEL, GatewaySettings, LocalProvider, LocalThreads, ModelConfig,
+    PriceOverrides, ProviderConfig, ProviderKind, StoreConfig,
 };
 pub use error::{Located, SpecError};
 pub use shift::{

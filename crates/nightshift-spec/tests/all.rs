@@ -155,7 +155,11 @@ fn each_mistake_gets_its_own_message() {
             "worker = \"builtin\"",
             "worker = \"devin\"",
         ),
-        ("later worker", "worker = \"builtin\"", "worker = \"codex\""),
+        (
+            "silent forever",
+            "worker = \"builtin\"",
+            "worker = \"codex\"\nsilence_secs = 0",
+        ),
         (
             "zero iterations",
             "max_iterations = 5",
@@ -198,8 +202,8 @@ fn each_mistake_gets_its_own_message() {
       [TMP]/shift.toml:13:10: worker `command` needs `command = "…"`, the command line to run in the worktree (key `recipe.command`)
     unknown worker:
       [TMP]/shift.toml:13:10: unknown variant `devin`, expected one of `builtin`, `command`, `codex`, `claude-code`, `opencode`
-    later worker:
-      [TMP]/shift.toml:13:10: worker `codex` is not available in this build yet; use `builtin` or `command` (key `recipe.worker`)
+    silent forever:
+      [TMP]/shift.toml:14:16: must be at least 1 (key `recipe.silence_secs`)
     zero iterations:
       [TMP]/shift.toml:20:18: must be at least 1 (key `stop.max_iterations`)
     bad name:

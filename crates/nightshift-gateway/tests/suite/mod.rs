@@ -5,4 +5,5 @@ mod faults;
 mod formats;
 mod harness;
 mod input;
+mod local;
 mod recovery;

@@ -1,0 +1,3 @@
+//! Integration tests of the local model: real inference on the small model.
+
+mod suite;
