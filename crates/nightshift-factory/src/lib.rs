@@ -9,6 +9,7 @@
 //! where it stood. Workers reach models only through the gateway, with a job's own token.
 
 mod error;
+mod external;
 mod gating;
 mod job;
 mod layout;

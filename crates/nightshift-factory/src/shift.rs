@@ -115,6 +115,11 @@ fn preflight(config: &Config, spec: &ShiftSpec) -> Result<i64, FactoryError> {
     let date = nightshift_gateway::today();
     let mut min_call = 0;
     for job in &spec.jobs {
+        if let Some(cli) = crate::worker::cli(job.worker) {
+            crate::external::resolve(cli).map_err(|e| {
+                FactoryError::Invalid(format!("{}: job `{}`: {e}", spec.file.display(), job.name))
+            })?;
+        }
         let Some(model) = config.model(&job.model) else {
             let names: Vec<_> = config.models.iter().map(|m| m.name.as_str()).collect();
             return Err(FactoryError::Invalid(format!(

@@ -1,6 +1,6 @@
-//! Workers: what runs one iteration in a worktree. The built-in agent and any command;
-//! external agent CLIs come next. A worker gets the gateway's address and the job's token,
-//! never a provider key.
+//! Workers: what runs one iteration in a worktree. The built-in agent, any command, and the
+//! external agent CLIs (Codex, Claude Code, OpenCode; see `external`). A worker gets the
+//! gateway's address and the job's token, never a provider key.
 
 use std::path::Path;
 use std::time::Duration;
@@ -46,22 +46,49 @@ pub struct IterationInput<'a> {
     pub repo_map: Option<&'a str>,
     pub n: u32,
     pub time_limit: Duration,
+    /// The job's scratch space, outside the worktree: worker homes go here.
+    pub scratch: &'a Path,
 }
 
-/// Run one iteration. `touched` is set to the only paths the worker can have changed,
-/// when it knows them (the built-in agent, when it ran no command); `None` otherwise.
+/// What a worker reports beside how it ended.
+#[derive(Debug, Default)]
+pub struct WorkerReport {
+    /// The only paths the worker can have changed, when it knows them (the built-in agent,
+    /// when it ran no command); `None` otherwise.
+    pub touched: Option<Vec<String>>,
+    /// An agent CLI's own usage figures for the iteration (the ledger's are what count).
+    pub reported_usage: Option<nightshift_workers::Usage>,
+}
+
+/// The agent CLI a worker kind runs, if it runs one.
+pub fn cli(kind: WorkerKind) -> Option<nightshift_workers::Cli> {
+    match kind {
+        WorkerKind::Codex => Some(nightshift_workers::Cli::Codex),
+        WorkerKind::ClaudeCode => Some(nightshift_workers::Cli::ClaudeCode),
+        WorkerKind::Opencode => Some(nightshift_workers::Cli::Opencode),
+        WorkerKind::Builtin | WorkerKind::Command => None,
+    }
+}
+
+/// Run one iteration; `report` is filled in as the worker can.
 pub async fn run(
     input: IterationInput<'_>,
     on_event: &mut (dyn FnMut(String) + Send),
-    touched: &mut Option<Vec<String>>,
+    report: &mut WorkerReport,
 ) -> WorkerEnd {
-    *touched = None;
+    *report = WorkerReport::default();
     match input.job.worker {
-        WorkerKind::Builtin => builtin(input, on_event, touched).await,
+        WorkerKind::Builtin => builtin(input, on_event, &mut report.touched).await,
         WorkerKind::Command => command(input).await,
-        other => WorkerEnd::Failed {
-            message: format!("worker `{}` is not available in this build", other.as_str()),
-        },
+        WorkerKind::Codex => {
+            crate::external::run(nightshift_workers::Cli::Codex, input, on_event, report).await
+        }
+        WorkerKind::ClaudeCode => {
+            crate::external::run(nightshift_workers::Cli::ClaudeCode, input, on_event, report).await
+        }
+        WorkerKind::Opencode => {
+            crate::external::run(nightshift_workers::Cli::Opencode, input, on_event, report).await
+        }
     }
 }
 

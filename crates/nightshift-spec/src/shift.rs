@@ -20,8 +20,11 @@ pub enum WorkerKind {
     Builtin,
     /// Any executable (`recipe.command`), run in the worktree.
     Command,
+    /// The Codex CLI (`codex exec`), through the gateway's Responses API.
     Codex,
+    /// The Claude Code CLI (`claude -p`), through the gateway's Messages API.
     ClaudeCode,
+    /// The OpenCode CLI (`opencode run`), through the gateway's Chat Completions API.
     Opencode,
 }
 
@@ -83,6 +86,9 @@ pub struct JobSpec {
     pub command: Option<String>,
     pub model: String,
     pub max_turns: u32,
+    /// External agent CLIs: seconds without a line of output before the run is taken to be
+    /// stuck (waiting for input) and ended.
+    pub silence_secs: u64,
     pub gates: Gates,
     pub job_nanos: i64,
     pub max_iterations: u32,
@@ -170,6 +176,10 @@ struct RawRecipe {
     model: String,
     /// Most agent turns (model calls) in one iteration (default 40).
     max_turns: Option<u32>,
+    /// For the agent CLIs (`codex`, `claude-code`, `opencode`): end an iteration whose CLI
+    /// writes nothing for this many seconds, as stuck waiting for input (default 300).
+    #[schemars(with = "Option<u64>")]
+    silence_secs: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -424,17 +434,19 @@ impl ShiftSpec {
                     "worker `command` needs `command = \"…\"`, the command line to run in the worktree",
                 ));
             }
-            other => {
+            WorkerKind::Codex | WorkerKind::ClaudeCode | WorkerKind::Opencode => {}
+        }
+        let silence_secs = match &r.silence_secs {
+            Some(v) if *v.get_ref() == 0 => {
                 return Err(SpecError::invalid(
-                    at(r.worker.span().start),
-                    "recipe.worker".to_string(),
-                    format!(
-                        "worker `{}` is not available in this build yet; use `builtin` or `command`",
-                        other.as_str()
-                    ),
+                    at(v.span().start),
+                    "recipe.silence_secs".to_string(),
+                    "must be at least 1",
                 ));
             }
-        }
+            Some(v) => *v.get_ref(),
+            None => 300,
+        };
 
         // Gates.
         let timeout = raw.gates.timeout_secs.unwrap_or(DEFAULT_GATE_TIMEOUT);
@@ -593,6 +605,7 @@ impl ShiftSpec {
                     command: r.command.clone(),
                     model: r.model.clone(),
                     max_turns: r.max_turns.unwrap_or(40),
+                    silence_secs,
                     gates: gates.clone(),
                     job_nanos,
                     max_iterations,

@@ -47,6 +47,12 @@ pub trait LedgerStore: Send + Sync {
     fn spent_by_token(&self) -> BoxFuture<'_, Vec<(String, i64)>>;
     fn totals(&self, by: GroupBy) -> BoxFuture<'_, Vec<TotalRow>>;
     fn ledger_rows(&self) -> BoxFuture<'_, Vec<LedgerRow>>;
+    /// The rows of one token from `since_ms` on, in the order they were written.
+    fn ledger_rows_of_token<'a>(
+        &'a self,
+        token_id: &'a str,
+        since_ms: i64,
+    ) -> BoxFuture<'a, Vec<LedgerRow>>;
 }
 
 /// A change to the factory's current state, recorded with the event that caused it.

@@ -175,6 +175,7 @@ const ROWS_PER_STATEMENT: usize = 400;
 const INSERT_LEDGER_HEAD: &str = "INSERT OR IGNORE INTO ledger (call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, reserved_nanos, settled_nanos, price_version, upstream_status, latency_ms, outcome, usage_source, attempts, detail) ";
 
 const LEDGER_COLUMNS_SELECT: &str = "SELECT call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, reserved_nanos, settled_nanos, price_version, upstream_status, latency_ms, outcome, usage_source, attempts, detail FROM ledger ORDER BY seq";
+const LEDGER_TOKEN_SINCE_SELECT: &str = "SELECT call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, reserved_nanos, settled_nanos, price_version, upstream_status, latency_ms, outcome, usage_source, attempts, detail FROM ledger WHERE token_id = ? AND ts_ms >= ? ORDER BY seq";
 
 fn ledger_from(r: &SqliteRow) -> Result<LedgerRow, sqlx::Error> {
     Ok(LedgerRow {
@@ -363,6 +364,21 @@ impl LedgerStore for SqliteStore {
     fn ledger_rows(&self) -> BoxFuture<'_, Vec<LedgerRow>> {
         Box::pin(async move {
             let rows = sqlx::query(LEDGER_COLUMNS_SELECT)
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(rows.iter().map(ledger_from).collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn ledger_rows_of_token<'a>(
+        &'a self,
+        token_id: &'a str,
+        since_ms: i64,
+    ) -> BoxFuture<'a, Vec<LedgerRow>> {
+        Box::pin(async move {
+            let rows = sqlx::query(LEDGER_TOKEN_SINCE_SELECT)
+                .bind(token_id)
+                .bind(since_ms)
                 .fetch_all(&self.pool)
                 .await?;
             Ok(rows.iter().map(ledger_from).collect::<Result<_, _>>()?)

@@ -195,3 +195,29 @@ async fn tokens_need_an_existing_parent() {
     let err = s.create_token(t).await.expect_err("refused");
     assert_eq!(err.to_string(), "parent token `tok_missing` does not exist");
 }
+
+#[tokio::test]
+async fn a_tokens_rows_since_a_time_are_read_alone_in_order() {
+    let (s, _d) = store().await;
+    let at = |id: &str, token: &str, ts_ms: i64| LedgerRow {
+        ts_ms,
+        token_id: token.into(),
+        ..settle(id, "m", 40)
+    };
+    let rows = [
+        at("old", "tok_a", 500),
+        at("a1", "tok_a", 1_000),
+        at("b1", "tok_b", 1_500),
+        at("a2", "tok_a", 2_000),
+    ];
+    let writes: Vec<Write> = rows.iter().cloned().map(Write::Settle).collect();
+    s.write_batch(&writes).await.expect("write");
+    let got = s.ledger_rows_of_token("tok_a", 1_000).await.expect("rows");
+    assert_eq!(got, vec![rows[1].clone(), rows[3].clone()]);
+    assert!(
+        s.ledger_rows_of_token("tok_c", 0)
+            .await
+            .expect("rows")
+            .is_empty()
+    );
+}

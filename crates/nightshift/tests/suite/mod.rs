@@ -1,5 +1,6 @@
 mod cli;
 mod factory;
+mod factory_cli;
 mod factory_resume;
 mod factory_rules;
 mod factory_rust;

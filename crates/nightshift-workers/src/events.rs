@@ -1,0 +1,568 @@
+//! The CLIs' JSONL event streams, read into one event type.
+//!
+//! - Codex (`codex exec --json`): `thread.started`, `turn.started`, `item.started` /
+//!   `item.completed` (`agent_message`, `command_execution`, `file_change`, `error`, …),
+//!   `turn.completed` (with the turn's usage) or `turn.failed`, and `error`.
+//! - Claude Code (`claude -p --output-format stream-json --verbose`): `system` (`init`),
+//!   `assistant` and `user` messages, and one `result` (subtype `success`,
+//!   `error_max_turns`, `error_during_execution`; usage summed over the run).
+//! - OpenCode (`opencode run --format json`): `step_start`, `text`, `tool_use`,
+//!   `step_finish` (reason, the step's tokens) and `error`.
+//!
+//! Fields are read leniently (a missing field is empty): the CLIs add fields often.
+
+use serde_json::Value;
+
+use crate::cli::Cli;
+
+/// Token usage as the CLI reports it, in the ledger's terms: `input` counts every prompt
+/// token (cached and cache-write ones included), `output` every output token (reasoning
+/// included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub input: u64,
+    pub cached_input: u64,
+    pub cache_write: u64,
+    pub output: u64,
+    pub reasoning: u64,
+}
+
+impl Usage {
+    fn add(&mut self, o: &Usage) {
+        self.input += o.input;
+        self.cached_input += o.cached_input;
+        self.cache_write += o.cache_write;
+        self.output += o.output;
+        self.reasoning += o.reasoning;
+    }
+}
+
+/// How the CLI says its run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// It finished its turn normally.
+    Completed,
+    /// It stopped at its own turn limit.
+    MaxTurns,
+    /// It gave up, with its reason.
+    Failed { message: String },
+}
+
+/// One thing the CLI reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Session {
+        id: String,
+    },
+    /// A model turn began (one model call).
+    Turn,
+    ToolCall {
+        tool: String,
+        input: String,
+    },
+    /// A shell command finished (Codex and OpenCode report commands with their results).
+    Command {
+        command: String,
+        exit_code: Option<i64>,
+        output: String,
+    },
+    /// A tool's result (Claude Code reports results apart from their calls).
+    ToolResult {
+        ok: bool,
+        output: String,
+    },
+    Message {
+        text: String,
+    },
+    /// Something the CLI reported that did not end the run.
+    Warning {
+        message: String,
+    },
+    /// Usage to add to the run's total.
+    Usage(Usage),
+    End(End),
+}
+
+/// The most characters of a message, command or output kept in an event.
+const EXCERPT: usize = 400;
+
+fn cut(s: &str) -> String {
+    let s = s.trim();
+    match s.char_indices().nth(EXCERPT) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Session { id } => write!(f, "session {id}"),
+            Self::Turn => write!(f, "turn"),
+            Self::ToolCall { tool, input } => write!(f, "tool {tool}: {input}"),
+            Self::Command {
+                command,
+                exit_code,
+                output,
+            } => match exit_code {
+                Some(c) => write!(f, "command `{command}` exited {c}: {output}"),
+                None => write!(f, "command `{command}`: {output}"),
+            },
+            Self::ToolResult { ok, output } => {
+                write!(
+                    f,
+                    "tool result ({}): {output}",
+                    if *ok { "ok" } else { "error" }
+                )
+            }
+            Self::Message { text } => write!(f, "message: {text}"),
+            Self::Warning { message } => write!(f, "warning: {message}"),
+            Self::Usage(u) => write!(
+                f,
+                "usage: {} input ({} cached, {} cache write), {} output ({} reasoning)",
+                u.input, u.cached_input, u.cache_write, u.output, u.reasoning
+            ),
+            Self::End(End::Completed) => write!(f, "end: completed"),
+            Self::End(End::MaxTurns) => write!(f, "end: turn limit"),
+            Self::End(End::Failed { message }) => write!(f, "end: failed: {message}"),
+        }
+    }
+}
+
+fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
+    path.iter()
+        .try_fold(v, |v, k| v.get(k))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+fn n(v: &Value, path: &[&str]) -> u64 {
+    path.iter()
+        .try_fold(v, |v, k| v.get(k))
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+}
+
+/// The events of one line of the CLI's standard output; none for a line that is not a JSON
+/// object (a CLI may print other text there).
+pub fn parse_line(cli: Cli, line: &str) -> Vec<Event> {
+    let line = line.trim();
+    if !line.starts_with('{') {
+        return Vec::new();
+    }
+    let Ok(v) = serde_json::from_str::<Value>(line) else {
+        return Vec::new();
+    };
+    match cli {
+        Cli::Codex => codex(&v),
+        Cli::ClaudeCode => claude(&v),
+        Cli::Opencode => opencode(&v),
+    }
+}
+
+fn codex(v: &Value) -> Vec<Event> {
+    let item = v.get("item").unwrap_or(&Value::Null);
+    match (s(v, &["type"]), s(item, &["type"])) {
+        ("thread.started", _) => vec![Event::Session {
+            id: s(v, &["thread_id"]).into(),
+        }],
+        ("item.started", "command_execution") => vec![Event::ToolCall {
+            tool: "shell".into(),
+            input: cut(s(item, &["command"])),
+        }],
+        ("item.started", t @ ("mcp_tool_call" | "web_search")) => vec![Event::ToolCall {
+            tool: t.into(),
+            input: cut(&item.to_string()),
+        }],
+        ("item.completed", "command_execution") => vec![Event::Command {
+            command: cut(s(item, &["command"])),
+            exit_code: item.get("exit_code").and_then(Value::as_i64),
+            output: cut(s(item, &["aggregated_output"])),
+        }],
+        ("item.completed", "file_change") => {
+            let paths: Vec<&str> = item
+                .get("changes")
+                .and_then(Value::as_array)
+                .map(|c| c.iter().map(|c| s(c, &["path"])).collect())
+                .unwrap_or_default();
+            vec![Event::ToolCall {
+                tool: "apply_patch".into(),
+                input: paths.join(", "),
+            }]
+        }
+        ("item.completed", "agent_message") => vec![Event::Message {
+            text: s(item, &["text"]).into(),
+        }],
+        ("item.completed", "error") => vec![Event::Warning {
+            message: cut(s(item, &["message"])),
+        }],
+        ("turn.started", _) => vec![Event::Turn],
+        ("turn.completed", _) => {
+            let u = v.get("usage").unwrap_or(&Value::Null);
+            vec![
+                Event::Usage(Usage {
+                    input: n(u, &["input_tokens"]),
+                    cached_input: n(u, &["cached_input_tokens"]),
+                    cache_write: n(u, &["cache_write_input_tokens"]),
+                    output: n(u, &["output_tokens"]),
+                    reasoning: n(u, &["reasoning_output_tokens"]),
+                }),
+                Event::End(End::Completed),
+            ]
+        }
+        ("turn.failed", _) => vec![Event::End(End::Failed {
+            message: cut(s(v, &["error", "message"])),
+        })],
+        ("error", _) => vec![Event::Warning {
+            message: cut(s(v, &["message"])),
+        }],
+        _ => Vec::new(),
+    }
+}
+
+fn claude(v: &Value) -> Vec<Event> {
+    match s(v, &["type"]) {
+        "system" if s(v, &["subtype"]) == "init" => vec![Event::Session {
+            id: s(v, &["session_id"]).into(),
+        }],
+        "assistant" => {
+            let mut out = vec![Event::Turn];
+            for block in v
+                .pointer("/message/content")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                match s(block, &["type"]) {
+                    "text" => out.push(Event::Message {
+                        text: s(block, &["text"]).into(),
+                    }),
+                    "tool_use" => {
+                        let input = block.get("input").unwrap_or(&Value::Null);
+                        let shown = match input.get("command").and_then(Value::as_str) {
+                            Some(c) => c.to_string(),
+                            None => input.to_string(),
+                        };
+                        out.push(Event::ToolCall {
+                            tool: s(block, &["name"]).into(),
+                            input: cut(&shown),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            out
+        }
+        "user" => v
+            .pointer("/message/content")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|b| s(b, &["type"]) == "tool_result")
+            .map(|b| Event::ToolResult {
+                ok: !b.get("is_error").and_then(Value::as_bool).unwrap_or(false),
+                output: cut(&match b.get("content") {
+                    Some(Value::String(t)) => t.clone(),
+                    Some(other) => other.to_string(),
+                    None => String::new(),
+                }),
+            })
+            .collect(),
+        "result" => {
+            let u = v.get("usage").unwrap_or(&Value::Null);
+            let (read, write) = (
+                n(u, &["cache_read_input_tokens"]),
+                n(u, &["cache_creation_input_tokens"]),
+            );
+            let usage = Event::Usage(Usage {
+                input: n(u, &["input_tokens"]) + read + write,
+                cached_input: read,
+                cache_write: write,
+                output: n(u, &["output_tokens"]),
+                reasoning: n(u, &["output_tokens_details", "thinking_tokens"]),
+            });
+            let is_error = v.get("is_error").and_then(Value::as_bool).unwrap_or(false);
+            let end = match s(v, &["subtype"]) {
+                "error_max_turns" => End::MaxTurns,
+                "success" if !is_error => End::Completed,
+                other => End::Failed {
+                    message: cut(match s(v, &["result"]) {
+                        "" => other,
+                        r => r,
+                    }),
+                },
+            };
+            vec![usage, Event::End(end)]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn opencode(v: &Value) -> Vec<Event> {
+    let part = v.get("part").unwrap_or(&Value::Null);
+    match s(v, &["type"]) {
+        "step_start" => vec![Event::Turn],
+        "text" => vec![Event::Message {
+            text: s(part, &["text"]).into(),
+        }],
+        "tool_use" => {
+            let tool = s(part, &["tool"]);
+            let state = part.get("state").unwrap_or(&Value::Null);
+            let input = state.get("input").unwrap_or(&Value::Null);
+            let output = cut(s(state, &["output"]));
+            if tool == "bash" {
+                let command = cut(s(input, &["command"]));
+                vec![
+                    Event::ToolCall {
+                        tool: tool.into(),
+                        input: command.clone(),
+                    },
+                    Event::Command {
+                        command,
+                        exit_code: state.pointer("/metadata/exit").and_then(Value::as_i64),
+                        output,
+                    },
+                ]
+            } else {
+                vec![
+                    Event::ToolCall {
+                        tool: tool.into(),
+                        input: cut(&input.to_string()),
+                    },
+                    Event::ToolResult {
+                        ok: s(state, &["status"]) == "completed",
+                        output,
+                    },
+                ]
+            }
+        }
+        "step_finish" => {
+            let t = part.get("tokens").unwrap_or(&Value::Null);
+            let (read, write) = (n(t, &["cache", "read"]), n(t, &["cache", "write"]));
+            let reasoning = n(t, &["reasoning"]);
+            vec![Event::Usage(Usage {
+                input: n(t, &["input"]) + read + write,
+                cached_input: read,
+                cache_write: write,
+                output: n(t, &["output"]) + reasoning,
+                reasoning,
+            })]
+        }
+        "error" => {
+            let e = v.get("error").unwrap_or(&Value::Null);
+            let message = [
+                s(e, &["data", "message"]),
+                s(e, &["message"]),
+                s(e, &["name"]),
+            ]
+            .into_iter()
+            .find(|m| !m.is_empty())
+            .map_or_else(|| cut(&e.to_string()), cut);
+            vec![Event::End(End::Failed { message })]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// What a run reported, summed up as it goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub session: Option<String>,
+    /// Model turns begun (Codex reports one turn per run: its tool calls are counted as
+    /// turns too, since each follows a model call).
+    pub turns: u32,
+    pub tool_calls: u32,
+    pub commands: u32,
+    pub usage: Usage,
+    /// Whether any usage was reported.
+    pub usage_reported: bool,
+    pub last_message: Option<String>,
+    pub warnings: Vec<String>,
+    pub end: Option<End>,
+}
+
+impl Tally {
+    pub fn add(&mut self, cli: Cli, e: &Event) {
+        match e {
+            Event::Session { id } => self.session = Some(id.clone()),
+            Event::Turn => self.turns += 1,
+            Event::ToolCall { .. } => {
+                self.tool_calls += 1;
+                if cli == Cli::Codex {
+                    self.turns += 1;
+                }
+            }
+            Event::Command { .. } => self.commands += 1,
+            Event::ToolResult { .. } => {}
+            Event::Message { text } if !text.trim().is_empty() => {
+                self.last_message = Some(text.clone());
+            }
+            Event::Message { .. } => {}
+            Event::Warning { message } => {
+                if self.warnings.len() < 20 {
+                    self.warnings.push(message.clone());
+                }
+            }
+            Event::Usage(u) => {
+                self.usage.add(u);
+                self.usage_reported = true;
+            }
+            Event::End(end) => {
+                // The first end wins: a failure is not overwritten by a later summary.
+                if self.end.is_none() || matches!(self.end, Some(End::Completed)) {
+                    self.end = Some(end.clone());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn tally(cli: Cli, lines: &str) -> (Vec<String>, Tally) {
+        let mut t = Tally::default();
+        let mut shown = Vec::new();
+        for line in lines.lines() {
+            for e in parse_line(cli, line) {
+                t.add(cli, &e);
+                shown.push(e.to_string());
+            }
+        }
+        (shown, t)
+    }
+
+    // Lines as the real CLIs wrote them (shortened), driven by the scripted provider.
+    #[test]
+    fn codex_exec_json() {
+        let (shown, t) = tally(
+            Cli::Codex,
+            r#"{"type":"thread.started","thread_id":"01a2"}
+{"type":"item.completed","item":{"id":"item_0","type":"error","message":"Model metadata for `agent-model` not found."}}
+{"type":"turn.started"}
+{"type":"item.started","item":{"id":"item_1","type":"command_execution","command":"/bin/bash -lc 'echo hi > hello.txt'","aggregated_output":"","exit_code":null,"status":"in_progress"}}
+{"type":"item.completed","item":{"id":"item_1","type":"command_execution","command":"/bin/bash -lc 'echo hi > hello.txt'","aggregated_output":"","exit_code":0,"status":"completed"}}
+{"type":"item.completed","item":{"id":"item_2","type":"agent_message","text":"Wrote hello.txt."}}
+{"type":"turn.completed","usage":{"input_tokens":2100,"cached_input_tokens":1000,"cache_write_input_tokens":0,"output_tokens":25,"reasoning_output_tokens":0}}
+Reading additional input from stdin..."#,
+        );
+        assert_eq!(
+            shown,
+            [
+                "session 01a2",
+                "warning: Model metadata for `agent-model` not found.",
+                "turn",
+                "tool shell: /bin/bash -lc 'echo hi > hello.txt'",
+                "command `/bin/bash -lc 'echo hi > hello.txt'` exited 0: ",
+                "message: Wrote hello.txt.",
+                "usage: 2100 input (1000 cached, 0 cache write), 25 output (0 reasoning)",
+                "end: completed",
+            ]
+        );
+        assert_eq!((t.turns, t.tool_calls, t.commands), (2, 1, 1));
+        assert_eq!(t.end, Some(End::Completed));
+        assert_eq!(t.last_message.as_deref(), Some("Wrote hello.txt."));
+    }
+
+    #[test]
+    fn codex_turn_failed() {
+        let (_, t) = tally(
+            Cli::Codex,
+            r#"{"type":"error","message":"unexpected status 402 Payment Required"}
+{"type":"turn.failed","error":{"message":"unexpected status 402 Payment Required"}}"#,
+        );
+        assert_eq!(
+            t.end,
+            Some(End::Failed {
+                message: "unexpected status 402 Payment Required".into()
+            })
+        );
+    }
+
+    #[test]
+    fn claude_stream_json() {
+        let (shown, t) = tally(
+            Cli::ClaudeCode,
+            r#"{"type":"system","subtype":"init","cwd":"/r","session_id":"59fa","tools":["Bash"]}
+{"type":"assistant","message":{"id":"msg_0","content":[{"type":"tool_use","id":"toolu_0","name":"Bash","input":{"command":"echo hi > hello.txt","description":"write hello"}}],"usage":{"input_tokens":1000,"output_tokens":1}}}
+{"type":"user","message":{"role":"user","content":[{"tool_use_id":"toolu_0","type":"tool_result","content":"(Bash completed with no output)","is_error":false}]}}
+{"type":"assistant","message":{"id":"msg_1","content":[{"type":"text","text":"Wrote hello.txt."}]}}
+{"type":"result","subtype":"success","is_error":false,"num_turns":2,"result":"Wrote hello.txt.","usage":{"input_tokens":1100,"cache_creation_input_tokens":0,"cache_read_input_tokens":1000,"output_tokens":25,"output_tokens_details":{"thinking_tokens":0}}}"#,
+        );
+        assert_eq!(
+            shown,
+            [
+                "session 59fa",
+                "turn",
+                "tool Bash: echo hi > hello.txt",
+                "tool result (ok): (Bash completed with no output)",
+                "turn",
+                "message: Wrote hello.txt.",
+                "usage: 2100 input (1000 cached, 0 cache write), 25 output (0 reasoning)",
+                "end: completed",
+            ]
+        );
+        assert_eq!(t.turns, 2);
+    }
+
+    #[test]
+    fn claude_max_turns_and_errors() {
+        let (_, t) = tally(
+            Cli::ClaudeCode,
+            r#"{"type":"result","subtype":"error_max_turns","is_error":true,"usage":{}}"#,
+        );
+        assert_eq!(t.end, Some(End::MaxTurns));
+        let (_, t) = tally(
+            Cli::ClaudeCode,
+            r#"{"type":"result","subtype":"success","is_error":true,"result":"API Error: 402 budget exhausted","usage":{}}"#,
+        );
+        assert_eq!(
+            t.end,
+            Some(End::Failed {
+                message: "API Error: 402 budget exhausted".into()
+            })
+        );
+    }
+
+    #[test]
+    fn opencode_run_json() {
+        let (shown, t) = tally(
+            Cli::Opencode,
+            r#"{"type":"step_start","part":{"type":"step-start"}}
+{"type":"tool_use","part":{"type":"tool","tool":"bash","state":{"status":"completed","input":{"command":"echo hi > hello.txt","description":"write hello"},"output":"(no output)","metadata":{"output":"(no output)","exit":0}}}}
+{"type":"step_finish","part":{"reason":"tool-calls","tokens":{"total":1020,"input":1000,"output":20,"reasoning":0,"cache":{"write":0,"read":0}},"cost":0}}
+{"type":"step_start","part":{"type":"step-start"}}
+{"type":"text","part":{"type":"text","text":"Wrote hello.txt."}}
+{"type":"step_finish","part":{"reason":"stop","tokens":{"total":1105,"input":100,"output":5,"reasoning":0,"cache":{"write":0,"read":1000}},"cost":0}}"#,
+        );
+        assert_eq!(
+            shown,
+            [
+                "turn",
+                "tool bash: echo hi > hello.txt",
+                "command `echo hi > hello.txt` exited 0: (no output)",
+                "usage: 1000 input (0 cached, 0 cache write), 20 output (0 reasoning)",
+                "turn",
+                "message: Wrote hello.txt.",
+                "usage: 1100 input (1000 cached, 0 cache write), 5 output (0 reasoning)",
+            ]
+        );
+        assert_eq!(
+            (t.turns, t.usage.input, t.usage.cached_input, t.usage.output),
+            (2, 2100, 1000, 25)
+        );
+        assert_eq!(t.end, None);
+        let (_, t) = tally(
+            Cli::Opencode,
+            r#"{"type":"error","error":{"name":"APIError","data":{"message":"Payment Required: budget exhausted","statusCode":402}}}"#,
+        );
+        assert_eq!(
+            t.end,
+            Some(End::Failed {
+                message: "Payment Required: budget exhausted".into()
+            })
+        );
+    }
+}
