@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job: a demo shift. The built-in agent works on two example repositories (a
+# The scripted demo shift (`NIGHTSHIFT_DEMO=scripted scripts/demo.sh` runs it too). The
+# built-in agent works on two example repositories (a
 # Python package and a Rust crate, each with a failing test) through the metering gateway,
 # driven by the scripted provider so it runs offline and the same every time. Gates run
 # the repositories' own tests; the first fix of calc-py is wrong and is kept as a defect,

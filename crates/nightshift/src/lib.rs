@@ -47,9 +47,11 @@ pub fn main() -> ExitCode {
 }
 
 fn init_tracing(verbose: u8) {
+    // llama.cpp's own messages (target `llama-cpp-2`) are chatty at warn, e.g. one per
+    // call about its cache: shown from -vv on, errors always.
     let default = match verbose {
-        0 => "warn",
-        1 => "info,nightshift=info",
+        0 => "warn,llama-cpp-2=error",
+        1 => "info,nightshift=info,llama-cpp-2=error",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("NIGHTSHIFT_LOG")
