@@ -620,6 +620,20 @@ fn mirror_dir_name(source: &str) -> String {
     format!("{name}-{hash}.git")
 }
 
+/// Refuse a ref name that is not a full name under `refs/` (or could smuggle a second
+/// command into an `update-ref --stdin` transaction).
+pub(crate) fn check_ref_name(name: &str, repo: &Path) -> Result<(), GitError> {
+    if !name.starts_with("refs/") || name.bytes().any(|b| b == 0 || b == b'\n') {
+        return Err(GitError::InvalidArgument {
+            what: format!(
+                "refusing to update the ref {name:?} in {}: give a full name under refs/ (e.g. from iteration_ref)",
+                repo.display()
+            ),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -670,18 +684,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// Refuse a ref name that is not a full name under `refs/` (or could smuggle a second
-/// command into an `update-ref --stdin` transaction).
-pub(crate) fn check_ref_name(name: &str, repo: &Path) -> Result<(), GitError> {
-    if !name.starts_with("refs/") || name.bytes().any(|b| b == 0 || b == b'\n') {
-        return Err(GitError::InvalidArgument {
-            what: format!(
-                "refusing to update the ref {name:?} in {}: give a full name under refs/ (e.g. from iteration_ref)",
-                repo.display()
-            ),
-        });
-    }
-    Ok(())
 }
