@@ -17,7 +17,7 @@ fn an_unknown_key_in_the_config_names_file_line_and_key() {
     exit: 2
     --- stdout
     --- stderr
-    error: nightshift.toml:7:1: unknown field `api_key`, expected one of `name`, `kind`, `base_url`, `api_key_env`
+    error: nightshift.toml:7:1: unknown field `api_key`, expected one of `name`, `kind`, `base_url`, `api_key_env`, `model_path`, `threads`, `context_tokens`, `max_output_tokens`
     ");
 }
 
