@@ -101,8 +101,8 @@ build() {
   if [[ $SKIP_BUILD == 1 ]]; then
     log "SKIP_BUILD=1: using binaries in $BIN_DIR"
   else
-    log "cargo build --release -p nightshift -p nightshift-testkit"
-    (cd "$REPO" && cargo build --release -p nightshift -p nightshift-testkit >&2)
+    log "cargo build --release (the workspace's binaries)"
+    (cd "$REPO" && . scripts/lib.sh && ns_build_tools && ns_build_release)
   fi
   [[ -x $BIN_DIR/nightshift ]] || die "no $BIN_DIR/nightshift"
   [[ -x $BIN_DIR/nightshift-scripted ]] || die "no $BIN_DIR/nightshift-scripted"

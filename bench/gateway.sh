@@ -115,13 +115,11 @@ install_tools() {
 }
 
 build() {
-  local pkgs=(-p nightshift-testkit)
-  has_target nightshift && pkgs+=(-p nightshift)
   if [[ $SKIP_BUILD == 1 ]]; then
     log "SKIP_BUILD=1: using binaries in $BIN_DIR"
   else
-    log "cargo build --release ${pkgs[*]}"
-    (cd "$REPO" && cargo build --release "${pkgs[@]}" >&2)
+    log "cargo build --release (the workspace's binaries)"
+    (cd "$REPO" && . scripts/lib.sh && ns_build_tools && ns_build_release)
   fi
   [[ -x $BIN_DIR/nightshift-scripted ]] || die "no $BIN_DIR/nightshift-scripted"
   if has_target nightshift; then [[ -x $BIN_DIR/nightshift ]] || die "no $BIN_DIR/nightshift"; fi

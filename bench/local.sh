@@ -38,8 +38,8 @@ command -v taskset >/dev/null || die "taskset (util-linux) is needed to pin the 
 [ -f "$MODEL" ] || die "no model at $MODEL"
 
 if [ "$SKIP_BUILD" != 1 ]; then
-  log "cargo build --release -p nightshift-local --example local_bench"
-  (cd "$REPO" && cargo build --release -p nightshift-local --example local_bench >&2)
+  log "cargo build --release (the workspace's binaries and examples)"
+  (cd "$REPO" && . scripts/lib.sh && ns_build_tools && ns_build_release)
 fi
 BIN=$TARGET/release/examples/local_bench
 [ -x "$BIN" ] || die "$BIN is missing (build it, or unset SKIP_BUILD)"

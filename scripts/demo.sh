@@ -31,22 +31,12 @@ case "$mode" in
     *) echo "NIGHTSHIFT_DEMO must be scripted, local, anthropic or openai (got \`$mode\`)" >&2; exit 2 ;;
 esac
 
-need=()
-command -v git >/dev/null || need+=(git)
-command -v python3 >/dev/null || need+=(python3)
-python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
-command -v cmake >/dev/null || need+=(cmake)
-command -v clang >/dev/null || need+=(clang)
-ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
-command -v ccache >/dev/null || need+=(ccache)
-if ((${#need[@]})); then
-    echo "==> installing ${need[*]} (apt-get)"
-    (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
-fi
-export CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache CCACHE_NOHASHDIR=true CCACHE_BASEDIR=/
+. scripts/lib.sh
+command -v python3 >/dev/null || ns_apt_install python3
+python3 -c 'import venv, ensurepip' 2>/dev/null || ns_apt_install python3-venv
+ns_build_tools
 echo "==> building nightshift (first time: several minutes, llama.cpp included)"
-# The same package selection as scripts/test.sh, so the two share one build of llama.cpp.
-cargo build -q --workspace --all-targets
+ns_build
 bin=$PWD/target/debug
 
 budget=${NIGHTSHIFT_DEMO_BUDGET_USD:-2.00}
@@ -71,14 +61,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # The example repositories become real git repositories in a scratch folder.
-mkdir -p "$work/repos"
-for src in examples/repos/*/; do
-    name=$(basename "$src")
-    cp -r "$src" "$work/repos/$name"
-    git -C "$work/repos/$name" init -q -b main
-    git -C "$work/repos/$name" add -A
-    git -C "$work/repos/$name" -c user.name=demo -c user.email=demo@localhost commit -q -m "$name: initial"
-done
+ns_example_repos "$work"
 job_budget=$(python3 -c "import decimal,sys; print(decimal.Decimal(sys.argv[1]) / 2)" "$budget")
 sed -e "s/^model = \"MODEL\"/model = \"$model\"/" \
     -e "s/^shift_usd = .*/shift_usd = $budget/" \

@@ -5,11 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v curl >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq curl
-fi
-echo "==> building nightshift (first time: a few minutes)"
-cargo build -q -p nightshift -p nightshift-testkit
+. scripts/lib.sh
+command -v curl >/dev/null || ns_apt_install curl
+ns_build_tools
+echo "==> building nightshift (first time: several minutes, llama.cpp included)"
+ns_build
 bin=$PWD/target/debug
 
 work=$(mktemp -d)
@@ -17,10 +17,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-"$bin/nightshift-scripted" --listen 127.0.0.1:0 --script demo/gateway-script.toml >"$work/provider.out" &
-pids+=($!)
-until grep -q "listening on" "$work/provider.out" 2>/dev/null; do sleep 0.05; done
-provider=$(sed -n 's/.*listening on \(http:\/\/\)\{0,1\}//p' "$work/provider.out" | head -1)
+ns_start_scripted "$bin" demo/gateway-script.toml "$work/provider.out"
 
 cat >"$work/nightshift.toml" <<TOML
 [store]

