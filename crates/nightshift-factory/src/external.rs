@@ -233,7 +233,7 @@ pub(crate) async fn run(
             message: format!("{product} failed: {message}"),
         },
         (Some(End::Completed), Some(0)) | (None, Some(0)) if finished(cli, &tally) => {
-            finished_end(cli, &tally, input.worktree).await
+            finished_end(cli, &tally)
         }
         (_, Some(0)) => WorkerEnd::Failed {
             message: format!("{product} exited without finishing its turn"),
@@ -273,7 +273,7 @@ fn over_turn_limit(cli: Cli, t: &Tally, max_turns: u32) -> bool {
     }
 }
 
-async fn finished_end(cli: Cli, t: &Tally, worktree: &Path) -> WorkerEnd {
+fn finished_end(cli: Cli, t: &Tally) -> WorkerEnd {
     let message = t.last_message.clone().unwrap_or_default();
     let claims_done = nightshift_workers::claims_done(&message);
     let text: String = message
@@ -282,36 +282,17 @@ async fn finished_end(cli: Cli, t: &Tally, worktree: &Path) -> WorkerEnd {
         .collect::<Vec<_>>()
         .join("\n");
     let text = text.trim();
-    let mut summary = if text.is_empty() {
+    // An empty change is the policy gate's to find (`non-empty-change`, with its evidence),
+    // on the committed tree, like every worker's.
+    let summary = if text.is_empty() {
         format!("{} finished its turn without a message", cli.product())
     } else {
         text.chars().take(2000).collect()
     };
-    if !worktree_changed(worktree).await {
-        summary = format!(
-            "{} finished its turn but changed no file: {summary}",
-            cli.product()
-        );
-    }
     WorkerEnd::Finished {
         summary,
         claims_done,
         notes: (!text.is_empty()).then(|| text.to_string()),
-    }
-}
-
-/// Whether the worktree has any change (`git status --porcelain` not empty); assumed so
-/// when git cannot say.
-async fn worktree_changed(worktree: &Path) -> bool {
-    let out = tokio::process::Command::new("git")
-        .args(["status", "--porcelain", "--untracked-files=all"])
-        .current_dir(worktree)
-        .stdin(Stdio::null())
-        .output()
-        .await;
-    match out {
-        Ok(o) if o.status.success() => !o.stdout.is_empty(),
-        _ => true,
     }
 }
 
@@ -342,15 +323,7 @@ async fn prepare(home: &Path, launch: &Launch) -> std::io::Result<()> {
 }
 
 async fn kill_group(pgid: Option<u32>) {
-    let Some(pgid) = pgid else { return };
-    let result = tokio::process::Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pgid}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await;
-    if let Err(e) = result {
-        tracing::warn!(pgid, error = %e, "Could not kill an agent CLI's process group.");
+    if let Some(pgid) = pgid {
+        nightshift_gates::kill_process_group(pgid).await;
     }
 }

@@ -79,10 +79,7 @@ pub async fn reap_orphaned_gate(pidfile: &Path, worktree: &Path) {
     let ours = cwd.is_ok_and(|c| c.starts_with(&worktree));
     if ours {
         tracing::warn!(pgid, worktree = %worktree.display(), "Ending a gate orphaned by an earlier crash.");
-        let _ = tokio::process::Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pgid}")])
-            .status()
-            .await;
+        nightshift_gates::kill_process_group(pgid).await;
     }
 }
 

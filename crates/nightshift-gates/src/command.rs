@@ -176,7 +176,7 @@ pub async fn run_command_with_output(
         if timed_out {
             tracing::warn!(gate = %gate.name, pgid, timeout_ms = gate.timeout.as_millis() as u64, "command gate timed out; killing its process group");
         }
-        kill_group(pgid).await;
+        kill_process_group(pgid).await;
     }
     guard.disarm();
     let status = match status {
@@ -281,7 +281,8 @@ fn elapsed_ms(start: Instant) -> u64 {
 }
 
 /// SIGKILL the process group `pgid`: `kill -KILL -- -PGID`, falling back to the shell's builtin.
-async fn kill_group(pgid: u32) {
+/// A group that is already gone is not an error.
+pub async fn kill_process_group(pgid: u32) {
     let target = format!("-{pgid}");
     let kill = tokio::process::Command::new("kill")
         .args(["-KILL", "--", &target])

@@ -25,7 +25,8 @@ pub mod tests_guard;
 
 pub use change::{Change, ChangeStatus, FileChange};
 pub use command::{
-    CommandGate, CommandOutput, OUTPUT_CAP_BYTES, run_command, run_command_with_output,
+    CommandGate, CommandOutput, OUTPUT_CAP_BYTES, kill_process_group, run_command,
+    run_command_with_output,
 };
 pub use policy::{GATE_NAMES, Policy, PolicyError, check};
 pub use result::{EXCERPT_MAX_BYTES, GateResult, all_passed};
