@@ -16,6 +16,8 @@ use tokio::time::Instant;
 
 use nightshift_workers::{Cli, End, Launch, LaunchInput, Tally};
 
+use crate::error::FactoryError;
+use crate::shift::ShiftCtx;
 use crate::worker::{IterationInput, WorkerEnd, WorkerReport};
 
 /// Variables kept from the factory's own environment (as for gates); `HOME` is the CLI's own.
@@ -326,4 +328,75 @@ async fn kill_group(pgid: Option<u32>) {
     if let Some(pgid) = pgid {
         nightshift_gates::kill_process_group(pgid).await;
     }
+}
+
+/// An agent CLI's iteration, held against the ledger: its own usage figures are
+/// compared with the ledger's rows for the job's token since the iteration began (the
+/// ledger wins; a disagreement is logged), and a failure after the gateway refused a
+/// call for the budget is a budget stop.
+pub(crate) async fn reconcile_usage(
+    shift: &ShiftCtx,
+    token_id: &str,
+    (job, n): (&str, u32),
+    since_ms: i64,
+    end: WorkerEnd,
+    report: &WorkerReport,
+    events: &mut Vec<String>,
+) -> Result<WorkerEnd, FactoryError> {
+    // The in-process gateway writes the ledger in background batches (each call is in
+    // its journal first): flush them so this iteration's last calls are counted.
+    if let Some(g) = &shift.gateway {
+        g.writer.flush().await?;
+    }
+    let rows = shift.store.ledger_rows_of_token(token_id, since_ms).await?;
+    let ledger = nightshift_workers::Usage {
+        input: rows.iter().map(|r| r.input_tokens.max(0) as u64).sum(),
+        cached_input: rows
+            .iter()
+            .map(|r| r.cached_input_tokens.max(0) as u64)
+            .sum(),
+        cache_write: rows
+            .iter()
+            .map(|r| r.cache_write_tokens.max(0) as u64)
+            .sum(),
+        output: rows.iter().map(|r| r.output_tokens.max(0) as u64).sum(),
+        reasoning: rows.iter().map(|r| r.reasoning_tokens.max(0) as u64).sum(),
+    };
+    let calls = rows.iter().filter(|r| r.outcome != "refused").count();
+    let refused = rows.iter().rev().find(|r| r.outcome == "refused");
+    events.push(format!(
+        "ledger: {calls} calls, {} input ({} cached), {} output",
+        ledger.input, ledger.cached_input, ledger.output
+    ));
+    match report.reported_usage {
+        Some(cli)
+            if (cli.input, cli.cached_input, cli.output)
+                != (ledger.input, ledger.cached_input, ledger.output) =>
+        {
+            tracing::warn!(
+                job = %job, iteration = n,
+                cli_input = cli.input, cli_cached = cli.cached_input, cli_output = cli.output,
+                ledger_input = ledger.input, ledger_cached = ledger.cached_input, ledger_output = ledger.output,
+                "The agent CLI's usage disagrees with the ledger; the ledger counts."
+            );
+            events.push(format!(
+                "usage disagreement: the CLI reported {} input ({} cached), {} output; the ledger has {} input ({} cached), {} output, and counts",
+                cli.input, cli.cached_input, cli.output, ledger.input, ledger.cached_input, ledger.output
+            ));
+        }
+        Some(_) => events.push("usage: the CLI's figures match the ledger".into()),
+        None if calls > 0 => events.push("usage: the CLI reported none".into()),
+        None => {}
+    }
+    Ok(match (end, refused) {
+        (WorkerEnd::Failed { message }, Some(r)) => WorkerEnd::Budget {
+            message: format!(
+                "{} ({message})",
+                r.detail
+                    .clone()
+                    .unwrap_or_else(|| "the gateway refused a call for the budget".into())
+            ),
+        },
+        (end, _) => end,
+    })
 }
