@@ -98,7 +98,7 @@ pub(crate) async fn run(
             cmd.env(key, v);
         }
     }
-    cmd.envs(crate::gating::gate_env());
+    cmd.envs(crate::gating::gate_env(input.worktree));
     cmd.envs(launch.env.iter().map(|(k, v)| (k, v)));
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -111,7 +111,7 @@ pub(crate) async fn run(
     let pgid = child.id();
     tracing::debug!(cli = cli.worker(), pgid, binary = %binary.display(), "Agent CLI started.");
     let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        kill_group(pgid).await;
+        nightshift_gates::kill_tree(pgid, None).await;
         return WorkerEnd::Failed {
             message: format!("{product} started without its output pipes"),
         };
@@ -174,8 +174,10 @@ pub(crate) async fn run(
             },
         }
     }
-    // Whatever the CLI left running in its group goes with it.
-    kill_group(pgid).await;
+    // Whatever the CLI left running goes with it: its group, and its tools, which Claude
+    // Code and OpenCode start in groups of their own (found by the job's process tag).
+    let tag = crate::gating::process_tag(input.worktree);
+    nightshift_gates::kill_tree(pgid, Some(&tag)).await;
     if status.is_none() {
         status = tokio::time::timeout(Duration::from_secs(5), child.wait())
             .await
@@ -203,7 +205,7 @@ pub(crate) async fn run(
         Some(Ended::TimeLimit) => {
             return WorkerEnd::Failed {
                 message: format!(
-                    "{product} ran past the iteration's time limit ({} s) and was killed with its process group",
+                    "{product} ran past the iteration's time limit ({} s) and was killed with every process it started",
                     input.time_limit.as_secs()
                 ),
             };
@@ -211,7 +213,7 @@ pub(crate) async fn run(
         Some(Ended::Silent) => {
             return WorkerEnd::Failed {
                 message: format!(
-                    "{product} wrote nothing for {} s (recipe.silence_secs): taken to be waiting for input, killed with its process group",
+                    "{product} wrote nothing for {} s (recipe.silence_secs): taken to be waiting for input, killed with every process it started",
                     silence.as_secs()
                 ),
             };
@@ -322,12 +324,6 @@ async fn prepare(home: &Path, launch: &Launch) -> std::io::Result<()> {
         tokio::fs::symlink(target, link).await?;
     }
     Ok(())
-}
-
-async fn kill_group(pgid: Option<u32>) {
-    if let Some(pgid) = pgid {
-        nightshift_gates::kill_process_group(pgid).await;
-    }
 }
 
 /// An agent CLI's iteration, held against the ledger: its own usage figures are

@@ -51,45 +51,36 @@ pub fn policy(spec: &PolicySpec) -> Policy {
     p
 }
 
-/// A gate command that first writes its process group (the shell leads its own group) to
-/// `pidfile`, so that after a crash the next run can end a gate the crash orphaned.
-fn command_gate(g: &GateCommand, pidfile: &Path) -> CommandGate {
-    let quoted = pidfile.display().to_string().replace('\'', "'\\''");
+fn command_gate(g: &GateCommand) -> CommandGate {
     CommandGate::new(
         g.name.clone(),
-        format!("echo $$ > '{quoted}'\n{}", g.run),
+        g.run.clone(),
         Duration::from_secs(g.timeout_secs),
     )
 }
 
-/// End the gate a crashed run left behind, if its process group is still at work in this
-/// job's worktree (checked through /proc, so a recycled process id is never hit).
-pub async fn reap_orphaned_gate(pidfile: &Path, worktree: &Path) {
-    let Ok(text) = tokio::fs::read_to_string(pidfile).await else {
-        return;
-    };
-    let _ = tokio::fs::remove_file(pidfile).await;
-    let Ok(pgid) = text.trim().parse::<u32>() else {
-        return;
-    };
-    let Ok(worktree) = tokio::fs::canonicalize(worktree).await else {
-        return;
-    };
-    let cwd = tokio::fs::read_link(format!("/proc/{pgid}/cwd")).await;
-    let ours = cwd.is_ok_and(|c| c.starts_with(&worktree));
-    if ours {
-        tracing::warn!(pgid, worktree = %worktree.display(), "Ending a gate orphaned by an earlier crash.");
-        nightshift_gates::kill_process_group(pgid).await;
+/// The tag ([`nightshift_gates::TAG_VAR`]) of every process the factory starts for the job
+/// whose worktree is `worktree`: unique on the machine, the same after a restart.
+pub(crate) fn process_tag(worktree: &Path) -> String {
+    worktree.display().to_string()
+}
+
+/// End whatever a crashed run left at work for this job (a gate, the agent's command, an
+/// agent CLI and its tools): every process tagged with the job's tag.
+pub async fn reap_orphans(worktree: &Path) {
+    let n = nightshift_gates::reap_tagged(&process_tag(worktree)).await;
+    if n > 0 {
+        tracing::warn!(processes = n, worktree = %worktree.display(), "Ended processes an earlier run of this job left running.");
     }
 }
 
-/// Environment for gate commands (and the agent's own commands): the build tools' homes,
-/// nothing secret.
+/// Environment for gate commands (and the agent's own commands, and agent CLIs): the build
+/// tools' homes, nothing secret, and the job's process tag.
 ///
 /// Python bytecode caches are off: a rejected iteration is reset away but ignored files
 /// stay, and a `.pyc` compiled from it is trusted by Python when the next version of the
 /// file has the same size and modification second — the gates would test stale code.
-pub(crate) fn gate_env() -> Vec<(String, String)> {
+pub(crate) fn gate_env(worktree: &Path) -> Vec<(String, String)> {
     [
         "CARGO_HOME",
         "RUSTUP_HOME",
@@ -102,10 +93,10 @@ pub(crate) fn gate_env() -> Vec<(String, String)> {
     ]
     .iter()
     .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-    .chain(std::iter::once((
-        "PYTHONDONTWRITEBYTECODE".to_string(),
-        "1".to_string(),
-    )))
+    .chain([
+        ("PYTHONDONTWRITEBYTECODE".to_string(), "1".to_string()),
+        (nightshift_gates::TAG_VAR.to_string(), process_tag(worktree)),
+    ])
     .collect()
 }
 
@@ -153,7 +144,6 @@ pub async fn judge(
     base: &str,
     commit: &str,
     claims_done: bool,
-    pidfile: &Path,
 ) -> Result<Verdict, FactoryError> {
     let git = |source| FactoryError::Git {
         job: job.to_string(),
@@ -198,11 +188,9 @@ pub async fn judge(
     }
     let mut results = nightshift_gates::check(&policy, &change)
         .map_err(|e| FactoryError::Invalid(e.to_string()))?;
-    let env = gate_env();
+    let env = gate_env(wt.path());
     for g in &gates.commands {
-        results.push(
-            nightshift_gates::run_command(wt.path(), &command_gate(g, pidfile), &env, true).await,
-        );
+        results.push(nightshift_gates::run_command(wt.path(), &command_gate(g), &env, true).await);
     }
     let accepted = results.iter().all(|r| r.passed);
     let mut done_verified = false;
@@ -210,8 +198,7 @@ pub async fn judge(
         done_verified = match &gates.done_check {
             Some(g) => {
                 let r =
-                    nightshift_gates::run_command(wt.path(), &command_gate(g, pidfile), &env, true)
-                        .await;
+                    nightshift_gates::run_command(wt.path(), &command_gate(g), &env, true).await;
                 let passed = r.passed;
                 results.push(r);
                 passed
@@ -219,7 +206,6 @@ pub async fn judge(
             None => true,
         };
     }
-    let _ = tokio::fs::remove_file(pidfile).await;
     Ok(Verdict {
         results,
         accepted,

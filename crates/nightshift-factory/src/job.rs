@@ -167,13 +167,14 @@ async fn run_inner(mut ctx: JobCtx) -> Result<(), FactoryError> {
             )
             .await?;
     }
-    // A gate a crash orphaned may still be at work in this worktree: end it first.
+    // What a crash orphaned (a gate, an agent's command) may still be at work in this
+    // worktree: end it first.
     let scratch = shift.layout.scratch(&shift.spec.name, &name);
     std::fs::create_dir_all(&scratch).map_err(|source| FactoryError::Io {
         path: scratch.clone(),
         source,
     })?;
-    crate::gating::reap_orphaned_gate(&scratch.join("gate.pgid"), &wt_path).await;
+    crate::gating::reap_orphans(&wt_path).await;
     let wt = mirror
         .worktree(&wt_path, &ctx.row.branch, &base)
         .await
@@ -338,14 +339,6 @@ impl Loop {
             ))));
         }
         Ok(None)
-    }
-
-    fn gate_pidfile(&self) -> std::path::PathBuf {
-        self.ctx
-            .shift
-            .layout
-            .scratch(&self.ctx.shift.spec.name, &self.ctx.spec.name)
-            .join("gate.pgid")
     }
 
     fn time_limit(&self) -> Duration {
@@ -536,7 +529,6 @@ impl Loop {
             &row.base_sha,
             &commit,
             row.claims_done,
-            &self.gate_pidfile(),
         )
         .await?;
         let changed = verdict.files > 0;

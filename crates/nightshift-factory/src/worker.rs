@@ -101,7 +101,7 @@ async fn builtin(
         nightshift_agent::AgentConfig::new(input.gateway_v1, input.token, &input.job.model);
     cfg.max_turns = input.job.max_turns;
     cfg.command_timeout = input.time_limit.min(Duration::from_secs(600));
-    cfg.extra_env = crate::gating::gate_env();
+    cfg.extra_env = crate::gating::gate_env(input.worktree);
     let prompt = nightshift_agent::Prompt {
         recipe: input.job.prompt.clone(),
         progress_notes: input.notes.to_string(),
@@ -164,7 +164,7 @@ async fn command(input: IterationInput<'_>) -> WorkerEnd {
         };
     };
     let gate = nightshift_gates::CommandGate::new("worker", cmd, input.time_limit);
-    let mut env = crate::gating::gate_env();
+    let mut env = crate::gating::gate_env(input.worktree);
     env.extend([
         ("NIGHTSHIFT_ITERATION".to_string(), input.n.to_string()),
         ("NIGHTSHIFT_NOTES".to_string(), input.notes.to_string()),

@@ -35,6 +35,14 @@ impl Cli {
         }
     }
 
+    fn product(self) -> &'static str {
+        match self {
+            Self::Codex => "Codex",
+            Self::ClaudeCode => "Claude Code",
+            Self::Opencode => "OpenCode",
+        }
+    }
+
     /// A scripted call to the CLI's own shell tool, in the shape the CLI declares it.
     fn shell(self, command: &str) -> Step {
         match self {
@@ -84,6 +92,10 @@ async fn world(script: Script) -> World {
 }
 
 fn spec(cli: Cli, job_usd: &str) -> String {
+    spec_with(cli, job_usd, 6, 60)
+}
+
+fn spec_with(cli: Cli, job_usd: &str, max_turns: u32, silence_secs: u64) -> String {
     format!(
         r#"name = "cli"
 
@@ -94,8 +106,8 @@ repos = ["calc"]
 prompt = "Make the failing test pass."
 worker = "{}"
 model = "agent-model"
-max_turns = 6
-silence_secs = 60
+max_turns = {max_turns}
+silence_secs = {silence_secs}
 
 [gates]
 commands = ["python3 -m unittest -q"]
@@ -335,6 +347,160 @@ async fn budget_cut(cli: Cli) {
     );
 }
 
+/// The job's iterations as (state, summary).
+async fn iterations(w: &World) -> Vec<(String, String)> {
+    let s = store(w).await;
+    s.iterations("cli", "calc")
+        .await
+        .expect("iterations")
+        .into_iter()
+        .map(|r| (r.state, r.summary.unwrap_or_default()))
+        .collect()
+}
+
+/// The live processes whose command line contains `needle`.
+fn processes_running(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let line = String::from_utf8_lossy(&raw).replace('\0', " ");
+        if line.contains(needle) {
+            found.push(format!("{}: {line}", entry.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+/// The CLI's shell tool fixes the bug, then runs a command that never returns and writes
+/// nothing (here `sleep`; a prompt waiting on a terminal looks the same from outside). After
+/// `recipe.silence_secs` of silence the CLI is killed with its whole process group — the
+/// hanging command included — and the work it did before is committed, gated and, since the
+/// tests pass, accepted.
+async fn silent(cli: Cli, hang: &str) {
+    let command = format!("sed -i 's/a - b/a + b/' calc.py && {hang}");
+    let call = match cli {
+        // Codex hands a running command back to the model after `yield_time_ms` (10 s by
+        // default, 30 s at most) and leaves it running; ask for the longest wait.
+        Cli::Codex => Step::tool_call(
+            "exec_command",
+            json!({ "cmd": command, "yield_time_ms": 30_000 }),
+        ),
+        _ => cli.shell(&command),
+    };
+    let w = world(Script::new([
+        call.with_usage(3000, 40),
+        Step::text("Never sent.").with_usage(100, 1),
+    ]))
+    .await;
+    let base = python_repo(&w.path("calc"));
+    // Long enough for the CLI to start and speak on a busy machine (OpenCode takes 6 s
+    // alone, 10–20 s beside other tests); under the 30 s Codex waits on a command at most.
+    let silence = match cli {
+        Cli::Opencode => 40,
+        _ => 20,
+    };
+    w.spec(&spec_with(cli, "0.50", 6, silence));
+    let started = std::time::Instant::now();
+    let job = run_shift(&w);
+    let took = started.elapsed();
+    assert_eq!(
+        summary(&job),
+        ("max_iterations".into(), 1, 1, 0, json!({}), "pushed".into()),
+        "{job:#}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(90),
+        "the shift took {took:?}: the hang was not cut"
+    );
+    assert_eq!(
+        iterations(&w).await,
+        [(
+            "accepted".to_string(),
+            format!(
+                "{} wrote nothing for {silence} s (recipe.silence_secs): taken to be waiting for input, killed with every process it started",
+                cli.product()
+            )
+        )]
+    );
+    assert_eq!(
+        processes_running(hang),
+        Vec::<String>::new(),
+        "the hanging command outlived its CLI"
+    );
+    // One model call: the one that asked for the command.
+    assert_eq!(w.provider.served(), 1);
+    assert_eq!(job["spent_nanos"].as_i64(), Some(cost(3000, 40)));
+    assert_eq!(
+        git(
+            &w.path("calc"),
+            &[
+                "rev-list",
+                "--count",
+                &format!("{base}..nightshift/cli/calc")
+            ]
+        ),
+        "1"
+    );
+}
+
+/// A model that never stops calling tools, under `recipe.max_turns = 2`: the CLI is stopped
+/// after its second turn (Claude Code by its own `--max-turns`, the others by the factory
+/// counting their events), having spent exactly the calls it made.
+async fn turn_limit(cli: Cli, pause: &str) {
+    let steps: Vec<Step> = (0..6)
+        .map(|i| {
+            cli.shell(&format!("echo {i} >> turns.txt; {pause}"))
+                .with_usage(1000, 10)
+        })
+        .collect();
+    let w = world(Script::new(steps)).await;
+    python_repo(&w.path("calc"));
+    w.spec(&spec_with(cli, "0.50", 2, 60));
+    let job = run_shift(&w);
+    // The commands the CLI ran are kept under the iteration's ref; the tests still fail.
+    assert_eq!(
+        summary(&job),
+        (
+            "max_iterations".into(),
+            1,
+            0,
+            1,
+            json!({"python3 -m unittest": 1}),
+            "nothing".into()
+        ),
+        "{job:#}"
+    );
+    let (calls, message) = match cli {
+        // Codex: the third command starts (three calls made) and the factory stops it.
+        Cli::Codex => (
+            3,
+            "Codex went past recipe.max_turns (2 turns) and was stopped",
+        ),
+        // Claude Code stops itself after two turns and says so.
+        Cli::ClaudeCode => (
+            2,
+            "Claude Code hit its turn limit (recipe.max_turns = 2) without finishing",
+        ),
+        // OpenCode: the third step starts (three calls made) and the factory stops it.
+        Cli::Opencode => (
+            3,
+            "OpenCode went past recipe.max_turns (2 turns) and was stopped",
+        ),
+    };
+    assert_eq!(
+        iterations(&w).await,
+        [("rejected".to_string(), message.to_string())]
+    );
+    assert_eq!(w.provider.served(), calls);
+    assert_eq!(
+        (job["calls"].as_i64(), job["spent_nanos"].as_i64()),
+        (Some(calls as i64), Some(calls as i64 * cost(1000, 10)))
+    );
+    assert_eq!(processes_running(pause), Vec::<String>::new());
+}
+
 /// The three cases for one CLI, as tests named `factory_cli_<cli>_<case>`.
 macro_rules! cases {
     ($cli:expr, $accepted:ident, $defect:ident, $budget:ident) => {
@@ -372,6 +538,44 @@ cases!(
     factory_cli_opencode_accepted_change,
     factory_cli_opencode_defect,
     factory_cli_opencode_budget_cut
+);
+
+/// The failure modes of one CLI: waiting for input, going past its turns.
+macro_rules! failures {
+    ($cli:expr, $silent:ident, $hang:literal, $turns:ident, $pause:literal) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $silent() {
+            silent($cli, $hang).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $turns() {
+            turn_limit($cli, $pause).await;
+        }
+    };
+}
+
+// Each test's command is its own, so that a survivor can be told apart.
+failures!(
+    Cli::Codex,
+    factory_cli_codex_silent_is_killed,
+    "sleep 86401",
+    factory_cli_codex_turn_limit,
+    "sleep 2.01"
+);
+failures!(
+    Cli::ClaudeCode,
+    factory_cli_claude_code_silent_is_killed,
+    "sleep 86402",
+    factory_cli_claude_code_turn_limit,
+    "sleep 2.02"
+);
+failures!(
+    Cli::Opencode,
+    factory_cli_opencode_silent_is_killed,
+    "sleep 86403",
+    factory_cli_opencode_turn_limit,
+    "sleep 2.03"
 );
 
 /// A missing CLI is refused before the shift starts: exit 2, naming what to run.
