@@ -149,9 +149,7 @@ pub async fn judge(
         job: job.to_string(),
         source,
     };
-    let changes = wt.changes(base, commit).await.map_err(git)?;
-
-    let diff = wt.diff(base, commit).await.map_err(git)?;
+    let (changes, diff) = wt.changes_and_diff(base, commit).await.map_err(git)?;
     let stat = numstat(&diff, changes.len() as u64);
     let hooks_path = wt.config_get("core.hooksPath").await.map_err(git)?;
     let change = Change {

@@ -522,6 +522,7 @@ impl Loop {
         let n = row.n as u32;
         let commit = row.commit_sha.clone().unwrap_or_default();
         self.progress(n, Phase::Gating).await;
+        let gating = std::time::Instant::now();
         let verdict: Verdict = judge(
             &self.ctx.spec.name,
             &self.wt,
@@ -531,6 +532,9 @@ impl Loop {
             row.claims_done,
         )
         .await?;
+        // How long the gates took (reading the change from git, policy, commands): what the
+        // factory's own overhead per iteration is measured without.
+        let gate_ms = gating.elapsed().as_millis() as u64;
         let changed = verdict.files > 0;
         row.files = verdict.files as i64;
         row.insertions = verdict.insertions as i64;
@@ -585,7 +589,7 @@ impl Loop {
             },
             StateChange::Job(self.ctx.row.clone()),
         ];
-        self.record("iteration_gated", json!({"n": n, "verdict": row.state, "failed_gates": failed, "done_verified": verdict.done_verified}), &changes)
+        self.record("iteration_gated", json!({"n": n, "verdict": row.state, "failed_gates": failed, "done_verified": verdict.done_verified, "gate_ms": gate_ms}), &changes)
             .await?;
         // Bring the worktree to where the next iteration starts: the accepted commit, or
         // back to the base (a defect, or a verified iteration whose empty commit must not

@@ -90,15 +90,38 @@ impl crate::Mirror {
 impl Worktree {
     /// Files changed from `base` to `head`, with their old and new texts.
     pub async fn changes(&self, base: &str, head: &str) -> Result<Vec<FileChange>, GitError> {
+        Ok(self.read_changes(base, head, false).await?.0)
+    }
+
+    /// [`Worktree::changes`] and [`Worktree::diff`] together, from one `git diff`: what
+    /// the gates read after every iteration.
+    pub async fn changes_and_diff(
+        &self,
+        base: &str,
+        head: &str,
+    ) -> Result<(Vec<FileChange>, String), GitError> {
+        self.read_changes(base, head, true).await
+    }
+
+    async fn read_changes(
+        &self,
+        base: &str,
+        head: &str,
+        with_patch: bool,
+    ) -> Result<(Vec<FileChange>, String), GitError> {
         let mut args: Vec<&str> = vec!["diff", "--raw", "-z", "--no-abbrev"];
+        if with_patch {
+            args.extend(["--patch", "--src-prefix=a/", "--dst-prefix=b/"]);
+        }
         args.extend(DIFF_OPTS);
         args.extend(["--end-of-options", base, head]);
         let out = Git::new(self.path(), &args).run().await?;
-        let entries = parse_raw(&out).map_err(|detail| GitError::Output {
+        let (entries, patch) = parse_raw(&out).map_err(|detail| GitError::Output {
             args: args.join(" "),
             repo: self.path().to_owned(),
             detail,
         })?;
+        let patch = String::from_utf8_lossy(patch).into_owned();
 
         let wanted: Vec<&str> = entries
             .iter()
@@ -109,7 +132,7 @@ impl Worktree {
         let texts = self.blob_texts(&wanted).await?;
         let text_of = |sha: &str| texts.get(sha).cloned().flatten();
 
-        Ok(entries
+        let changes = entries
             .into_iter()
             .map(|e| {
                 let status = match (e.status, e.from) {
@@ -131,7 +154,8 @@ impl Worktree {
                     new_text: text_of(&e.new_sha),
                 }
             })
-            .collect())
+            .collect();
+        Ok((changes, patch))
     }
 
     /// The unified diff from `base` to `head` (`a/` and `b/` prefixes, renames detected).
@@ -220,16 +244,25 @@ fn field_text(field: &[u8]) -> String {
     String::from_utf8_lossy(field).into_owned()
 }
 
-/// Parse `git diff --raw -z --no-abbrev`: `:<old mode> <new mode> <old sha> <new sha>
-/// <status>[score]` NUL path NUL, with a second path NUL for renames and copies.
-fn parse_raw(out: &[u8]) -> Result<Vec<RawEntry>, String> {
-    let mut fields = out.split(|&b| b == 0);
-    let mut entries = Vec::new();
-    while let Some(meta) = fields.next() {
-        if meta.is_empty() {
-            continue;
+/// Parse `git diff --raw -z --no-abbrev [--patch]`: `:<old mode> <new mode> <old sha>
+/// <new sha> <status>[score]` NUL path NUL, with a second path NUL for renames and copies;
+/// with `--patch`, one NUL and the unified diff follow the records. Returns the records
+/// and the rest (the patch, or nothing).
+fn parse_raw(out: &[u8]) -> Result<(Vec<RawEntry>, &[u8]), String> {
+    let mut rest = out;
+    let field = |rest: &mut &[u8]| -> Option<Vec<u8>> {
+        if rest.is_empty() {
+            return None;
         }
-        let meta = field_text(meta);
+        let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        let f = rest[..end].to_vec();
+        *rest = rest.get(end + 1..).unwrap_or(&[]);
+        Some(f)
+    };
+    let mut entries = Vec::new();
+    while rest.first() == Some(&b':') {
+        let Some(meta) = field(&mut rest) else { break };
+        let meta = field_text(&meta);
         let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
         let [old_mode, new_mode, old_sha, new_sha, status] = parts[..] else {
             return Err(format!(
@@ -240,16 +273,14 @@ fn parse_raw(out: &[u8]) -> Result<Vec<RawEntry>, String> {
             .chars()
             .next()
             .ok_or_else(|| format!("raw diff record {meta:?} has an empty status"))?;
-        let first = fields
-            .next()
-            .ok_or_else(|| format!("raw diff record {meta:?} has no path"))?;
+        let first =
+            field(&mut rest).ok_or_else(|| format!("raw diff record {meta:?} has no path"))?;
         let (path, from) = if matches!(status_char, 'R' | 'C') {
-            let second = fields
-                .next()
+            let second = field(&mut rest)
                 .ok_or_else(|| format!("rename record {meta:?} has no new path"))?;
-            (field_text(second), Some(field_text(first)))
+            (field_text(&second), Some(field_text(&first)))
         } else {
-            (field_text(first), None)
+            (field_text(&first), None)
         };
         entries.push(RawEntry {
             old_mode: old_mode.to_owned(),
@@ -261,7 +292,9 @@ fn parse_raw(out: &[u8]) -> Result<Vec<RawEntry>, String> {
             from,
         });
     }
-    Ok(entries)
+    // The records and the patch are parted by one NUL.
+    let patch = rest.strip_prefix(b"\0").unwrap_or(rest);
+    Ok((entries, patch))
 }
 
 /// Parse `git diff --numstat -z`: `<added>\t<deleted>\t<path>` NUL, or for a rename
@@ -341,12 +374,22 @@ mod tests {
     #[test]
     fn raw_records_with_renames() {
         let out = b":100644 100644 aaaa bbbb M\0src/a.rs\0:100644 100644 cccc dddd R087\0old name.txt\0new name.txt\0:000000 100644 0000 eeee A\0n\0";
-        let entries = parse_raw(out).expect("parse");
+        let (entries, patch) = parse_raw(out).expect("parse");
+        assert!(patch.is_empty());
         assert_eq!(entries.len(), 3);
         assert_eq!(entries[1].path, "new name.txt");
         assert_eq!(entries[1].from.as_deref(), Some("old name.txt"));
         assert_eq!(entries[1].status, 'R');
         assert_eq!(entries[2].old_mode, "000000");
+    }
+
+    #[test]
+    fn raw_records_then_the_patch() {
+        let out = b":100644 100644 aaaa bbbb M\0a.txt\0:100644 100644 cccc dddd R100\0b c.txt\0d.txt\0\0diff --git a/a.txt b/a.txt\n+x\n";
+        let (entries, patch) = parse_raw(out).expect("parse");
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[1].from.as_deref(), Some("b c.txt"));
+        assert_eq!(patch, b"diff --git a/a.txt b/a.txt\n+x\n");
     }
 
     #[test]

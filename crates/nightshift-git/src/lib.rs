@@ -26,6 +26,7 @@
 //! | [`error`] | [`GitError`] |
 //! | `command` | how `git` is run: environment, hardening, identity ([`Identity`]) |
 //! | `lock` | the per-mirror async locks |
+//! | `loose` | an iteration's commit object written straight into the object store (one git process fewer per iteration), `git commit-tree` where that does not apply |
 //! | `usage` | disk usage of a folder |
 
 mod command;
@@ -33,6 +34,7 @@ pub mod diff;
 pub mod error;
 pub mod fixture;
 mod lock;
+mod loose;
 pub mod mirror;
 pub mod refs;
 mod usage;

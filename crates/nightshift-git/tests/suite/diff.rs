@@ -118,6 +118,25 @@ async fn diff_is_a_unified_diff_with_standard_prefixes() {
     assert_eq!(wt.diff(&head, &head).await.expect("diff"), "");
 }
 
+/// What the gates read after every iteration, from one `git diff`: the same files and the
+/// same patch as the two separate reads.
+#[tokio::test]
+async fn changes_and_diff_in_one_read_match_the_separate_reads() {
+    let (_fx, wt, base, head) = changed_fixture().await;
+    let (changes, diff) = wt.changes_and_diff(&base, &head).await.expect("both");
+    assert_eq!(diff, wt.diff(&base, &head).await.expect("diff"));
+    let mut separate = wt.changes(&base, &head).await.expect("changes");
+    let mut together = changes;
+    separate.sort_by(|a, b| a.path.cmp(&b.path));
+    together.sort_by(|a, b| a.path.cmp(&b.path));
+    assert_eq!(together, separate);
+    assert!(together.len() >= 4, "{together:#?}");
+    assert_eq!(
+        wt.changes_and_diff(&head, &head).await.expect("none"),
+        (vec![], String::new())
+    );
+}
+
 #[tokio::test]
 async fn texts_over_the_cap_are_left_out() {
     let fx = Fixture::new(&[("a", "a\n")]).await;

@@ -407,6 +407,75 @@ async fn commit_and_keep_moves_the_branch_and_the_kept_ref_together() {
     );
 }
 
+/// The iteration's commit object is written straight into the object store (no `git
+/// commit-tree`): it must be, byte for byte, the object git writes for the same input, and
+/// the repository must stay sound.
+#[tokio::test]
+async fn the_directly_written_commit_is_the_one_git_would_write() {
+    let fx = Fixture::new(&[("a.txt", "a\n"), ("dir/b.txt", "b\n")]).await;
+    let (mirror, wt) = fx.job("j").await;
+    let parent = wt.head().await.expect("head");
+    write(wt.path(), "dir/b.txt", "c\n");
+    let message = "\nnightshift: s / j iteration 1\n\n\nchanged b  \n\n\n";
+    let c = wt
+        .commit_and_keep(message, None, Some(&iteration_ref("s", "j", 1)))
+        .await
+        .expect("commit");
+    // Written by us: stored (level-0) zlib, which git itself never writes by default.
+    let object = mirror.path().join("objects").join(&c[..2]).join(&c[2..]);
+    let bytes = std::fs::read(&object).expect("a loose object");
+    assert_eq!(&bytes[..2], [0x78, 0x01]);
+
+    // git reads it, and `git commit-tree` with the same tree, parent, identity, time and
+    // (cleaned-up) message names the very same object.
+    let text = git(mirror.path(), &["cat-file", "commit", &c]);
+    let when = text
+        .lines()
+        .find_map(|l| l.strip_prefix("committer nightshift <nightshift@localhost> "))
+        .expect("committer line")
+        .to_string();
+    let tree = git(mirror.path(), &["rev-parse", &format!("{c}^{{tree}}")]);
+    let out = std::process::Command::new("git")
+        .current_dir(mirror.path())
+        .args([
+            "commit-tree",
+            &tree,
+            "-p",
+            &parent,
+            "-m",
+            "nightshift: s / j iteration 1",
+            "-m",
+            "changed b",
+        ])
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "nightshift")
+        .env("GIT_AUTHOR_EMAIL", "nightshift@localhost")
+        .env("GIT_COMMITTER_NAME", "nightshift")
+        .env("GIT_COMMITTER_EMAIL", "nightshift@localhost")
+        .env("GIT_AUTHOR_DATE", format!("@{when}"))
+        .env("GIT_COMMITTER_DATE", format!("@{when}"))
+        .output()
+        .expect("git commit-tree");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(
+        git(mirror.path(), &["cat-file", "commit", &theirs]),
+        text,
+        "the same commit text"
+    );
+    assert_eq!(theirs, c);
+    assert_eq!(
+        git(mirror.path(), &["log", "--format=%s|%b", "-1", &c]),
+        "nightshift: s / j iteration 1|changed b"
+    );
+    git(mirror.path(), &["fsck", "--strict", "--no-dangling"]);
+    assert_eq!(git(wt.path(), &["show", "HEAD:dir/b.txt"]), "c");
+}
+
 #[tokio::test]
 async fn a_fresh_worktree_has_an_index_newer_than_its_files() {
     // Files checked out in the same second as the index are "racily clean": every later
