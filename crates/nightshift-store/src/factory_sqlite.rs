@@ -188,7 +188,7 @@ impl FactoryStore for SqliteStore {
         changes: &'a [StateChange],
     ) -> BoxFuture<'a, i64> {
         Box::pin(async move {
-            let mut tx = self.pool().begin().await?;
+            let (_turn, mut tx) = self.begin_write().await?;
             for c in changes {
                 apply(&mut tx, c).await?;
             }

@@ -19,6 +19,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Write transactions take turns here, in order, rather than in SQLite's busy handler,
+    /// which sleeps and retries (up to 100 ms a time): with a thousand jobs recording at once
+    /// that made single statements wait seconds. SQLite runs one writer at a time anyway;
+    /// reads do not wait (WAL).
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -52,11 +57,30 @@ impl SqliteStore {
                 url: url.to_string(),
                 source,
             })?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer: std::sync::Arc::default(),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// A write transaction, begun when it is this one's turn (see `writer`); the guard is
+    /// held until the transaction is committed or dropped.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<
+        (
+            tokio::sync::OwnedMutexGuard<()>,
+            sqlx::Transaction<'static, sqlx::Sqlite>,
+        ),
+        sqlx::Error,
+    > {
+        let turn = self.writer.clone().lock_owned().await;
+        let tx = self.pool.begin().await?;
+        Ok((turn, tx))
     }
 }
 
@@ -82,6 +106,7 @@ impl TokenStore for SqliteStore {
                     "parent token `{p}` does not exist"
                 )));
             }
+            let _turn = self.writer.lock().await;
             sqlx::query(
                 "INSERT INTO tokens (id, secret_sha256, label, parent_id, budget_nanos, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
@@ -150,6 +175,7 @@ impl TokenStore for SqliteStore {
     fn revoke_token(&self, id: &str, at_ms: i64) -> BoxFuture<'_, bool> {
         let id = id.to_string();
         Box::pin(async move {
+            let _turn = self.writer.lock().await;
             let r =
                 sqlx::query("UPDATE tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL")
                     .bind(at_ms)
@@ -238,7 +264,7 @@ impl LedgerStore for SqliteStore {
                     _ => None,
                 })
                 .collect();
-            let mut tx = self.pool.begin().await?;
+            let (_turn, mut tx) = self.begin_write().await?;
             for chunk in begins.chunks(ROWS_PER_STATEMENT) {
                 let mut q = QueryBuilder::<Sqlite>::new(
                     "INSERT OR IGNORE INTO inflight (call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, reserved_nanos, price_version) ",
@@ -303,7 +329,7 @@ impl LedgerStore for SqliteStore {
 
     fn recover_inflight(&self, now_ms: i64) -> BoxFuture<'_, u64> {
         Box::pin(async move {
-            let mut tx = self.pool.begin().await?;
+            let (_turn, mut tx) = self.begin_write().await?;
             let moved = sqlx::query(
                 "INSERT OR IGNORE INTO ledger (call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, reserved_nanos, settled_nanos, price_version, upstream_status, latency_ms, outcome, usage_source, attempts, detail) \
                  SELECT call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, 0, 0, 0, 0, 0, reserved_nanos, reserved_nanos, price_version, NULL, MAX(0, ? - ts_ms), 'interrupted', 'reserved', 0, 'the gateway stopped while this call was in flight; billed at its reservation' FROM inflight",
