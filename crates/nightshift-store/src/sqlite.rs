@@ -194,9 +194,27 @@ mod token_sql {
     pub const ALL: &str = "SELECT id, label, parent_id, budget_nanos, created_ms, expires_ms, revoked_ms FROM tokens ORDER BY created_ms, id";
 }
 
-/// Rows per multi-row statement: 24 columns × 400 rows stays far below SQLite's limit of
-/// 32,766 bound parameters.
-const ROWS_PER_STATEMENT: usize = 400;
+/// Most rows per multi-row statement: 24 columns × 256 rows stays far below SQLite's limit
+/// of 32,766 bound parameters.
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// A batch cut into statements of 256, 128, …, 2 or 1 rows (largest first). Every distinct
+/// row count is a distinct SQL text, and sqlx keeps up to 100 prepared statements per
+/// connection: cut to any size, the cache filled with large statements of every size (a
+/// quarter of the gateway's memory under load). Cut this way there are at most nine sizes.
+fn statement_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if rows.is_empty() {
+            return None;
+        }
+        let n = rows.len().min(ROWS_PER_STATEMENT);
+        // The largest power of two not above n.
+        let size = 1usize << (usize::BITS - 1 - n.leading_zeros());
+        let (head, rest) = rows.split_at(size);
+        rows = rest;
+        Some(head)
+    })
+}
 
 const INSERT_LEDGER_HEAD: &str = "INSERT OR IGNORE INTO ledger (call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, reserved_nanos, settled_nanos, price_version, upstream_status, latency_ms, outcome, usage_source, attempts, detail) ";
 
@@ -265,7 +283,7 @@ impl LedgerStore for SqliteStore {
                 })
                 .collect();
             let (_turn, mut tx) = self.begin_write().await?;
-            for chunk in begins.chunks(ROWS_PER_STATEMENT) {
+            for chunk in statement_chunks(&begins) {
                 let mut q = QueryBuilder::<Sqlite>::new(
                     "INSERT OR IGNORE INTO inflight (call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, reserved_nanos, price_version) ",
                 );
@@ -285,7 +303,7 @@ impl LedgerStore for SqliteStore {
                 });
                 q.build().execute(&mut *tx).await?;
             }
-            for chunk in settles.chunks(ROWS_PER_STATEMENT) {
+            for chunk in statement_chunks(&settles) {
                 let mut q = QueryBuilder::<Sqlite>::new(INSERT_LEDGER_HEAD);
                 q.push_values(chunk, |mut v, r| {
                     v.push_bind(&r.call_id)
@@ -409,5 +427,33 @@ impl LedgerStore for SqliteStore {
                 .await?;
             Ok(rows.iter().map(ledger_from).collect::<Result<_, _>>()?)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_cut_into_power_of_two_statements() {
+        let sizes = |n: usize| {
+            let rows: Vec<usize> = (0..n).collect();
+            let chunks: Vec<&[usize]> = statement_chunks(&rows).collect();
+            // Every row once, in order.
+            assert_eq!(chunks.concat(), rows);
+            chunks.iter().map(|c| c.len()).collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(7), [4, 2, 1]);
+        assert_eq!(sizes(256), [256]);
+        assert_eq!(sizes(300), [256, 32, 8, 4]);
+        assert_eq!(sizes(1024), [256, 256, 256, 256]);
+        // Whatever the batch, nine statement sizes at most.
+        let mut seen = std::collections::BTreeSet::new();
+        for n in 0..=1024 {
+            seen.extend(sizes(n));
+        }
+        assert_eq!(seen.len(), 9);
     }
 }
