@@ -176,8 +176,11 @@ pub(crate) async fn run(
     }
     // Whatever the CLI left running goes with it: its group, and its tools, which Claude
     // Code and OpenCode start in groups of their own (found by the job's process tag).
+    // Once the CLI has been reaped its process id (and so its group id, once the group is
+    // empty) may be another process's: then only the tag, which is ours alone, is used.
     let tag = crate::gating::process_tag(input.worktree);
-    nightshift_gates::kill_tree(pgid, Some(&tag)).await;
+    let root = if status.is_none() { pgid } else { None };
+    nightshift_gates::kill_tree(root, Some(&tag)).await;
     if status.is_none() {
         status = tokio::time::timeout(Duration::from_secs(5), child.wait())
             .await

@@ -130,7 +130,10 @@ async fn signal_kill(pids: &BTreeSet<u32>) {
 
 /// SIGKILL the process group `root` (the root process leads it), every descendant of
 /// `root`, and every process tagged `tag`, in rounds until none is left. Returns how many
-/// processes were signalled.
+/// processes the scan found and signalled (the group kill is not counted).
+///
+/// Pass a `root` only while it has not been reaped (it is still running, or a zombie):
+/// after that its number may belong to an unrelated process.
 pub async fn kill_tree(root: Option<u32>, tag: Option<&str>) -> usize {
     if let Some(pgid) = root {
         crate::kill_process_group(pgid).await;
