@@ -88,31 +88,23 @@ impl crate::Mirror {
 }
 
 impl Worktree {
-    /// Files changed from `base` to `head`, with their old and new texts.
-    pub async fn changes(&self, base: &str, head: &str) -> Result<Vec<FileChange>, GitError> {
-        Ok(self.read_changes(base, head, false).await?.0)
-    }
-
-    /// [`Worktree::changes`] and [`Worktree::diff`] together, from one `git diff`: what
-    /// the gates read after every iteration.
+    /// Files changed from `base` to `head`, with their old and new texts, and the unified
+    /// diff between them (`a/` and `b/` prefixes, renames detected), from one `git diff`:
+    /// what the gates read after every iteration.
     pub async fn changes_and_diff(
         &self,
         base: &str,
         head: &str,
     ) -> Result<(Vec<FileChange>, String), GitError> {
-        self.read_changes(base, head, true).await
-    }
-
-    async fn read_changes(
-        &self,
-        base: &str,
-        head: &str,
-        with_patch: bool,
-    ) -> Result<(Vec<FileChange>, String), GitError> {
-        let mut args: Vec<&str> = vec!["diff", "--raw", "-z", "--no-abbrev"];
-        if with_patch {
-            args.extend(["--patch", "--src-prefix=a/", "--dst-prefix=b/"]);
-        }
+        let mut args: Vec<&str> = vec![
+            "diff",
+            "--raw",
+            "-z",
+            "--no-abbrev",
+            "--patch",
+            "--src-prefix=a/",
+            "--dst-prefix=b/",
+        ];
         args.extend(DIFF_OPTS);
         args.extend(["--end-of-options", base, head]);
         let out = Git::new(self.path(), &args).run().await?;
@@ -156,11 +148,6 @@ impl Worktree {
             })
             .collect();
         Ok((changes, patch))
-    }
-
-    /// The unified diff from `base` to `head` (`a/` and `b/` prefixes, renames detected).
-    pub async fn diff(&self, base: &str, head: &str) -> Result<String, GitError> {
-        unified_diff(self.path(), base, head).await
     }
 
     /// Files, inserted and deleted lines from `base` to `head`.
