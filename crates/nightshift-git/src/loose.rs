@@ -53,17 +53,13 @@ fn zlib_stored(data: &[u8]) -> Vec<u8> {
     out
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Write `body` as a loose object of `kind` under `objects`; returns its name. An object
 /// that exists already is left as it is. Like git (by default), no fsync: a crash may lose
 /// it, and then the iteration's ref update never happened either.
 fn write_object(objects: &Path, kind: &str, body: &[u8]) -> std::io::Result<String> {
     let mut raw = format!("{kind} {}\0", body.len()).into_bytes();
     raw.extend_from_slice(body);
-    let name = hex(&Sha1::digest(&raw));
+    let name = hex::encode(Sha1::digest(&raw));
     let dir = objects.join(&name[..2]);
     let path = dir.join(&name[2..]);
     if path.exists() {

@@ -595,7 +595,7 @@ fn looks_like_url(s: &str) -> bool {
 /// `<name>-<8 hex of sha256(source)>.git`, the name from the source's last component.
 fn mirror_dir_name(source: &str) -> String {
     let digest = Sha256::digest(source.as_bytes());
-    let hash: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let hash = hex::encode(&digest[..4]);
     let last = source
         .trim_end_matches('/')
         .rsplit(['/', ':'])
