@@ -127,7 +127,7 @@ async fn diff_is_a_unified_diff_with_standard_prefixes() {
 async fn the_patch_read_with_the_changes_is_the_plain_diff() {
     let (_fx, wt, base, head) = changed_fixture().await;
     let (_, diff) = wt.changes_and_diff(&base, &head).await.expect("both");
-    let mirror = nightshift_git::Mirror::open(&wt.mirror_path())
+    let mirror = nightshift_git::Mirror::open(wt.mirror_path())
         .await
         .expect("mirror");
     assert_eq!(diff, mirror.diff(&base, &head).await.expect("diff"));
