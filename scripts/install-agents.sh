@@ -11,6 +11,7 @@
 # they are missing. Prints the binaries' paths, one `NAME=PATH` a line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 CODEX_VERSION=${CODEX_VERSION:-0.169.0}
 CLAUDE_CODE_VERSION=${CLAUDE_CODE_VERSION:-2.1.330}
@@ -24,13 +25,7 @@ LINK=.cache/agents
 log() { printf '==> %s\n' "$*" >&2; }
 
 if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
-    if command -v apt-get >/dev/null; then
-        log "installing nodejs and npm (apt-get)"
-        (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
-    else
-        echo "please install node (20 or later) and npm" >&2
-        exit 1
-    fi
+    ns_apt_install nodejs npm
 fi
 
 if [ ! -f "$DEST/.complete" ]; then

@@ -9,7 +9,10 @@ ns_apt_install() {
         exit 1
     fi
     local sudo=""
-    [ "$(id -u)" = 0 ] || sudo=sudo
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo >/dev/null || { echo "not root and no sudo: run as root, or install: $*" >&2; exit 1; }
+        sudo=sudo
+    fi
     echo "==> apt-get install $*" >&2
     ($sudo apt-get update -qq || true) >&2
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >&2
