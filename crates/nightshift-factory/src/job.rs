@@ -151,6 +151,8 @@ async fn run_inner(mut ctx: JobCtx) -> Result<(), FactoryError> {
             ctx.row.branch, ctx.spec.source
         )));
     }
+    // A job prepared before this run may have left processes behind (a crash).
+    let resumed = ctx.row.base_sha.is_some();
     if ctx.row.base_sha.is_none() {
         // Record where the job starts before its branch exists, so a crash in between
         // resumes on our own branch instead of refusing it as someone else's.
@@ -167,14 +169,17 @@ async fn run_inner(mut ctx: JobCtx) -> Result<(), FactoryError> {
             )
             .await?;
     }
-    // What a crash orphaned (a gate, an agent's command) may still be at work in this
-    // worktree: end it first.
     let scratch = shift.layout.scratch(&shift.spec.name, &name);
     std::fs::create_dir_all(&scratch).map_err(|source| FactoryError::Io {
         path: scratch.clone(),
         source,
     })?;
-    crate::gating::reap_orphans(&wt_path).await;
+    // What a crash orphaned (a gate, an agent's command) may still be at work in this
+    // worktree: end it first. A fresh job has nothing to end (the scan reads every
+    // process's environment: not for each of a thousand new jobs).
+    if resumed {
+        crate::gating::reap_orphans(&wt_path).await;
+    }
     let wt = mirror
         .worktree(&wt_path, &ctx.row.branch, &base)
         .await

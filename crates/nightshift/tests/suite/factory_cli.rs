@@ -499,6 +499,17 @@ async fn turn_limit(cli: Cli, pause: &str) {
         (Some(calls as i64), Some(calls as i64 * cost(1000, 10)))
     );
     assert_eq!(processes_running(pause), Vec::<String>::new());
+    // What the CLI's commands wrote before it was stopped is kept under the iteration's ref.
+    // Claude Code ran the commands of its two turns; Codex and OpenCode had started the
+    // third when they were stopped (its `echo` ran, its pause was cut).
+    let kept = match cli {
+        Cli::ClaudeCode => "0\n1",
+        Cli::Codex | Cli::Opencode => "0\n1\n2",
+    };
+    assert_eq!(
+        git(&mirror(&w), &["show", "refs/nightshift/cli/calc/1:turns.txt"]),
+        kept
+    );
 }
 
 /// The three cases for one CLI, as tests named `factory_cli_<cli>_<case>`.
