@@ -54,8 +54,12 @@ pub enum Event {
     Session {
         id: String,
     },
-    /// A model turn began (one model call).
-    Turn,
+    /// A model turn began (one model call). Claude Code writes one `assistant` line per
+    /// content block, all with the reply's message id: lines with the id of the turn
+    /// before continue it.
+    Turn {
+        message_id: Option<String>,
+    },
     ToolCall {
         tool: String,
         input: String,
@@ -98,7 +102,7 @@ impl std::fmt::Display for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Session { id } => write!(f, "session {id}"),
-            Self::Turn => write!(f, "turn"),
+            Self::Turn { .. } => write!(f, "turn"),
             Self::ToolCall { tool, input } => write!(f, "tool {tool}: {input}"),
             Self::Command {
                 command,
@@ -196,7 +200,7 @@ fn codex(v: &Value) -> Vec<Event> {
         ("item.completed", "error") => vec![Event::Warning {
             message: cut(s(item, &["message"])),
         }],
-        ("turn.started", _) => vec![Event::Turn],
+        ("turn.started", _) => vec![Event::Turn { message_id: None }],
         ("turn.completed", _) => {
             let u = v.get("usage").unwrap_or(&Value::Null);
             vec![
@@ -226,7 +230,10 @@ fn claude(v: &Value) -> Vec<Event> {
             id: s(v, &["session_id"]).into(),
         }],
         "assistant" => {
-            let mut out = vec![Event::Turn];
+            let id = s(v, &["message", "id"]);
+            let mut out = vec![Event::Turn {
+                message_id: (!id.is_empty()).then(|| id.to_string()),
+            }];
             for block in v
                 .pointer("/message/content")
                 .and_then(Value::as_array)
@@ -301,7 +308,7 @@ fn claude(v: &Value) -> Vec<Event> {
 fn opencode(v: &Value) -> Vec<Event> {
     let part = v.get("part").unwrap_or(&Value::Null);
     match s(v, &["type"]) {
-        "step_start" => vec![Event::Turn],
+        "step_start" => vec![Event::Turn { message_id: None }],
         "text" => vec![Event::Message {
             text: s(part, &["text"]).into(),
         }],
@@ -371,6 +378,9 @@ pub struct Tally {
     /// Model turns begun (Codex reports one turn per run: its tool calls are counted as
     /// turns too, since each follows a model call).
     pub turns: u32,
+    /// The message id of the latest turn (Claude Code), to tell a new turn from another
+    /// block of the same reply.
+    pub turn_message: Option<String>,
     pub tool_calls: u32,
     pub commands: u32,
     pub usage: Usage,
@@ -385,7 +395,12 @@ impl Tally {
     pub fn add(&mut self, cli: Cli, e: &Event) {
         match e {
             Event::Session { id } => self.session = Some(id.clone()),
-            Event::Turn => self.turns += 1,
+            Event::Turn { message_id } => {
+                if message_id.is_none() || *message_id != self.turn_message {
+                    self.turns += 1;
+                }
+                self.turn_message = message_id.clone();
+            }
             Event::ToolCall { .. } => {
                 self.tool_calls += 1;
                 if cli == Cli::Codex {
@@ -479,6 +494,21 @@ Reading additional input from stdin..."#,
                 message: "unexpected status 402 Payment Required".into()
             })
         );
+    }
+
+    /// Claude Code writes one `assistant` line per content block of a reply: a text and a
+    /// tool call under one message id are one turn, not two.
+    #[test]
+    fn claude_blocks_of_one_reply_are_one_turn() {
+        let (_, t) = tally(
+            Cli::ClaudeCode,
+            r#"{"type":"assistant","message":{"id":"msg_0","content":[{"type":"text","text":"Let me look."}]}}
+{"type":"assistant","message":{"id":"msg_0","content":[{"type":"tool_use","id":"toolu_0","name":"Bash","input":{"command":"ls"}}]}}
+{"type":"user","message":{"role":"user","content":[{"tool_use_id":"toolu_0","type":"tool_result","content":"a.txt","is_error":false}]}}
+{"type":"assistant","message":{"id":"msg_1","content":[{"type":"text","text":"Reading it."}]}}
+{"type":"assistant","message":{"id":"msg_1","content":[{"type":"tool_use","id":"toolu_1","name":"Bash","input":{"command":"cat a.txt"}}]}}"#,
+        );
+        assert_eq!((t.turns, t.tool_calls), (2, 2));
     }
 
     #[test]
