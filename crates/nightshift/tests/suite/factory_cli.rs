@@ -507,7 +507,10 @@ async fn turn_limit(cli: Cli, pause: &str) {
         Cli::Codex | Cli::Opencode => "0\n1\n2",
     };
     assert_eq!(
-        git(&mirror(&w), &["show", "refs/nightshift/cli/calc/1:turns.txt"]),
+        git(
+            &mirror(&w),
+            &["show", "refs/nightshift/cli/calc/1:turns.txt"]
+        ),
         kept
     );
 }
