@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The main job, for now: the metering gateway in front of the scripted provider, a job
+# The gateway on its own: the metering gateway in front of the scripted provider, a job
 # token under a shift token, calls in all three wire formats until the budget refuses
-# one, then the ledger. Needs nothing but a Rust toolchain and curl (installed if absent).
+# one, then the ledger. Installs what it needs (scripts/lib.sh) and curl if absent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
