@@ -116,7 +116,10 @@ pub(crate) async fn run(
             message: format!("{product} started without its output pipes"),
         };
     };
-    let mut lines = BufReader::new(stdout).lines();
+    // Lines as bytes, decoded lossily: a line that is not UTF-8 must not stop the reading
+    // (the CLI would then block on a full pipe and be taken for silent).
+    let mut stdout = BufReader::new(stdout);
+    let mut line = Vec::new();
     let mut tally = Tally::default();
     let mut err_tail: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 8192];
@@ -133,10 +136,12 @@ pub(crate) async fn run(
         }
         let quiet_until = grace_until.unwrap_or(last_output + silence);
         tokio::select! {
-            line = lines.next_line(), if !out_done => match line {
-                Ok(Some(line)) => {
+            n = stdout.read_until(b'\n', &mut line), if !out_done => match n {
+                Ok(n) if n > 0 => {
                     last_output = Instant::now();
-                    for e in nightshift_workers::parse_line(cli, &line) {
+                    let text = String::from_utf8_lossy(&line).into_owned();
+                    line.clear();
+                    for e in nightshift_workers::parse_line(cli, text.trim_end()) {
                         tally.add(cli, &e);
                         on_event(format!("{}: {e}", cli.worker()));
                     }
