@@ -26,6 +26,7 @@
 //! | [`error`] | [`GitError`] |
 //! | `command` | how `git` is run: environment, hardening, identity ([`Identity`]) |
 //! | `lock` | the per-mirror async locks |
+//! | `index` | the changed files staged and the trees written in-process from the worktree's index, `git add` + `git write-tree` where that does not apply |
 //! | `loose` | an iteration's commit object written straight into the object store (one git process fewer per iteration), `git commit-tree` where that does not apply |
 //! | `usage` | disk usage of a folder |
 
@@ -33,6 +34,7 @@ mod command;
 pub mod diff;
 pub mod error;
 pub mod fixture;
+mod index;
 mod lock;
 mod loose;
 pub mod mirror;

@@ -53,12 +53,23 @@ fn zlib_stored(data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// An object as git hashes and stores it: `<kind> <size>\0` and the body.
+fn framed(kind: &str, body: &[u8]) -> Vec<u8> {
+    let mut raw = format!("{kind} {}\0", body.len()).into_bytes();
+    raw.extend_from_slice(body);
+    raw
+}
+
+/// The (SHA-1) name of an object of `kind` with `body`.
+pub(crate) fn object_name(kind: &str, body: &[u8]) -> [u8; 20] {
+    Sha1::digest(framed(kind, body)).into()
+}
+
 /// Write `body` as a loose object of `kind` under `objects`; returns its name. An object
 /// that exists already is left as it is. Like git (by default), no fsync: a crash may lose
 /// it, and then the iteration's ref update never happened either.
-fn write_object(objects: &Path, kind: &str, body: &[u8]) -> std::io::Result<String> {
-    let mut raw = format!("{kind} {}\0", body.len()).into_bytes();
-    raw.extend_from_slice(body);
+pub(crate) fn write_object(objects: &Path, kind: &str, body: &[u8]) -> std::io::Result<String> {
+    let raw = framed(kind, body);
     let name = hex::encode(Sha1::digest(&raw));
     let dir = objects.join(&name[..2]);
     let path = dir.join(&name[2..]);
