@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use nightshift_store::{
-    GroupBy, InflightRow, LedgerRow, LedgerStore, LedgerWriter, SqliteStore, TokenStore, Write,
+    GroupBy, InflightRow, Journal, LedgerRow, LedgerStore, LedgerWriter, SqliteStore, TokenStore,
+    Write,
 };
 
 async fn store() -> (SqliteStore, tempfile::TempDir) {
@@ -177,6 +178,76 @@ async fn the_group_writer_acknowledges_only_committed_rows() {
         s.recover_inflight(0).await.expect("recover"),
         0,
         "no write-ahead row outlives its settlement"
+    );
+}
+
+/// With a journal, a begun call's write-ahead row waits in the journal: a call settled
+/// before the next flush never touches `inflight`; one still open at a flush is written
+/// there; and until then the journal keeps it for a restart.
+#[tokio::test]
+async fn with_a_journal_only_calls_still_open_at_a_flush_reach_inflight() {
+    let (s, d) = store().await;
+    let s = Arc::new(s);
+    let journal = Arc::new(Journal::open(&d.path().join("t.journal")).expect("journal"));
+    let w = LedgerWriter::spawn_with_journal(s.clone(), journal.clone());
+    w.write(Write::Begin(begin("open", 5)))
+        .await
+        .expect("begin");
+    w.write(Write::Begin(begin("done", 7)))
+        .await
+        .expect("begin");
+    w.write(Write::Settle(settle("done", "m", 3)))
+        .await
+        .expect("settle");
+    let mut waited = 0;
+    while s.ledger_rows().await.expect("rows").is_empty() {
+        assert!(waited < 500, "the settled row reaches the ledger");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        waited += 1;
+    }
+    let kept: Vec<String> = journal
+        .records()
+        .expect("records")
+        .iter()
+        .filter_map(|r| match r {
+            Write::Begin(b) => Some(b.call_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        ["open", "done"],
+        "the journal still holds both begins"
+    );
+    assert_eq!(
+        s.recover_inflight(9_000).await.expect("recover"),
+        0,
+        "neither begin was written to inflight: one settled, the other is held"
+    );
+
+    w.flush().await.expect("flush");
+    assert!(
+        journal.records().expect("records").is_empty(),
+        "everything is in SQLite: the journal is emptied"
+    );
+    assert_eq!(
+        s.recover_inflight(9_000).await.expect("recover"),
+        1,
+        "only the open call was written to inflight"
+    );
+    let rows: Vec<(String, String, i64)> = s
+        .ledger_rows()
+        .await
+        .expect("rows")
+        .into_iter()
+        .map(|r| (r.call_id, r.outcome, r.settled_nanos))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("done".to_string(), "ok".to_string(), 3),
+            ("open".to_string(), "interrupted".to_string(), 5)
+        ]
     );
 }
 
