@@ -61,8 +61,10 @@ for load in $LOADS; do
   esac
   for mode in $MODES; do
     log "load=$load mode=$mode: $CELLS threads, $PROMPT_TOKENS prompt + up to $GEN_TOKENS generated tokens, $REPEAT runs each"
-    "$BIN" "$MODEL" "$PROMPT_TOKENS" "$GEN_TOKENS" "$REPEAT" "$CELLS" "$mode" 2>/dev/null \
-      | sed "s/^{/{\"load\": \"$load\", /" >> "$RAW"
+    # llama.cpp's own messages go to a file, shown if the run fails.
+    "$BIN" "$MODEL" "$PROMPT_TOKENS" "$GEN_TOKENS" "$REPEAT" "$CELLS" "$mode" 2>"$RAW.err" \
+      | sed "s/^{/{\"load\": \"$load\", /" >> "$RAW" \
+      || { tail -n 30 "$RAW.err" >&2; die "local_bench failed (load=$load, mode=$mode); its last messages are above"; }
   done
   cleanup
   BUSY_PID=
@@ -88,5 +90,5 @@ for r in rows:
     fb = ",".join(str(f) for f in r["grammar_fallbacks"]) if r["mode"] == "tools" else "–"
     print(f"| {r['load']} | {r['mode']} | {r['cell']} | {r['prompt_tokens']} | {r['pp_tok_s']:.0f} | {r['generated_tokens']} | {r['tg_tok_s']:.1f} | {fb} | {used} | {others} |")
 PY
-rm -f "$RAW"
+rm -f "$RAW" "$RAW.err"
 log "table written to $OUT"

@@ -27,6 +27,13 @@ log() { printf '==> %s\n' "$*" >&2; }
 if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
     ns_apt_install nodejs npm
 fi
+# The CLIs' launchers run on node; they are tested with node 20 (Claude Code's package asks
+# for 22 but runs on 20). An older node is named here, so a CLI failing later is explained.
+NODE_MAJOR=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$NODE_MAJOR" -lt 20 ]; then
+    echo "warning: the agent CLIs are tested with node 20 or newer; this machine has $(node --version 2>/dev/null || echo none)." >&2
+    echo "         If a CLI fails to start, install a newer nodejs (e.g. NodeSource's) and run $0 again." >&2
+fi
 
 if [ ! -f "$DEST/.complete" ]; then
     log "installing the agent CLIs into $DEST (about 1.1 GB, once)"

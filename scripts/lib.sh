@@ -60,8 +60,16 @@ ns_example_repos() {
 # ns_start_scripted BIN SCRIPT OUT: start the scripted provider on a free port, its output
 # in OUT; adds its pid to the caller's `pids` and sets `provider` to its HOST:PORT.
 ns_start_scripted() {
-    "$1/nightshift-scripted" --listen 127.0.0.1:0 --script "$2" >"$3" &
+    "$1/nightshift-scripted" --listen 127.0.0.1:0 --script "$2" >"$3" 2>&1 &
     pids+=($!)
-    until grep -q "listening on" "$3" 2>/dev/null; do sleep 0.05; done
+    local tries=0 pid=$!
+    until grep -q "listening on" "$3" 2>/dev/null; do
+        if ! kill -0 "$pid" 2>/dev/null || ((++tries > 600)); then
+            echo "error: the scripted provider did not start (30 s); its output, $3:" >&2
+            cat "$3" >&2
+            return 1
+        fi
+        sleep 0.05
+    done
     provider=$(sed -n 's/.*listening on \(http:\/\/\)\{0,1\}//p' "$3" | head -1)
 }

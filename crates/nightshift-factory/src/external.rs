@@ -203,10 +203,15 @@ pub(crate) async fn run(
     tracing::debug!(
         cli = cli.worker(),
         ?code,
+        session = tally.session.as_deref().unwrap_or(""),
         turns = tally.turns,
         tool_calls = tally.tool_calls,
+        commands = tally.commands,
         "Agent CLI ended."
     );
+    for warning in &tally.warnings {
+        tracing::warn!(cli = cli.worker(), job = %input.job.name, warning = %warning, "The agent CLI reported a problem.");
+    }
 
     let max_turns = input.job.max_turns;
     match ended {

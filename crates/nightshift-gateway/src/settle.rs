@@ -141,6 +141,7 @@ pub async fn record_refusal(
     streamed: bool,
     detail: String,
 ) {
+    // Nothing reserved, nothing spent, no upstream: zeros and empty names but for these.
     let row = LedgerRow {
         call_id: new_call_id(),
         ts_ms: now_ms(),
@@ -148,24 +149,12 @@ pub async fn record_refusal(
         label_chain: caller.label_chain.clone(),
         provider: provider.into(),
         model: model.into(),
-        upstream_model: String::new(),
         client_format: client_format.as_str().into(),
-        upstream_format: String::new(),
         streamed,
-        input_tokens: 0,
-        cached_input_tokens: 0,
-        cache_write_tokens: 0,
-        output_tokens: 0,
-        reasoning_tokens: 0,
-        reserved_nanos: 0,
-        settled_nanos: 0,
-        price_version: String::new(),
-        upstream_status: None,
-        latency_ms: 0,
         outcome: Outcome::Refused.as_str().into(),
         usage_source: "none".into(),
-        attempts: 0,
         detail: Some(detail),
+        ..LedgerRow::default()
     };
     if let Err(e) = state.writer.write(Write::Settle(row)).await {
         tracing::error!(error = %e, "Could not record a refused call.");

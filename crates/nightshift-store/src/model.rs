@@ -24,8 +24,9 @@ pub struct NewToken {
     pub expires_ms: Option<i64>,
 }
 
-/// One settled model call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+/// One settled model call. `Default` is a row of zeros and empty names, for rows of calls
+/// that never reached an upstream (refusals).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LedgerRow {
     pub call_id: String,
     pub ts_ms: i64,

@@ -423,7 +423,8 @@ impl Tally {
                 self.usage_reported = true;
             }
             Event::End(end) => {
-                // The first end wins: a failure is not overwritten by a later summary.
+                // A failure or a limit, once seen, stays; only a plain completion gives way
+                // to a later end (a failure reported after the CLI's summary, say).
                 if self.end.is_none() || matches!(self.end, Some(End::Completed)) {
                     self.end = Some(end.clone());
                 }

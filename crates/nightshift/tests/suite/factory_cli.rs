@@ -449,10 +449,16 @@ async fn silent(cli: Cli, hang: &str) {
 /// after its second turn (Claude Code by its own `--max-turns`, the others by the factory
 /// counting their events), having spent exactly the calls it made.
 async fn turn_limit(cli: Cli, pause: &str) {
+    // From the third turn on, each command pauses for minutes: a command the stop failed to
+    // end would still be running when the run is over, and is looked for below.
     let steps: Vec<Step> = (0..6)
         .map(|i| {
-            cli.shell(&format!("echo {i} >> turns.txt; {pause}"))
-                .with_usage(1000, 10)
+            let command = if i < 2 {
+                format!("echo {i} >> turns.txt")
+            } else {
+                format!("echo {i} >> turns.txt; {pause}")
+            };
+            cli.shell(&command).with_usage(1000, 10)
         })
         .collect();
     let w = world(Script::new(steps)).await;
@@ -575,21 +581,21 @@ failures!(
     factory_cli_codex_silent_is_killed,
     "sleep 86401",
     factory_cli_codex_turn_limit,
-    "sleep 2.01"
+    "sleep 300.01"
 );
 failures!(
     Cli::ClaudeCode,
     factory_cli_claude_code_silent_is_killed,
     "sleep 86402",
     factory_cli_claude_code_turn_limit,
-    "sleep 2.02"
+    "sleep 300.02"
 );
 failures!(
     Cli::Opencode,
     factory_cli_opencode_silent_is_killed,
     "sleep 86403",
     factory_cli_opencode_turn_limit,
-    "sleep 2.03"
+    "sleep 300.03"
 );
 
 /// A missing CLI is refused before the shift starts: exit 2, naming what to run.
