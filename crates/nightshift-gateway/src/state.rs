@@ -193,6 +193,9 @@ impl GatewayState {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
+            // The gateway retries failed sends itself (before the first byte is relayed);
+            // reqwest's own retry would clone every request to be ready for one.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .build()?;
         Ok(Arc::new(Self {
             settings: config.gateway.clone(),
