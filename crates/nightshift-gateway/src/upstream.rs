@@ -25,8 +25,12 @@ pub struct Provider {
 /// `base_url` + each format's path, parsed; `None` where it does not parse (the call then
 /// fails with the parser's own message).
 fn endpoints(base_url: &str) -> [Option<reqwest::Url>; 3] {
-    [WireFormat::Chat, WireFormat::Responses, WireFormat::Messages]
-        .map(|f| reqwest::Url::parse(&format!("{base_url}{}", f.path())).ok())
+    [
+        WireFormat::Chat,
+        WireFormat::Responses,
+        WireFormat::Messages,
+    ]
+    .map(|f| reqwest::Url::parse(&format!("{base_url}{}", f.path())).ok())
 }
 
 fn slot(format: WireFormat) -> usize {
@@ -220,9 +224,7 @@ pub async fn send(
             (Some(u), _) => client.post(u.clone()),
             (None, t) => client.post(t.as_deref().unwrap_or_default()),
         };
-        let req = req
-            .headers(headers.clone())
-            .body(body.clone());
+        let req = req.headers(headers.clone()).body(body.clone());
         let wait = match tokio::time::timeout(
             Duration::from_millis(settings.request_timeout_ms),
             req.send(),

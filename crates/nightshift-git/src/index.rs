@@ -15,6 +15,8 @@
 //! Entries keep their sizes, so the index is patched in place: the entries' stat data and
 //! object names, the cache tree's object names; written through `index.lock` and a rename,
 //! as git writes it, so the index stays in step with the commit and `git status` is clean.
+//! Like git, the writer keeps "racily clean" entries honest (see `smudge_racily_clean`): a
+//! file changed in the same second as the old index was written still shows as changed.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write as _;
@@ -29,6 +31,7 @@ const ENTRY_FIXED: usize = 62;
 const HASH: usize = 20;
 const MODE_FILE: u32 = 0o100_644;
 const MODE_EXEC: u32 = 0o100_755;
+const MODE_LINK: u32 = 0o120_000;
 const FLAG_ASSUME_VALID: u16 = 0x8000;
 const FLAG_EXTENDED: u16 = 0x4000;
 
@@ -416,9 +419,54 @@ pub(crate) fn stage_and_write_tree(
     }
     let root = root?;
     if !patches.is_empty() {
+        let patched: BTreeSet<usize> = patches.iter().map(|(offset, ..)| *offset).collect();
+        smudge_racily_clean(&mut index, worktree, index_file, &patched)?;
         write_index(index_file, index.bytes).ok()?;
     }
     Some(root)
+}
+
+/// What git does before it rewrites an index: an entry whose file time is not older than
+/// the index is "racily clean" — its file may have changed within the same second without
+/// its stat data showing it. Readers of the old index check such entries' content; the new
+/// index will be newer, so an entry whose file no longer holds its blob gets size 0, which
+/// makes git look at the content again (git's `ce_smudge_racily_clean_entry`). Compared by
+/// seconds, as git without nanosecond support does: a superset of git's racy entries.
+fn smudge_racily_clean(
+    index: &mut Index,
+    worktree: &Path,
+    index_file: &Path,
+    patched: &BTreeSet<usize>,
+) -> Option<()> {
+    let index_time = std::fs::metadata(index_file).ok()?.mtime() as u32;
+    let be32 = |b: &[u8], at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+    let mut smudge = Vec::new();
+    for e in &index.entries {
+        let (mtime, size) = (
+            be32(&index.bytes, e.offset + 8),
+            be32(&index.bytes, e.offset + 36),
+        );
+        if patched.contains(&e.offset) || size == 0 || mtime < index_time {
+            continue;
+        }
+        let file = worktree.join(std::str::from_utf8(index.path(e)).ok()?);
+        // What the file holds now as git would hash it: a file's bytes, a link's target.
+        let now = match (e.mode, std::fs::symlink_metadata(&file)) {
+            (MODE_FILE | MODE_EXEC, Ok(m)) if m.file_type().is_file() => std::fs::read(&file).ok(),
+            (MODE_LINK, Ok(m)) if m.file_type().is_symlink() => std::fs::read_link(&file)
+                .ok()
+                .map(|t| t.into_os_string().into_encoded_bytes()),
+            _ => None,
+        };
+        let unchanged = now.is_some_and(|c| object_name("blob", &c)[..] == *index.sha(e));
+        if !unchanged {
+            smudge.push(e.offset);
+        }
+    }
+    for offset in smudge {
+        index.bytes[offset + 36..offset + 40].fill(0);
+    }
+    Some(())
 }
 
 /// Write the index through `index.lock`, as git does; its checksum stays absent if it was

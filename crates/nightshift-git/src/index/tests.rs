@@ -190,3 +190,47 @@ fn anything_but_the_plain_case_is_left_to_git() {
     let root = repo(tmp.path());
     assert_eq!(stage(&root, &["link"]), None);
 }
+
+/// A file changed behind the index in the second the index was written keeps looking
+/// changed after the index is rewritten later (git's racy-clean rule), though its stat data
+/// is otherwise the same.
+#[test]
+fn a_file_changed_in_the_index_second_is_not_taken_as_clean() {
+    use std::os::unix::fs::MetadataExt as _;
+    for _ in 0..5 {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = repo(tmp.path());
+        let index_second = std::fs::metadata(root.join(".git/index"))
+            .expect("index")
+            .mtime();
+        let lib = root.join("src/lib.rs");
+        let before = std::fs::metadata(&lib).expect("stat");
+        // Same size, and the old modification time put back.
+        std::fs::write(&lib, "pub fn b() {}\n").expect("write");
+        std::fs::File::options()
+            .write(true)
+            .open(&lib)
+            .and_then(|f| f.set_modified(before.modified()?))
+            .expect("set mtime");
+        let after = std::fs::metadata(&lib).expect("stat");
+        if before.mtime() != index_second || after.ctime() != index_second {
+            continue; // the set-up straddled a second; again
+        }
+        while std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs() as i64
+            <= index_second
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        write(&root, "README.md", "hello again\n");
+        assert!(stage(&root, &["README.md"]).is_some());
+        assert_eq!(
+            git(&root, &["status", "--porcelain"]),
+            "M  README.md\n M src/lib.rs"
+        );
+        return;
+    }
+    panic!("five set-ups in a row straddled a second");
+}
