@@ -14,6 +14,11 @@
 //! fetch, worktree add and remove, commits, resets, ref updates) are serialized per mirror
 //! by an in-process async lock; reads run concurrently.
 //!
+//! Two steps of the per-iteration commit skip a git process where the case is plain, each
+//! writing exactly what git would (tests hold them to git's own output) and handing every
+//! other case to git: the commit object (`loose`) and staging the files the agent named
+//! with the trees they change (`index`).
+//!
 //! Requires git 2.36 or newer.
 //!
 //! | module | holds |
