@@ -52,6 +52,7 @@ const SCRUBBED_ENV: &[&str] = &[
     "GIT_EXTERNAL_DIFF",
     "GIT_DIFF_OPTS",
     "GIT_EDITOR",
+    "GIT_ATTR_SOURCE",
     "GIT_SEQUENCE_EDITOR",
     "GIT_AUTHOR_NAME",
     "GIT_AUTHOR_EMAIL",
@@ -158,6 +159,9 @@ impl<'a> Git<'a> {
         }
         cmd.env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_CONFIG_NOSYSTEM", "1")
+            // Like the system configuration, the system attributes file is not read: what
+            // is committed depends on the repository (and the user's own files) only.
+            .env("GIT_ATTR_NOSYSTEM", "1")
             .env("GIT_OPTIONAL_LOCKS", "0")
             .env("GIT_PAGER", "cat")
             .env("GIT_ADVICE", "0")

@@ -51,6 +51,8 @@ const UNPLAIN_CONFIG: &[&str] = &[
     "sparsecheckout",
     "untrackedcache",
     "[index",
+    "[attr",
+    "manyfiles",
 ];
 
 /// One index entry: where it is in the file and what `write-tree` needs of it.
@@ -258,14 +260,20 @@ fn parse_cache_tree(
 /// Whether the repository's and the user's configuration and attributes leave a file's
 /// bytes as they are when staged (see the module's documentation).
 fn plain_staging(worktree: &Path, git_dir: &Path, paths: &[String]) -> bool {
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    let xdg = std::env::var_os("XDG_CONFIG_HOME")
+    // Attributes taken from a tree instead of the files (`attr.tree` is caught above).
+    if std::env::var_os("GIT_ATTR_SOURCE").is_some() {
+        return false;
+    }
+    let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    let home = set("HOME").map(std::path::PathBuf::from);
+    // git takes an empty XDG_CONFIG_HOME as unset.
+    let xdg = set("XDG_CONFIG_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| home.as_ref().map(|h| h.join(".config")));
     let mut configs = vec![git_dir.join("config")];
     configs.extend(home.as_ref().map(|h| h.join(".gitconfig")));
     configs.extend(xdg.as_ref().map(|x| x.join("git/config")));
-    configs.extend(std::env::var_os("GIT_CONFIG_GLOBAL").map(std::path::PathBuf::from));
+    configs.extend(set("GIT_CONFIG_GLOBAL").map(std::path::PathBuf::from));
     for file in configs {
         match std::fs::read_to_string(&file) {
             Ok(text) => {
@@ -338,6 +346,9 @@ pub(crate) fn stage_and_write_tree(
     if !plain_staging(worktree, git_dir, paths) {
         return None;
     }
+    // Hold the index's lock from before reading it, as git does: no other writer's update
+    // can be lost between our read and our write.
+    let mut lock = IndexLock::take(index_file)?;
     let mut index = Index::parse(std::fs::read(index_file).ok()?)?;
     let mut folders: BTreeSet<String> = BTreeSet::new();
     folders.insert(String::new());
@@ -359,6 +370,13 @@ pub(crate) fn stage_and_write_tree(
             return None;
         }
         if e.mode != MODE_FILE && e.mode != MODE_EXEC {
+            return None;
+        }
+        // git refuses a path that goes through a symbolic link; so do we (to git).
+        let real_folders = ancestors(path).iter().skip(1).all(|f| {
+            std::fs::symlink_metadata(worktree.join(f)).is_ok_and(|m| m.file_type().is_dir())
+        });
+        if !real_folders {
             return None;
         }
         let file = worktree.join(path);
@@ -421,7 +439,7 @@ pub(crate) fn stage_and_write_tree(
     if !patches.is_empty() {
         let patched: BTreeSet<usize> = patches.iter().map(|(offset, ..)| *offset).collect();
         smudge_racily_clean(&mut index, worktree, index_file, &patched)?;
-        write_index(index_file, index.bytes).ok()?;
+        lock.commit(index.bytes).ok()?;
     }
     Some(root)
 }
@@ -469,28 +487,58 @@ fn smudge_racily_clean(
     Some(())
 }
 
-/// Write the index through `index.lock`, as git does; its checksum stays absent if it was
-/// (`index.skipHash`), else is computed anew.
-fn write_index(index_file: &Path, mut bytes: Vec<u8>) -> std::io::Result<()> {
-    let body = bytes.len() - HASH;
-    if bytes[body..].iter().any(|&b| b != 0) {
-        let digest = Sha1::digest(&bytes[..body]);
-        bytes[body..].copy_from_slice(&digest);
+/// `index.lock`, held while the index is read, patched and written; removed unless the new
+/// index was renamed into place.
+struct IndexLock {
+    path: std::path::PathBuf,
+    target: std::path::PathBuf,
+    file: Option<std::fs::File>,
+    renamed: bool,
+}
+
+impl IndexLock {
+    fn take(index_file: &Path) -> Option<IndexLock> {
+        let mut name = index_file.as_os_str().to_owned();
+        name.push(".lock");
+        let path = std::path::PathBuf::from(name);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .ok()?;
+        Some(IndexLock {
+            path,
+            target: index_file.to_owned(),
+            file: Some(file),
+            renamed: false,
+        })
     }
-    let mut lock_name = index_file.as_os_str().to_owned();
-    lock_name.push(".lock");
-    let lock = std::path::PathBuf::from(lock_name);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&lock)?;
-    let written = f
-        .write_all(&bytes)
-        .and_then(|()| std::fs::rename(&lock, index_file));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&lock);
+
+    /// Write `bytes` as the new index; its checksum stays absent if it was
+    /// (`index.skipHash`), else is computed anew.
+    fn commit(&mut self, mut bytes: Vec<u8>) -> std::io::Result<()> {
+        let body = bytes.len() - HASH;
+        if bytes[body..].iter().any(|&b| b != 0) {
+            let digest = Sha1::digest(&bytes[..body]);
+            bytes[body..].copy_from_slice(&digest);
+        }
+        let mut file = self.file.take().ok_or(std::io::ErrorKind::NotFound)?;
+        file.write_all(&bytes)?;
+        drop(file);
+        std::fs::rename(&self.path, &self.target)?;
+        self.renamed = true;
+        Ok(())
     }
-    written
+}
+
+impl Drop for IndexLock {
+    fn drop(&mut self) {
+        // Ours until renamed (nothing written, or the write failed); after that the name
+        // may already be another writer's lock.
+        if !self.renamed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -77,9 +77,12 @@ pub(crate) fn write_object(objects: &Path, kind: &str, body: &[u8]) -> std::io::
         return Ok(name);
     }
     std::fs::create_dir_all(&dir)?;
+    // Unique per write: two threads may write the same object at once.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let tmp = dir.join(format!(
-        "tmp_obj_nightshift_{}_{}",
+        "tmp_obj_nightshift_{}_{}_{}",
         std::process::id(),
+        WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         &name[2..10]
     ));
     {

@@ -137,7 +137,7 @@ fn staged_in_process_as_git_add_and_write_tree_would() {
 
 #[test]
 fn anything_but_the_plain_case_is_left_to_git() {
-    let cases: [(&str, SetUp); 8] = [
+    let cases: [(&str, SetUp); 10] = [
         ("attributes", |r| {
             write(r, ".gitattributes", "*.rs text eol=crlf\n")
         }),
@@ -162,6 +162,13 @@ fn anything_but_the_plain_case_is_left_to_git() {
         ("index version 4", |r| {
             git(r, &["update-index", "--index-version", "4"]);
         }),
+        ("a folder on the path replaced by a symbolic link", |r| {
+            std::fs::rename(r.join("src/deep"), r.join("elsewhere")).expect("move");
+            std::os::unix::fs::symlink("../elsewhere", r.join("src/deep")).expect("symlink");
+        }),
+        ("attributes from a tree (attr.tree)", |r| {
+            git(r, &["config", "attr.tree", "HEAD"]);
+        }),
         ("an untracked cache", |r| {
             git(r, &["update-index", "--untracked-cache"]);
             git(r, &["status", "--porcelain"]);
@@ -184,7 +191,21 @@ fn anything_but_the_plain_case_is_left_to_git() {
             index,
             "{what}: the index is untouched"
         );
+        assert!(
+            !root.join(".git/index.lock").exists(),
+            "{what}: no lock left behind"
+        );
     }
+    // Another writer holds the index: left to git (which then says so), and its lock stays.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = repo(tmp.path());
+    write(&root, "src/deep/a.rs", "a changed\n");
+    std::fs::write(root.join(".git/index.lock"), b"").expect("lock");
+    assert_eq!(stage(&root, &["src/deep/a.rs"]), None);
+    assert!(
+        root.join(".git/index.lock").exists(),
+        "another's lock is kept"
+    );
     // A symbolic link is not a file to stage by its bytes.
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = repo(tmp.path());
