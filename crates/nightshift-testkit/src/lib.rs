@@ -21,8 +21,10 @@
 //! - `plan`: a step resolved against a request (output cap, usage) before rendering.
 //! - `openai_chat`, `responses`, `anthropic`: the three wire formats.
 //! - `reply`: JSON and SSE bodies, delays, cut and malformed deliveries.
+//! - [`git`]: git run by a test's own hand (fixed identity, no system configuration).
 
 mod anthropic;
+mod git;
 mod openai_chat;
 mod plan;
 mod reply;
@@ -30,5 +32,6 @@ mod responses;
 pub mod script;
 mod server;
 
+pub use git::git;
 pub use script::{Script, ScriptError, ScriptedError, Step, ToolCall, Usage, split_words};
 pub use server::{Options, RecordedRequest, ScriptedProvider};

@@ -4,36 +4,12 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use nightshift_testkit::git;
+
 use super::{ancestors, stage_and_write_tree};
 
 /// Makes one case of a repository the in-process path must leave alone.
 type SetUp = fn(&Path);
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "index.skipHash=true",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .trim_end()
-        .to_owned()
-}
 
 fn write(dir: &Path, rel: &str, text: &str) {
     let path = dir.join(rel);

@@ -7,34 +7,9 @@ mod reset;
 mod worktree;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use nightshift_git::{Mirror, Worktree, init_repo, job_branch};
-
-/// Run git synchronously, as a user or an agent would, outside the crate under test.
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_AUTHOR_NAME", "someone")
-        .env("GIT_AUTHOR_EMAIL", "someone@example.com")
-        .env("GIT_COMMITTER_NAME", "someone")
-        .env("GIT_COMMITTER_EMAIL", "someone@example.com")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE")
-        .output()
-        .expect("run git");
-    assert!(
-        out.status.success(),
-        "git {args:?} in {} failed: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
-}
+pub use nightshift_testkit::git;
 
 /// Commit `files` on the current branch of the normal repository at `dir`.
 pub fn commit_files(dir: &Path, files: &[(&str, &str)], message: &str) -> String {

@@ -2,32 +2,13 @@
 //! driven by the scripted provider's tool calls, real gates.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{Value, json};
 
+pub use nightshift_testkit::git;
 use nightshift_testkit::{Script, ScriptedProvider, Step};
 
 use super::run;
-
-/// Run git in `dir` as a test's own hand (a fixed identity), returning its output.
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@t")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@t")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 /// A Python package whose one test fails: `add` subtracts.
 pub fn python_repo(dir: &Path) -> String {
