@@ -58,6 +58,7 @@ const UNPLAIN_CONFIG: &[&str] = &[
 /// One index entry: where it is in the file and what `write-tree` needs of it.
 struct Entry {
     offset: usize,
+    path_start: usize,
     path_end: usize,
     mode: u32,
     stage: u16,
@@ -75,16 +76,7 @@ struct Index {
 
 impl Index {
     fn path(&self, e: &Entry) -> &[u8] {
-        &self.bytes[e.offset + self.fixed(e)..e.path_end]
-    }
-
-    fn fixed(&self, e: &Entry) -> usize {
-        let flags = u16::from_be_bytes([self.bytes[e.offset + 60], self.bytes[e.offset + 61]]);
-        if flags & FLAG_EXTENDED != 0 {
-            ENTRY_FIXED + 2
-        } else {
-            ENTRY_FIXED
-        }
+        &self.bytes[e.path_start..e.path_end]
     }
 
     fn sha(&self, e: &Entry) -> &[u8] {
@@ -95,9 +87,7 @@ impl Index {
         if bytes.len() < 12 + HASH || &bytes[..4] != b"DIRC" {
             return None;
         }
-        let be32 = |at: usize| -> Option<u32> {
-            Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
-        };
+        let be32 = |at: usize| be32(&bytes, at);
         let version = be32(4)?;
         if version != 2 && version != 3 {
             return None;
@@ -131,6 +121,7 @@ impl Index {
             }
             entries.push(Entry {
                 offset: at,
+                path_start: name_start,
                 path_end,
                 mode: be32(at + 24)?,
                 stage: (flags >> 12) & 3,
@@ -213,6 +204,11 @@ impl Index {
             _ => None,
         }
     }
+}
+
+/// The big-endian `u32` at `at`, if the bytes reach that far.
+fn be32(bytes: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
 }
 
 /// Parse git's cache-tree extension (`TREE`) starting at `at` into `trees`.
@@ -457,12 +453,11 @@ fn smudge_racily_clean(
     patched: &BTreeSet<usize>,
 ) -> Option<()> {
     let index_time = std::fs::metadata(index_file).ok()?.mtime() as u32;
-    let be32 = |b: &[u8], at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
     let mut smudge = Vec::new();
     for e in &index.entries {
         let (mtime, size) = (
-            be32(&index.bytes, e.offset + 8),
-            be32(&index.bytes, e.offset + 36),
+            be32(&index.bytes, e.offset + 8)?,
+            be32(&index.bytes, e.offset + 36)?,
         );
         if patched.contains(&e.offset) || size == 0 || mtime < index_time {
             continue;
