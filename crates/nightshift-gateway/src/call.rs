@@ -208,6 +208,16 @@ async fn process(
                 o.insert("include_usage".into(), Value::Bool(true));
             }
         }
+        // `to_vec`, not `to_string`: the latter goes through `fmt` (~1 % of the CPU per call).
+        let up_body = match serde_json::to_vec(&Value::Object(up)) {
+            Ok(b) => Bytes::from(b),
+            Err(e) => {
+                state.budgets.settle(&reservation, 0);
+                return Err(ApiError::Internal(format!(
+                    "cannot encode the upstream request: {e}"
+                )));
+            }
+        };
         let pending = Pending {
             state: state.clone(),
             call_id: new_call_id(),
@@ -232,7 +242,6 @@ async fn process(
                 "the ledger cannot record this call: {e}"
             )));
         }
-        let up_body = Bytes::from(Value::Object(up).to_string());
         let result = upstream::send(
             &state.http,
             &provider,

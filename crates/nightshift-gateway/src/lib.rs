@@ -8,6 +8,7 @@
 
 mod auth;
 mod call;
+mod client;
 mod error;
 mod local;
 mod relay;

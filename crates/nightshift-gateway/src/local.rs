@@ -10,26 +10,27 @@ use serde_json::Value;
 use nightshift_local::{LocalModel, Reply, SseStream};
 use nightshift_spec::GatewaySettings;
 
+use http_body_util::{BodyExt, Full, StreamBody};
+
+use crate::client::{BoxError, UpstreamBody, UpstreamResponse};
 use crate::upstream::Attempt;
 
-fn response(content_type: &'static str, body: reqwest::Body) -> Attempt {
-    let built = http::Response::builder()
-        .status(200)
-        .header(http::header::CONTENT_TYPE, content_type)
-        .body(body);
-    match built {
-        Ok(r) => Attempt::Ok(reqwest::Response::from(r)),
-        Err(e) => Attempt::Config(format!("cannot build the local model's response: {e}")),
-    }
+fn response(content_type: &'static str, body: UpstreamBody) -> Attempt {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    Attempt::Ok(UpstreamResponse::new(http::StatusCode::OK, headers, body))
 }
 
-fn sse_body(stream: SseStream) -> reqwest::Body {
+fn sse_body(stream: SseStream) -> UpstreamBody {
     let events = futures_util::stream::unfold(stream, |mut s| async move {
         s.next()
             .await
-            .map(|b| (Ok::<Bytes, std::convert::Infallible>(b), s))
+            .map(|b| (Ok::<_, BoxError>(hyper::body::Frame::data(b)), s))
     });
-    reqwest::Body::wrap_stream(events)
+    StreamBody::new(events).boxed_unsync()
 }
 
 /// Ask the local model. A request it refuses (a prompt longer than its context, a
@@ -66,7 +67,12 @@ pub async fn send(
             message: format!("local provider `{provider}`: {e}"),
             timed_out: false,
         },
-        Ok(Ok(Reply::Whole(v))) => response("application/json", reqwest::Body::from(v.to_string())),
+        Ok(Ok(Reply::Whole(v))) => response(
+            "application/json",
+            Full::new(Bytes::from(v.to_string()))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        ),
         Ok(Ok(Reply::Stream(s))) => response("text/event-stream", sse_body(s)),
     }
 }

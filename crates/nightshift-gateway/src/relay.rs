@@ -15,6 +15,7 @@ use nightshift_wire::sse::{SseDecoder, SseEvent};
 use nightshift_wire::translate::{FinishReason, StreamTranslator};
 use nightshift_wire::{StreamTracker, Usage, WireFormat, cut_events, stream_error_event};
 
+use crate::client::UpstreamResponse;
 use crate::error::ApiError;
 use crate::settle::{Ending, Outcome, Pending};
 use crate::translate;
@@ -23,7 +24,7 @@ use crate::upstream::passthrough_headers;
 fn with_headers(
     mut resp: Response,
     content_type: &'static str,
-    upstream: &reqwest::header::HeaderMap,
+    upstream: &http::HeaderMap,
 ) -> Response {
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -34,7 +35,7 @@ fn with_headers(
 }
 
 /// A non-streamed response: read it, meter it, translate it if needed, settle, answer.
-pub async fn whole(p: Pending, resp: reqwest::Response, original: &Value) -> Response {
+pub async fn whole(p: Pending, resp: UpstreamResponse, original: &Value) -> Response {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let timeout = Duration::from_millis(p.state.settings.request_timeout_ms);
@@ -127,7 +128,7 @@ async fn fail_billed(p: Pending, status: u16, what: String, client: WireFormat) 
 /// running (and settles) even if the client goes away.
 pub fn stream(
     p: Pending,
-    resp: reqwest::Response,
+    resp: UpstreamResponse,
     original: &Value,
     client_include_usage: bool,
 ) -> Response {
@@ -187,7 +188,7 @@ fn is_unasked_usage_chunk(v: &Value) -> bool {
 
 async fn run_stream(
     p: Pending,
-    mut resp: reqwest::Response,
+    mut resp: UpstreamResponse,
     mut translator: Option<Box<dyn StreamTranslator>>,
     client_include_usage: bool,
     tx: mpsc::Sender<Bytes>,

@@ -11,6 +11,7 @@ use nightshift_spec::{
 use nightshift_store::{LedgerWriter, Store, StoreError};
 
 use crate::auth::Auth;
+use crate::client::UpstreamClient;
 use crate::upstream::Provider;
 
 /// A model clients may ask for, resolved: its provider and its price (or why it has none).
@@ -31,7 +32,7 @@ pub struct GatewayState {
     pub budgets: Arc<Budgets>,
     pub writer: LedgerWriter,
     pub store: Arc<dyn Store>,
-    pub http: reqwest::Client,
+    pub http: UpstreamClient,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,15 +189,7 @@ impl GatewayState {
             Some(j) => LedgerWriter::spawn_with_journal(store.clone(), j),
             None => LedgerWriter::spawn(store.clone()),
         };
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(config.gateway.connect_timeout_ms))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(256)
-            .tcp_nodelay(true)
-            // The gateway retries failed sends itself (before the first byte is relayed);
-            // reqwest's own retry would clone every request to be ready for one.
-            .retry(reqwest::retry::never().max_retries_per_request(0))
-            .build()?;
+        let http = UpstreamClient::new(Duration::from_millis(config.gateway.connect_timeout_ms))?;
         Ok(Arc::new(Self {
             settings: config.gateway.clone(),
             routes,

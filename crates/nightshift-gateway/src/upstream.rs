@@ -3,12 +3,14 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::HeaderMap;
-use reqwest::header::{HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Uri};
 
 use nightshift_local::LocalModel;
 use nightshift_spec::{GatewaySettings, ProviderConfig, ProviderKind};
 use nightshift_wire::WireFormat;
+
+use crate::client::{UpstreamClient, UpstreamResponse};
 
 /// A provider ready to call: its config and its key (read once, at start, from the
 /// environment variable the config names; never logged), or for kind `local` its model,
@@ -19,18 +21,29 @@ pub struct Provider {
     local: Option<LocalModel>,
     /// The upstream's endpoint for each wire format (chat, responses, messages), parsed
     /// once: parsing a URL for every call was about 1 % of the gateway's CPU.
-    endpoints: [Option<reqwest::Url>; 3],
+    endpoints: [Result<Uri, String>; 3],
 }
 
-/// `base_url` + each format's path, parsed; `None` where it does not parse (the call then
-/// fails with the parser's own message).
-fn endpoints(base_url: &str) -> [Option<reqwest::Url>; 3] {
+/// `base_url` + each format's path, parsed, or why it is not an `http(s)://` URL.
+fn endpoints(base_url: &str) -> [Result<Uri, String>; 3] {
     [
         WireFormat::Chat,
         WireFormat::Responses,
         WireFormat::Messages,
     ]
-    .map(|f| reqwest::Url::parse(&format!("{base_url}{}", f.path())).ok())
+    .map(|f| endpoint(&format!("{base_url}{}", f.path())))
+}
+
+fn endpoint(url: &str) -> Result<Uri, String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| format!("`{url}` is not a URL ({e})"))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("http" | "https"), Some(_)) => Ok(uri),
+        _ => Err(format!(
+            "`{url}` is not an http:// or https:// URL with a host"
+        )),
+    }
 }
 
 fn slot(format: WireFormat) -> usize {
@@ -71,7 +84,7 @@ impl Provider {
     /// A provider of kind `local`, with its loaded model.
     pub fn local(config: ProviderConfig, model: LocalModel) -> Self {
         Self {
-            endpoints: [None, None, None],
+            endpoints: [const { Err(String::new()) }; 3],
             config,
             key: None,
             local: Some(model),
@@ -163,7 +176,7 @@ impl Provider {
 /// How one upstream call ended before any byte reached the client.
 pub enum Attempt {
     /// A response with a success status: headers received, body not yet read.
-    Ok(reqwest::Response),
+    Ok(UpstreamResponse),
     /// A final error status from the upstream (not worth retrying), with its body.
     Status(u16, Bytes),
     /// Retries exhausted on a retryable failure; the message says what happened last.
@@ -182,8 +195,8 @@ fn retryable(status: u16) -> bool {
 
 /// `Retry-After` as seconds or an HTTP date; only the seconds form is honoured exactly,
 /// a date is treated as one second.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
     if let Ok(secs) = v.trim().parse::<f64>()
         && secs.is_finite()
         && secs >= 0.0
@@ -196,7 +209,7 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 /// Send `body` to the provider, retrying 408/409/429/5xx and connection errors with
 /// exponential backoff (or `Retry-After`), up to `settings.max_retries` more times.
 pub async fn send(
-    client: &reqwest::Client,
+    client: &UpstreamClient,
     provider: &Provider,
     format: WireFormat,
     body: Bytes,
@@ -211,23 +224,22 @@ pub async fn send(
         Ok(h) => h,
         Err(e) => return Attempt::Config(e),
     };
-    let parsed = &provider.endpoints[slot(format)];
-    // Only a base URL that did not parse is handed over as text (reqwest then says why).
-    let text = parsed
-        .is_none()
-        .then(|| format!("{}{}", provider.config.base_url, format.path()));
+    let uri = match &provider.endpoints[slot(format)] {
+        Ok(u) => u,
+        Err(e) => {
+            return Attempt::Config(format!(
+                "provider `{}` cannot be called: its base_url {e}",
+                provider.config.name
+            ));
+        }
+    };
     let mut backoff = Duration::from_millis(settings.retry_base_ms);
     let mut last: Option<(Option<u16>, String, bool)> = None;
     for attempt in 0..=settings.max_retries {
         *attempts += 1;
-        let req = match (parsed, &text) {
-            (Some(u), _) => client.post(u.clone()),
-            (None, t) => client.post(t.as_deref().unwrap_or_default()),
-        };
-        let req = req.headers(headers.clone()).body(body.clone());
         let wait = match tokio::time::timeout(
             Duration::from_millis(settings.request_timeout_ms),
-            req.send(),
+            client.post(uri, headers.clone(), body.clone()),
         )
         .await
         {
@@ -243,15 +255,15 @@ pub async fn send(
                 backoff
             }
             Ok(Err(e)) => {
-                let what = if e.is_connect() {
+                let what = if e.connect {
                     "cannot connect to"
                 } else {
                     "request failed to"
                 };
                 last = Some((
                     None,
-                    format!("{what} `{}`: {}", provider.config.name, without_url(&e)),
-                    e.is_timeout(),
+                    format!("{what} `{}`: {}", provider.config.name, e.message),
+                    e.timed_out,
                 ));
                 backoff
             }
@@ -295,21 +307,6 @@ pub async fn send(
     }
 }
 
-/// reqwest errors print the URL; ours are fine to show, but keep messages short.
-fn without_url(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(url) = e.url() {
-        s = s.replace(url.as_str(), "");
-    }
-    let mut src = std::error::Error::source(e);
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s.replace(" ()", "").trim().to_string()
-}
-
 pub fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let t = text.trim();
@@ -325,7 +322,7 @@ pub fn excerpt(body: &[u8]) -> String {
 }
 
 /// Headers from the upstream response worth passing to the client.
-pub fn passthrough_headers(from: &reqwest::header::HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+pub fn passthrough_headers(from: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
     const KEEP: [&str; 3] = ["x-request-id", "request-id", "openai-processing-ms"];
     from.iter()
         .filter(|(k, _)| {

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use nightshift_testkit::{Script, ScriptedError, Step};
+use nightshift_testkit::{Script, ScriptedError, ScriptedProvider, Step};
 
 use super::harness::{Harness, cost, sse_data};
 
@@ -58,6 +58,35 @@ async fn persistent_5xx_gives_502_after_retries_and_costs_nothing() {
     assert_eq!(status, 502, "{v}");
     assert_eq!(v["error"]["code"], "upstream_error");
     assert_eq!(h.provider.served(), 3, "one try and two retries");
+    let rows = h.ledger().await;
+    assert_eq!(
+        (
+            rows[0].outcome.as_str(),
+            rows[0].settled_nanos,
+            rows[0].attempts
+        ),
+        ("upstream_error", 0, 3)
+    );
+    assert_eq!(h.state.budgets.total_reserved(), 0);
+}
+
+#[tokio::test]
+async fn an_unreachable_upstream_gives_502_after_retries_and_costs_nothing() {
+    let mut h = Harness::start(Script::cycling([Step::text("never sent")])).await;
+    let (tok, _) = h.token("1", None).await;
+    // The configured upstream goes away: its port refuses connections from now on.
+    let other = ScriptedProvider::start(Script::cycling([Step::text("unused")]))
+        .await
+        .expect("provider");
+    drop(std::mem::replace(&mut h.provider, other));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (status, v) = h
+        .post_json("/v1/chat/completions", &tok, &chat(false))
+        .await;
+    assert_eq!(status, 502, "{v}");
+    assert_eq!(v["error"]["code"], "upstream_error");
+    let msg = v["error"]["message"].as_str().expect("message");
+    assert!(msg.starts_with("cannot connect to `scripted`: "), "{msg}");
     let rows = h.ledger().await;
     assert_eq!(
         (

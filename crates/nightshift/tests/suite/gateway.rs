@@ -1,6 +1,7 @@
 //! The real binary serving real calls, then the ledger report over what it recorded.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::Stdio;
 
 use nightshift_testkit::{Script, ScriptedProvider, Step};
@@ -16,35 +17,27 @@ impl Drop for Killed {
     }
 }
 
-#[tokio::test]
-async fn the_gateway_binary_meters_calls_and_the_ledger_reports_them() {
-    let provider = ScriptedProvider::start(Script::cycling([
-        Step::text("hi there").with_usage(1000, 250)
-    ]))
-    .await
-    .expect("provider");
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_config(dir.path(), &provider.base_url());
-    let out = run(
-        &[
-            "token",
-            "create",
-            "--config",
-            "nightshift.toml",
-            "--budget-usd",
-            "0.01",
-            "--label",
-            "demo",
-            "--json",
-        ],
-        dir.path(),
-    );
-    let token = serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")["token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+/// The environment variables that name an outbound proxy.
+const PROXY_VARS: [&str; 8] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
 
-    let mut child = bin()
+/// Start `nightshift gateway` in `dir` with no proxy in its environment but `env`; its
+/// guard and base URL.
+fn start_gateway(dir: &Path, env: &[(&str, &str)]) -> (Killed, String) {
+    let mut cmd = bin();
+    for v in PROXY_VARS {
+        cmd.env_remove(v);
+    }
+    let mut child = cmd
+        .envs(env.iter().copied())
         .args([
             "gateway",
             "--config",
@@ -52,12 +45,12 @@ async fn the_gateway_binary_meters_calls_and_the_ledger_reports_them() {
             "--listen",
             "127.0.0.1:0",
         ])
-        .current_dir(dir.path())
+        .current_dir(dir)
         .stdout(Stdio::piped())
         .spawn()
         .expect("gateway starts");
     let stdout = child.stdout.take().expect("stdout");
-    let _guard = Killed(child);
+    let guard = Killed(child);
     let mut line = String::new();
     BufReader::new(stdout)
         .read_line(&mut line)
@@ -67,6 +60,83 @@ async fn the_gateway_binary_meters_calls_and_the_ledger_reports_them() {
         .strip_prefix("nightshift gateway listening on ")
         .expect("ready line format")
         .to_string();
+    (guard, base)
+}
+
+fn create_token(dir: &Path, budget_usd: &str) -> String {
+    let out = run(
+        &[
+            "token",
+            "create",
+            "--config",
+            "nightshift.toml",
+            "--budget-usd",
+            budget_usd,
+            "--label",
+            "demo",
+            "--json",
+        ],
+        dir,
+    );
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string()
+}
+
+#[tokio::test]
+async fn upstream_calls_go_through_the_proxy_the_environment_names() {
+    let provider = ScriptedProvider::start(Script::cycling([
+        Step::text("through the proxy").with_usage(10, 3)
+    ]))
+    .await
+    .expect("provider");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Nothing listens at the configured upstream: only a proxy can answer for it.
+    write_config(dir.path(), "http://127.0.0.1:9/v1");
+    let token = create_token(dir.path(), "1");
+    let http = reqwest::Client::new();
+    let body = serde_json::json!({"model": "small", "max_tokens": 20, "messages": [{"role": "user", "content": "hello"}]});
+    let call = |base: String| {
+        http.post(format!("{base}/v1/chat/completions"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+
+    let (guard, base) = start_gateway(dir.path(), &[]);
+    let r = call(base).await.expect("call");
+    assert_eq!(r.status().as_u16(), 502);
+    let v: serde_json::Value = r.json().await.expect("json");
+    let msg = v["error"]["message"].as_str().expect("message");
+    assert!(msg.starts_with("cannot connect to `scripted`"), "{msg}");
+    drop(guard);
+
+    // A forward proxy is sent the whole URL; the scripted provider answers it itself.
+    let proxy = format!("http://{}", provider.addr());
+    let (_guard, base) = start_gateway(dir.path(), &[("HTTP_PROXY", &proxy)]);
+    let r = call(base).await.expect("call");
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(
+        v["choices"][0]["message"]["content"], "through the proxy",
+        "{v}"
+    );
+    assert_eq!(provider.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn the_gateway_binary_meters_calls_and_the_ledger_reports_them() {
+    let provider = ScriptedProvider::start(Script::cycling([
+        Step::text("hi there").with_usage(1000, 250)
+    ]))
+    .await
+    .expect("provider");
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_config(dir.path(), &provider.base_url());
+    let token = create_token(dir.path(), "0.01");
+
+    let (_guard, base) = start_gateway(dir.path(), &[]);
 
     let http = reqwest::Client::new();
     let body = serde_json::json!({"model": "small", "max_tokens": 500, "messages": [{"role": "user", "content": "hello"}]});
