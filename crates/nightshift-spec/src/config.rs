@@ -439,11 +439,16 @@ impl Config {
             let base_url = match (&p.base_url, kind.default_base_url()) {
                 (Some(u), _) => {
                     let s = u.get_ref();
-                    if !(s.starts_with("http://") || s.starts_with("https://")) {
+                    let host = s.parse::<http::Uri>().ok().and_then(|uri| {
+                        uri.authority()
+                            .map(|a| a.host().to_string())
+                            .filter(|h| !h.is_empty())
+                    });
+                    if !(s.starts_with("http://") || s.starts_with("https://")) || host.is_none() {
                         return Err(SpecError::invalid(
                             at(u.span().start),
                             "provider.base_url".to_string(),
-                            format!("`{s}` is not an http:// or https:// URL"),
+                            format!("`{s}` is not an http:// or https:// URL with a host"),
                         ));
                     }
                     s.trim_end_matches('/').to_string()
@@ -656,6 +661,29 @@ output_usd_per_mtok = "0.60"
             "{err}"
         );
         assert!(err.ends_with("(key `model.output_usd_per_mtok`)"), "{err}");
+    }
+
+    #[test]
+    fn a_base_url_must_be_an_http_url_with_a_host() {
+        for bad in [
+            "ftp://h/v1",
+            "http:///v1",
+            "http://exa mple/v1",
+            "127.0.0.1:9/v1",
+        ] {
+            let text = GOOD.replace("http://127.0.0.1:9/v1/", bad);
+            assert_eq!(
+                parse(&text).unwrap_err(),
+                format!(
+                    "/etc/ns/nightshift.toml:8:12: `{bad}` is not an http:// or https:// URL with a host (key `provider.base_url`)"
+                )
+            );
+        }
+        let ok = GOOD.replace("http://127.0.0.1:9/v1/", "https://api.example.com/v1");
+        assert_eq!(
+            parse(&ok).expect("valid").providers[0].base_url,
+            "https://api.example.com/v1"
+        );
     }
 
     #[test]
