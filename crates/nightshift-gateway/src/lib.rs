@@ -10,6 +10,7 @@ mod auth;
 mod call;
 mod client;
 mod error;
+mod finish;
 mod local;
 mod relay;
 mod settle;
@@ -115,17 +116,9 @@ async fn dispatch(state: Arc<GatewayState>, req: Request, format: WireFormat) ->
         Ok(b) => b,
         Err(r) => return r,
     };
-    // The call runs in its own task so that a client hanging up cannot cancel it
-    // half-way: it always settles and writes its ledger row.
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "a call must finish and settle even when its client disconnects"
-    )]
-    let task = tokio::spawn(call::handle(state, format, headers, body));
-    match task.await {
-        Ok(r) => r,
-        Err(e) => ApiError::Internal(format!("call task failed: {e}")).into_format(format),
-    }
+    // A client hanging up cannot cancel the call half-way: it always settles and writes
+    // its ledger row.
+    finish::Finish::new(call::handle(state, format, headers, body)).await
 }
 
 async fn chat(State(s): State<Arc<GatewayState>>, req: Request) -> Response {

@@ -16,6 +16,7 @@ use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::LedgerStore;
 use crate::error::StoreError;
 use crate::model::Write;
 
@@ -75,10 +76,16 @@ impl Journal {
     /// Every complete record in the journal (a torn last line, from a crash mid-write, is
     /// not a record: its call never went upstream or never answered).
     pub fn records(&self) -> Result<Vec<Write>, StoreError> {
-        let file = File::open(&self.path).map_err(|e| {
+        Self::read(&self.path)
+    }
+
+    /// The complete records of the journal at `path`, read without its lock (a gateway may
+    /// be appending; a line it is still writing is not yet a record).
+    pub fn read(path: &Path) -> Result<Vec<Write>, StoreError> {
+        let file = File::open(path).map_err(|e| {
             StoreError::Invalid(format!(
                 "cannot read the ledger journal {}: {e}",
-                self.path.display()
+                path.display()
             ))
         })?;
         let mut out = Vec::new();
@@ -90,6 +97,25 @@ impl Journal {
             }
         }
         Ok(out)
+    }
+
+    /// Bring the ledger up to date with the settled calls in the journal at `path`, for a
+    /// reader in another process than the gateway: a call is durable (and its client
+    /// answered) once its record is appended, but the gateway commits it to the ledger in
+    /// batches, moments later. Ledger inserts are idempotent by `call_id`, so the gateway's
+    /// own commit of the same rows is harmless. Returns the settled records found.
+    pub async fn catch_up(store: &dyn LedgerStore, path: &Path) -> Result<usize, StoreError> {
+        if !path.exists() {
+            return Ok(0);
+        }
+        let settled: Vec<Write> = Self::read(path)?
+            .into_iter()
+            .filter(|w| matches!(w, Write::Settle(_)))
+            .collect();
+        if !settled.is_empty() {
+            store.write_batch(&settled).await?;
+        }
+        Ok(settled.len())
     }
 
     /// Encode a record as its journal line.

@@ -251,6 +251,60 @@ async fn with_a_journal_only_calls_still_open_at_a_flush_reach_inflight() {
     );
 }
 
+/// A reader in another process sees every call whose record is in the journal, though the
+/// gateway's writer has not committed it yet; the writer's own commit of it later changes
+/// nothing.
+#[tokio::test]
+async fn a_reader_catches_up_on_settled_calls_the_writer_has_not_committed() {
+    let (s, d) = store().await;
+    let path = d.path().join("t.journal");
+    // What a gateway has made durable and answered, its writer not yet committed.
+    let journal = Journal::open(&path).expect("journal");
+    let done = Write::Settle(settle("done", "m", 3));
+    for w in [
+        Write::Begin(begin("open", 5)),
+        Write::Begin(begin("done", 7)),
+        done.clone(),
+    ] {
+        journal
+            .append(&Journal::encode(&w).expect("encode"), || ())
+            .expect("append");
+    }
+    assert!(s.ledger_rows().await.expect("rows").is_empty());
+
+    // Read without the journal's lock, which the gateway holds.
+    assert_eq!(Journal::catch_up(&s, &path).await.expect("catch up"), 1);
+    let rows = |rows: Vec<LedgerRow>| -> Vec<(String, i64)> {
+        rows.into_iter()
+            .map(|r| (r.call_id, r.settled_nanos))
+            .collect()
+    };
+    assert_eq!(
+        rows(s.ledger_rows().await.expect("rows")),
+        [("done".to_string(), 3)]
+    );
+    assert_eq!(
+        s.recover_inflight(9_000).await.expect("recover"),
+        0,
+        "no write-ahead row was written for the call still open"
+    );
+
+    // The gateway's writer commits the same row later: nothing changes.
+    s.write_batch(std::slice::from_ref(&done))
+        .await
+        .expect("commit");
+    assert_eq!(
+        rows(s.ledger_rows().await.expect("rows")),
+        [("done".to_string(), 3)]
+    );
+    assert_eq!(
+        Journal::catch_up(&s, &d.path().join("none.journal"))
+            .await
+            .expect("no journal"),
+        0
+    );
+}
+
 #[tokio::test]
 async fn tokens_need_an_existing_parent() {
     let (s, _d) = store().await;

@@ -347,6 +347,35 @@ async fn a_client_that_hangs_up_mid_stream_is_settled_for_what_the_upstream_prod
 }
 
 #[tokio::test]
+async fn a_client_that_hangs_up_before_a_whole_answer_still_gets_its_call_settled() {
+    let mut step = Step::text("slow answer").with_usage(7, 2);
+    step.delay_ms = 300;
+    let h = Harness::start(Script::new([step])).await;
+    let (tok, _) = h.token("1", None).await;
+    // The client gives up while the upstream is still thinking.
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(100),
+        h.post("/v1/chat/completions", &tok, &chat(false)),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the client timed out first");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let rows = loop {
+        let rows = h.ledger().await;
+        if !rows.is_empty() || Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].outcome.as_str(), rows[0].settled_nanos),
+        ("ok", cost(7, 0, 0, 2, 0))
+    );
+    assert_eq!(h.state.budgets.total_reserved(), 0);
+}
+
+#[tokio::test]
 async fn the_provider_key_never_reaches_the_client_or_the_ledger() {
     // The "keyed" provider reads its key from CARGO_MANIFEST_DIR, which the test runner sets.
     let key = std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo");
