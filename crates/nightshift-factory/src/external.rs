@@ -352,11 +352,9 @@ pub(crate) async fn reconcile_usage(
     report: &WorkerReport,
     events: &mut Vec<String>,
 ) -> Result<WorkerEnd, FactoryError> {
-    // The in-process gateway writes the ledger in background batches (each call is in
-    // its journal first): flush them so this iteration's last calls are counted.
-    if let Some(g) = &shift.gateway {
-        g.writer.flush().await?;
-    }
+    // The gateway writes the ledger in background batches (each call is in its journal
+    // first): make sure this iteration's last calls are counted.
+    shift.ledger_up_to_date().await?;
     let rows = shift.store.ledger_rows_of_token(token_id, since_ms).await?;
     let ledger = nightshift_workers::Usage {
         input: rows.iter().map(|r| r.input_tokens.max(0) as u64).sum(),

@@ -58,6 +58,8 @@ pub(crate) struct ShiftCtx {
     /// The in-process gateway, or `None` when a running one is used.
     pub gateway: Option<Arc<GatewayState>>,
     pub gateway_v1: String,
+    /// With a running gateway, its journal: calls it answered but has not yet committed.
+    pub ledger_journal: Option<std::path::PathBuf>,
     pub shift_token_id: String,
     pub layout: Layout,
     pub progress: Option<mpsc::UnboundedSender<Progress>>,
@@ -65,6 +67,17 @@ pub(crate) struct ShiftCtx {
 }
 
 impl ShiftCtx {
+    /// Make every call the gateway has answered visible in the ledger: flush this
+    /// process's own gateway, or copy a running one's journal records in.
+    pub async fn ledger_up_to_date(&self) -> Result<(), FactoryError> {
+        if let Some(g) = &self.gateway {
+            g.writer.flush().await?;
+        } else if let Some(journal) = &self.ledger_journal {
+            nightshift_store::Journal::catch_up(self.store.as_ref(), journal).await?;
+        }
+        Ok(())
+    }
+
     pub fn report(&self, p: Progress) {
         if let Some(tx) = &self.progress {
             let _ = tx.send(p);
@@ -88,6 +101,7 @@ impl ShiftCtx {
                 .min(shift.map_or(0, |n| n.left()));
             return Ok((spent, left));
         }
+        self.ledger_up_to_date().await?;
         let by_token: std::collections::HashMap<String, i64> =
             self.store.spent_by_token().await?.into_iter().collect();
         let spent = by_token.get(token_id).copied().unwrap_or(0);
@@ -169,16 +183,12 @@ pub async fn run_shift(
         } else {
             format!("{base}/v1")
         };
-        run_jobs(
-            spec,
-            store.clone(),
-            None,
+        let link = GatewayLink {
+            state: None,
             v1,
-            layout,
-            progress,
-            min_call_nanos,
-        )
-        .await?;
+            journal: nightshift_store::Journal::path_for(&config.store.url),
+        };
+        run_jobs(spec, store.clone(), link, layout, progress, min_call_nanos).await?;
         return report(store.as_ref(), &name).await;
     }
     let gateway = nightshift_gateway::build(config, store.clone() as Arc<dyn Store>)
@@ -201,16 +211,12 @@ pub async fn run_shift(
             let _ = stop_rx.await;
         }))
     };
-    let result = run_jobs(
-        spec,
-        store.clone(),
-        Some(gateway),
-        format!("http://{addr}/v1"),
-        layout,
-        progress,
-        min_call_nanos,
-    )
-    .await;
+    let link = GatewayLink {
+        state: Some(gateway),
+        v1: format!("http://{addr}/v1"),
+        journal: None,
+    };
+    let result = run_jobs(spec, store.clone(), link, layout, progress, min_call_nanos).await;
     let _ = stop_tx.send(());
     match serving.await {
         Ok(Ok(())) => {}
@@ -221,11 +227,18 @@ pub async fn run_shift(
     report(store.as_ref(), &name).await
 }
 
+/// The gateway a shift's agents call: this process's own, or a running one.
+struct GatewayLink {
+    state: Option<Arc<GatewayState>>,
+    v1: String,
+    /// A running gateway's journal on the shared store.
+    journal: Option<std::path::PathBuf>,
+}
+
 async fn run_jobs(
     spec: ShiftSpec,
     store: Arc<dyn FactoryStore>,
-    gateway: Option<Arc<GatewayState>>,
-    gateway_v1: String,
+    link: GatewayLink,
     layout: Layout,
     progress: Option<mpsc::UnboundedSender<Progress>>,
     min_call_nanos: i64,
@@ -245,7 +258,7 @@ async fn run_jobs(
                 now_ms(),
             )
             .await?;
-            if let Some(g) = &gateway {
+            if let Some(g) = &link.state {
                 g.register(&minted.record);
             }
             let row = ShiftRow {
@@ -293,8 +306,9 @@ async fn run_jobs(
     let ctx = Arc::new(ShiftCtx {
         spec,
         store: store.clone(),
-        gateway,
-        gateway_v1,
+        gateway: link.state,
+        gateway_v1: link.v1,
+        ledger_journal: link.journal,
         shift_token_id,
         layout,
         progress,

@@ -8,6 +8,9 @@
 //! either case) the calls go through reqwest instead, which honours those variables and
 //! `NO_PROXY`.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -90,7 +93,7 @@ pub struct SendError {
     reason = "one per gateway, never moved after start"
 )]
 pub enum UpstreamClient {
-    Direct(Client<HttpsConnector<HttpConnector>, Full<Bytes>>),
+    Direct(Client<ConnectWithin<HttpsConnector<HttpConnector>>, Full<Bytes>>),
     Proxied(reqwest::Client),
 }
 
@@ -130,7 +133,10 @@ impl UpstreamClient {
             .pool_max_idle_per_host(256)
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
-            .build(https);
+            .build(ConnectWithin {
+                inner: https,
+                limit: connect_timeout,
+            });
         Ok(Self::Direct(client))
     }
 
@@ -182,6 +188,44 @@ impl UpstreamClient {
     }
 }
 
+/// A connector whose whole connection — name lookup, TCP and TLS handshake — must be
+/// made within `limit` (hyper's own connect timeout covers the TCP connect alone).
+#[derive(Clone)]
+pub struct ConnectWithin<C> {
+    inner: C,
+    limit: Duration,
+}
+
+impl<C> tower::Service<Uri> for ConnectWithin<C>
+where
+    C: tower::Service<Uri>,
+    C::Error: Into<BoxError>,
+    C::Future: Send + 'static,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let limit = self.limit;
+        Box::pin(async move {
+            match tokio::time::timeout(limit, connecting).await {
+                Ok(made) => made.map_err(Into::into),
+                Err(_) => Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no connection within {} ms", limit.as_millis()),
+                )
+                .into()),
+            }
+        })
+    }
+}
+
 /// Whether an I/O timeout is among an error's sources.
 fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut src = Some(e);
@@ -210,4 +254,51 @@ fn chain(e: &dyn std::error::Error) -> String {
         src = inner.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use bytes::Bytes;
+    use http::HeaderMap;
+
+    use super::UpstreamClient;
+
+    /// An endpoint that accepts the TCP connection but never answers the TLS handshake
+    /// must fail as a connection timeout, not wait for the request timeout.
+    #[tokio::test]
+    async fn the_connect_timeout_covers_the_tls_handshake() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the silent endpoint lives for the test's runtime"
+        )]
+        let _silent = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let client = UpstreamClient::new(Duration::from_millis(200)).expect("client");
+        let uri = format!("https://{addr}/v1/chat/completions")
+            .parse()
+            .expect("uri");
+        let started = Instant::now();
+        let sent = tokio::time::timeout(
+            Duration::from_secs(5),
+            client.post(&uri, HeaderMap::new(), Bytes::from_static(b"{}")),
+        )
+        .await
+        .expect("gave up within the connect timeout, not after 5 s");
+        let Err(e) = sent else {
+            panic!("a silent TLS endpoint answered");
+        };
+        assert!(e.connect && e.timed_out, "{e:?}");
+        assert!(e.message.contains("no connection within 200 ms"), "{e:?}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
 }

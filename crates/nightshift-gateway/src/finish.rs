@@ -7,8 +7,13 @@
 //! is the rest of the call handed to a task of its own.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+
+/// The call panicked (a bug): its client gets a 500, as from a task that panicked.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Panicked;
 
 /// `fut`, run to completion even if what awaits it is dropped first.
 pub struct Finish<F: Future + Send + 'static>
@@ -33,13 +38,20 @@ impl<F: Future + Send + 'static> Future for Finish<F>
 where
     F::Output: Send,
 {
-    type Output = F::Output;
+    /// The future's output, or `Err` if it panicked (as a task's join would say).
+    type Output = Result<F::Output, Panicked>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let Some(fut) = self.fut.as_mut() else {
-            panic!("`Finish` polled after it completed");
+            return Poll::Ready(Err(Panicked));
         };
-        let out = std::task::ready!(fut.as_mut().poll(cx));
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)));
+        let out = match polled {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(out)) => Ok(out),
+            Err(_) => Err(Panicked),
+        };
+        // Finished either way: a panicked future must not be polled (or handed off) again.
         self.fut = None;
         Poll::Ready(out)
     }
@@ -51,6 +63,7 @@ where
 {
     fn drop(&mut self) {
         if let Some(fut) = self.fut.take()
+            && !std::thread::panicking()
             && tokio::runtime::Handle::try_current().is_ok()
         {
             tracing::debug!(
@@ -75,7 +88,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_finished_future_gives_its_output() {
-        assert_eq!(Finish::new(async { 7 }).await, 7);
+        assert_eq!(Finish::new(async { 7 }).await, Ok(7));
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_the_future_is_an_error_not_an_unwind() {
+        let out = Finish::new(async {
+            if Some(1).is_some() {
+                panic!("a bug in a call");
+            }
+            7
+        })
+        .await;
+        assert_eq!(out, Err(super::Panicked));
     }
 
     #[tokio::test]

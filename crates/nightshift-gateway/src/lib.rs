@@ -118,7 +118,13 @@ async fn dispatch(state: Arc<GatewayState>, req: Request, format: WireFormat) ->
     };
     // A client hanging up cannot cancel the call half-way: it always settles and writes
     // its ledger row.
-    finish::Finish::new(call::handle(state, format, headers, body)).await
+    match finish::Finish::new(call::handle(state, format, headers, body)).await {
+        Ok(r) => r,
+        Err(finish::Panicked) => {
+            tracing::error!("A call panicked; its client gets a 500.");
+            ApiError::Internal("the call failed inside the gateway".into()).into_format(format)
+        }
+    }
 }
 
 async fn chat(State(s): State<Arc<GatewayState>>, req: Request) -> Response {

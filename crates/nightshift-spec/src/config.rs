@@ -439,8 +439,11 @@ impl Config {
             let base_url = match (&p.base_url, kind.default_base_url()) {
                 (Some(u), _) => {
                     let s = u.get_ref();
+                    // A user or password in the URL would be sent nowhere: keys go in
+                    // `api_key_env`.
                     let host = s.parse::<http::Uri>().ok().and_then(|uri| {
                         uri.authority()
+                            .filter(|a| !a.as_str().contains('@'))
                             .map(|a| a.host().to_string())
                             .filter(|h| !h.is_empty())
                     });
@@ -448,7 +451,9 @@ impl Config {
                         return Err(SpecError::invalid(
                             at(u.span().start),
                             "provider.base_url".to_string(),
-                            format!("`{s}` is not an http:// or https:// URL with a host"),
+                            format!(
+                                "`{s}` is not an http:// or https:// URL with a host (and no user or password: a key goes in `api_key_env`)"
+                            ),
                         ));
                     }
                     s.trim_end_matches('/').to_string()
@@ -670,12 +675,13 @@ output_usd_per_mtok = "0.60"
             "http:///v1",
             "http://exa mple/v1",
             "127.0.0.1:9/v1",
+            "https://user:key@h/v1",
         ] {
             let text = GOOD.replace("http://127.0.0.1:9/v1/", bad);
             assert_eq!(
                 parse(&text).unwrap_err(),
                 format!(
-                    "/etc/ns/nightshift.toml:8:12: `{bad}` is not an http:// or https:// URL with a host (key `provider.base_url`)"
+                    "/etc/ns/nightshift.toml:8:12: `{bad}` is not an http:// or https:// URL with a host (and no user or password: a key goes in `api_key_env`) (key `provider.base_url`)"
                 )
             );
         }
