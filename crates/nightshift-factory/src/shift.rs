@@ -101,7 +101,9 @@ impl ShiftCtx {
                 .min(shift.map_or(0, |n| n.left()));
             return Ok((spent, left));
         }
-        self.ledger_up_to_date().await?;
+        // Not brought up to date from the running gateway's journal first: this is read for
+        // every progress report, and a call answered in the last few milliseconds changes
+        // no decision here (the gateway itself refuses what a budget cannot pay for).
         let by_token: std::collections::HashMap<String, i64> =
             self.store.spent_by_token().await?.into_iter().collect();
         let spent = by_token.get(token_id).copied().unwrap_or(0);
