@@ -35,6 +35,7 @@ use nightshift_store::Store;
 use nightshift_wire::WireFormat;
 
 pub use auth::{Minted, hash_secret, mint};
+pub use client::PROXY_VARS;
 pub use error::ApiError;
 pub use state::{GatewayState, StartError, now_ms, today};
 

@@ -48,6 +48,19 @@ async fn retry_after_is_honoured_and_the_call_is_billed_once() {
     );
 }
 
+/// The ledger holds exactly one row, an `upstream_error` at $0 after `attempts` tries, and
+/// nothing is left reserved.
+async fn failed_at_no_cost(h: &Harness, attempts: i64) {
+    let rows: Vec<(String, i64, i64)> = h
+        .ledger()
+        .await
+        .into_iter()
+        .map(|r| (r.outcome, r.settled_nanos, r.attempts))
+        .collect();
+    assert_eq!(rows, [("upstream_error".to_string(), 0, attempts)]);
+    assert_eq!(h.state.budgets.total_reserved(), 0);
+}
+
 #[tokio::test]
 async fn persistent_5xx_gives_502_after_retries_and_costs_nothing() {
     let h = Harness::start(Script::cycling([error_step(500, None)])).await;
@@ -58,16 +71,7 @@ async fn persistent_5xx_gives_502_after_retries_and_costs_nothing() {
     assert_eq!(status, 502, "{v}");
     assert_eq!(v["error"]["code"], "upstream_error");
     assert_eq!(h.provider.served(), 3, "one try and two retries");
-    let rows = h.ledger().await;
-    assert_eq!(
-        (
-            rows[0].outcome.as_str(),
-            rows[0].settled_nanos,
-            rows[0].attempts
-        ),
-        ("upstream_error", 0, 3)
-    );
-    assert_eq!(h.state.budgets.total_reserved(), 0);
+    failed_at_no_cost(&h, 3).await;
 }
 
 #[tokio::test]
@@ -87,16 +91,7 @@ async fn an_unreachable_upstream_gives_502_after_retries_and_costs_nothing() {
     assert_eq!(v["error"]["code"], "upstream_error");
     let msg = v["error"]["message"].as_str().expect("message");
     assert!(msg.starts_with("cannot connect to `scripted`: "), "{msg}");
-    let rows = h.ledger().await;
-    assert_eq!(
-        (
-            rows[0].outcome.as_str(),
-            rows[0].settled_nanos,
-            rows[0].attempts
-        ),
-        ("upstream_error", 0, 3)
-    );
-    assert_eq!(h.state.budgets.total_reserved(), 0);
+    failed_at_no_cost(&h, 3).await;
 }
 
 #[tokio::test]

@@ -17,23 +17,14 @@ impl Drop for Killed {
     }
 }
 
-/// The environment variables that name an outbound proxy.
-const PROXY_VARS: [&str; 8] = [
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-];
-
 /// Start `nightshift gateway` in `dir` with no proxy in its environment but `env`; its
 /// guard and base URL.
 fn start_gateway(dir: &Path, env: &[(&str, &str)]) -> (Killed, String) {
     let mut cmd = bin();
-    for v in PROXY_VARS {
+    for v in nightshift_gateway::PROXY_VARS
+        .iter()
+        .chain(&["NO_PROXY", "no_proxy"])
+    {
         cmd.env_remove(v);
     }
     let mut child = cmd
