@@ -11,6 +11,7 @@ mod call;
 mod client;
 mod error;
 mod finish;
+#[cfg(feature = "local")]
 mod local;
 mod relay;
 mod settle;
@@ -38,6 +39,9 @@ pub use auth::{Minted, hash_secret, mint};
 pub use client::PROXY_VARS;
 pub use error::ApiError;
 pub use state::{GatewayState, StartError, now_ms, today};
+/// The local model crate, for tests and benchmarks that load a model themselves.
+#[cfg(feature = "local")]
+pub use nightshift_local;
 
 /// Build the gateway's state from its configuration and store.
 pub async fn build(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use nightshift_meter::{Budgets, PriceBook, ResolvedPrice};
 use nightshift_spec::{
-    Config, GatewaySettings, LocalThreads, ModelConfig, ProviderConfig, ProviderKind,
+    Config, GatewaySettings, ModelConfig, ProviderConfig, ProviderKind,
 };
 use nightshift_store::{LedgerWriter, Store, StoreError};
 
@@ -41,17 +41,32 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
+    #[cfg(feature = "local")]
     #[error("provider `{provider}`: {source}")]
     Local {
         provider: String,
         #[source]
         source: nightshift_local::LocalError,
     },
+    #[cfg(not(feature = "local"))]
+    #[error(
+        "provider `{provider}` is of kind `local`, but this build of nightshift has no local model (build the `nightshift` binary, which enables the `local` feature)"
+    )]
+    NoLocal { provider: String },
+}
+
+#[cfg(not(feature = "local"))]
+async fn load_local(config: &ProviderConfig) -> Result<Provider, StartError> {
+    Err(StartError::NoLocal {
+        provider: config.name.clone(),
+    })
 }
 
 /// Load a `local` provider's model, off the async runtime (it reads the file's header and
 /// maps the file).
+#[cfg(feature = "local")]
 async fn load_local(config: &ProviderConfig) -> Result<Provider, StartError> {
+    use nightshift_spec::LocalThreads;
     let Some(l) = &config.local else {
         return Ok(Provider::from_env(config.clone()));
     };

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Uri};
 
+#[cfg(feature = "local")]
 use nightshift_local::LocalModel;
 use nightshift_spec::{GatewaySettings, ProviderConfig, ProviderKind};
 use nightshift_wire::WireFormat;
@@ -18,6 +19,7 @@ use crate::client::{UpstreamClient, UpstreamResponse};
 pub struct Provider {
     pub config: ProviderConfig,
     key: Option<String>,
+    #[cfg(feature = "local")]
     local: Option<LocalModel>,
     /// The upstream's endpoint for each wire format (chat, responses, messages), parsed
     /// once: parsing a URL for every call was about 1 % of the gateway's CPU.
@@ -77,11 +79,13 @@ impl Provider {
             endpoints: endpoints(&config.base_url),
             config,
             key,
+            #[cfg(feature = "local")]
             local: None,
         }
     }
 
     /// A provider of kind `local`, with its loaded model.
+    #[cfg(feature = "local")]
     pub fn local(config: ProviderConfig, model: LocalModel) -> Self {
         Self {
             // Never called at a URL; `send` answers from the model before looking.
@@ -218,6 +222,7 @@ pub async fn send(
     settings: &GatewaySettings,
     attempts: &mut u32,
 ) -> Attempt {
+    #[cfg(feature = "local")]
     if let Some(model) = &provider.local {
         return crate::local::send(model, &provider.config.name, body, settings, attempts).await;
     }

@@ -9,7 +9,7 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 
 use nightshift_gateway::GatewayState;
-use nightshift_local::{LocalModel, LocalOptions};
+use nightshift_gateway::nightshift_local::{LocalModel, LocalOptions};
 use nightshift_spec::Config;
 use nightshift_store::{LedgerRow, LedgerStore, SqliteStore, Store};
 
