@@ -121,14 +121,12 @@ impl ShiftCtx {
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
-    nightshift_gateway::now_ms()
-}
+pub(crate) use nightshift_clock::now_ms;
 
 /// Check the spec against the configuration before anything runs.
 fn preflight(config: &Config, spec: &ShiftSpec) -> Result<i64, FactoryError> {
     let book = nightshift_meter::PriceBook::builtin();
-    let date = nightshift_gateway::today();
+    let date = nightshift_clock::today();
     let mut min_call = 0;
     for job in &spec.jobs {
         if let Some(cli) = crate::worker::cli(job.worker) {

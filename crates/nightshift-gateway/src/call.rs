@@ -15,7 +15,9 @@ use nightshift_wire::{WireFormat, output_cap, set_output_cap};
 
 use crate::error::ApiError;
 use crate::settle::{Ending, Outcome, Pending, new_call_id, record_refusal};
-use crate::state::{DEFAULT_OUTPUT_CAP, GatewayState, now_ms};
+use nightshift_clock::now_ms;
+
+use crate::state::{DEFAULT_OUTPUT_CAP, GatewayState};
 use crate::upstream::{self, Attempt};
 use crate::{relay, translate};
 

@@ -38,10 +38,10 @@ use nightshift_wire::WireFormat;
 pub use auth::{Minted, hash_secret, mint};
 pub use client::PROXY_VARS;
 pub use error::ApiError;
-pub use state::{GatewayState, StartError, now_ms, today};
 /// The local model crate, for tests and benchmarks that load a model themselves.
 #[cfg(feature = "local")]
 pub use nightshift_local;
+pub use state::{GatewayState, StartError};
 
 /// Build the gateway's state from its configuration and store.
 pub async fn build(

@@ -9,7 +9,9 @@ use nightshift_store::{InflightRow, LedgerRow, StoreError, Write};
 use nightshift_wire::{Usage, WireFormat};
 
 use crate::auth::Caller;
-use crate::state::{GatewayState, now_ms};
+use nightshift_clock::now_ms;
+
+use crate::state::GatewayState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

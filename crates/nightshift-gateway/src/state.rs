@@ -4,10 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use nightshift_clock::{now_ms, today};
 use nightshift_meter::{Budgets, PriceBook, ResolvedPrice};
-use nightshift_spec::{
-    Config, GatewaySettings, ModelConfig, ProviderConfig, ProviderKind,
-};
+use nightshift_spec::{Config, GatewaySettings, ModelConfig, ProviderConfig, ProviderKind};
 use nightshift_store::{LedgerWriter, Store, StoreError};
 
 use crate::auth::Auth;
@@ -91,30 +90,6 @@ async fn load_local(config: &ProviderConfig) -> Result<Provider, StartError> {
         .map_err(|_| local_err(nightshift_local::LocalError::Stopped))?
         .map_err(local_err)?;
     Ok(Provider::local(config.clone(), model))
-}
-
-pub fn today() -> String {
-    // Days since the epoch to a civil date (Howard Hinnant's algorithm), so the price
-    // book needs no calendar dependency.
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl GatewayState {

@@ -67,7 +67,7 @@ async fn revoked_tokens_and_their_children_are_refused() {
     use nightshift_store::TokenStore;
     assert!(
         h.store
-            .revoke_token(&parent_id, nightshift_gateway::now_ms())
+            .revoke_token(&parent_id, nightshift_clock::now_ms())
             .await
             .expect("revoke")
     );
@@ -84,7 +84,7 @@ async fn revoked_tokens_and_their_children_are_refused() {
 #[tokio::test]
 async fn expired_tokens_are_refused() {
     let h = Harness::start(Script::new([])).await;
-    let now = nightshift_gateway::now_ms();
+    let now = nightshift_clock::now_ms();
     let m = nightshift_gateway::mint(
         h.store.as_ref(),
         "old",

@@ -201,7 +201,7 @@ impl Harness {
             nanos,
             parent,
             None,
-            nightshift_gateway::now_ms(),
+            nightshift_clock::now_ms(),
         )
         .await
         .expect("mint");

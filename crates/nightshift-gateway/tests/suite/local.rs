@@ -92,7 +92,7 @@ upstream = "gemma3-270m-q4_k_m"
             1_000_000_000,
             None,
             None,
-            nightshift_gateway::now_ms(),
+            nightshift_clock::now_ms(),
         )
         .await
         .expect("mint");

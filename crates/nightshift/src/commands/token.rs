@@ -21,7 +21,7 @@ pub async fn create(a: TokenCreateArgs) -> anyhow::Result<()> {
         );
     }
     let store = super::open_store(&config).await?;
-    let now = nightshift_gateway::now_ms();
+    let now = nightshift_clock::now_ms();
     let expires = a.expires_in_secs.map(|s| now + (s as i64) * 1000);
     let minted = nightshift_gateway::mint(
         store.as_ref(),
@@ -108,7 +108,7 @@ pub async fn revoke(a: TokenRevokeArgs) -> anyhow::Result<()> {
         .into());
     }
     let changed = store
-        .revoke_token(&a.id, nightshift_gateway::now_ms())
+        .revoke_token(&a.id, nightshift_clock::now_ms())
         .await?;
     if a.json {
         println!(
