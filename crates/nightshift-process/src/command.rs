@@ -1,0 +1,520 @@
+//! [`Command`]: a child process with its limits, run to its end and cleaned up after.
+//!
+//! How a run goes:
+//! 1. The program starts in its folder with stdin from `/dev/null` (it cannot wait on a
+//!    prompt), the environment of [`Env`] and nothing else, the job's tag and a tag of its
+//!    own run, as the leader of a new process group.
+//! 2. Its output is read as it arrives: [`Command::output`] gives stdout and stderr one pipe,
+//!    so they interleave as a terminal would show them, and keeps the head and the tail
+//!    ([`Captured`]); [`Command::lines`] hands stdout to the caller line by line (decoded
+//!    lossily: a line that is not UTF-8 does not stop the reading) and keeps stderr's tail.
+//!    Any output counts as a sign of life for the silence limit.
+//! 3. It ends when the program exits and its pipes close (or [`EXIT_GRACE`] after the exit,
+//!    if something it started keeps a pipe open); or when its time limit passes, when it is
+//!    silent for its silence limit, or when the caller's line handler says [`Flow::Stop`].
+//! 4. Whichever way it ended, everything it started is then killed: its group (while the
+//!    leader is not yet reaped), its descendants, every process carrying its run's tag.
+//! 5. Dropped before it ended (a cancelled iteration), it kills the group at once and sweeps
+//!    the run's tag on the blocking pool.
+
+use std::ffi::{OsStr, OsString};
+use std::os::fd::OwnedFd;
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt as _};
+use tokio::time::Instant;
+
+use crate::capture::Captured;
+use crate::env::{Env, RUN_VAR, TAG_VAR};
+use crate::kill::{kill_group, kill_tree, needle, sweep_blocking};
+
+/// How long output may keep coming after the program exited, before the rest is killed.
+pub const EXIT_GRACE: Duration = Duration::from_millis(500);
+/// How long to wait for a killed leader to be reaped.
+const REAP_AFTER_KILL: Duration = Duration::from_secs(5);
+/// How long to read what is left in the pipes once everything was killed.
+const DRAIN_AFTER_KILL: Duration = Duration::from_secs(1);
+/// A line longer than this is handed over in pieces of this size.
+const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
+
+/// What to run, where, with what environment and limits.
+#[derive(Debug, Clone)]
+pub struct Command {
+    program: OsString,
+    args: Vec<OsString>,
+    cwd: PathBuf,
+    env: Env,
+    tag: Option<String>,
+    time_limit: Option<Duration>,
+    silence_limit: Option<Duration>,
+}
+
+/// What a line handler wants next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// End the run now (for example: an agent CLI went past its turn limit).
+    Stop,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The program exited with this code.
+    Exited(i32),
+    /// A signal that was not ours ended it.
+    Signalled(i32),
+    /// It ran past its time limit and was killed.
+    TimedOut,
+    /// It wrote nothing for its silence limit (taken to be waiting for input) and was killed.
+    Silent,
+    /// The line handler said [`Flow::Stop`] and it was killed.
+    Stopped,
+    /// Waiting for it failed, or it was killed and could not be reaped.
+    Lost,
+}
+
+impl End {
+    pub fn success(self) -> bool {
+        self == Self::Exited(0)
+    }
+
+    /// The exit code, when the program exited by itself.
+    pub fn code(self) -> Option<i32> {
+        match self {
+            Self::Exited(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// A finished run.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub end: End,
+    /// [`Command::output`]: stdout and stderr as they interleaved. [`Command::lines`]:
+    /// stderr.
+    pub output: Captured,
+    pub duration: Duration,
+    /// Processes the cleanup found still running after the run ended, and killed.
+    pub leftovers: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start `{}` in {}: {source}", program.to_string_lossy(), cwd.display())]
+pub struct SpawnError {
+    pub program: OsString,
+    pub cwd: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl Command {
+    /// Run `program` in `cwd`, with the standard environment ([`Env::standard`]) and no
+    /// limits until some are set.
+    pub fn new(program: impl Into<OsString>, cwd: impl Into<PathBuf>) -> Self {
+        Self {
+            program: program.into(),
+            args: Vec::new(),
+            cwd: cwd.into(),
+            env: Env::standard(),
+            tag: None,
+            time_limit: None,
+            silence_limit: None,
+        }
+    }
+
+    /// `sh -c script` in `cwd`.
+    pub fn shell(script: &str, cwd: impl Into<PathBuf>) -> Self {
+        Self::new("sh", cwd).arg("-c").arg(script)
+    }
+
+    pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<OsString>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Set one variable on top of the environment.
+    pub fn var(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.set(key, value);
+        self
+    }
+
+    pub fn vars<I, K, V>(mut self, vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<OsString>,
+        V: Into<OsString>,
+    {
+        for (k, v) in vars {
+            self.env.set(k, v);
+        }
+        self
+    }
+
+    /// The job's tag ([`TAG_VAR`]), inherited by everything the program starts.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tag = Some(tag.into());
+        self
+    }
+
+    pub fn time_limit(mut self, limit: Duration) -> Self {
+        self.time_limit = Some(limit);
+        self
+    }
+
+    pub fn silence_limit(mut self, limit: Duration) -> Self {
+        self.silence_limit = Some(limit);
+        self
+    }
+
+    pub fn program(&self) -> &OsStr {
+        &self.program
+    }
+
+    pub fn cwd(&self) -> &Path {
+        &self.cwd
+    }
+
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
+    /// Run to the end with stdout and stderr in one pipe, keeping at most `max_bytes` of it
+    /// (the head and the tail).
+    pub async fn output(self, max_bytes: usize) -> Result<Run, SpawnError> {
+        let fail = |source| self.spawn_error(source);
+        let (reader, writer) = std::io::pipe().map_err(fail)?;
+        let writer_too = writer.try_clone().map_err(fail)?;
+        let run_tag = run_tag();
+        // Our copies of the write end go with `start`'s `tokio::process::Command`: the
+        // pipe reaches its end when the program's copies close.
+        let child = self.start(&run_tag, Stdio::from(writer), Stdio::from(writer_too))?;
+        let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))
+            .map_err(|e| self.spawn_error(e))?;
+        let mut out = Captured::new(max_bytes);
+        let mut none = Captured::new(0);
+        let (end, leftovers) = self
+            .supervise(
+                child,
+                &run_tag,
+                &mut pipe,
+                None,
+                &mut Sink::Capture(&mut out),
+                &mut none,
+            )
+            .await;
+        Ok(self.finished(end, out, leftovers))
+    }
+
+    /// Run to the end handing stdout to `on_line` line by line (without the line break),
+    /// keeping at most the last `stderr_bytes` of stderr.
+    pub async fn lines(
+        self,
+        on_line: &mut (dyn FnMut(&str) -> Flow + Send),
+        stderr_bytes: usize,
+    ) -> Result<Run, SpawnError> {
+        let run_tag = run_tag();
+        let mut child = self.start(&run_tag, Stdio::piped(), Stdio::piped())?;
+        let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take())
+        else {
+            return Err(self.spawn_error(std::io::Error::other("no output pipes")));
+        };
+        let mut err = Captured::tail_only(stderr_bytes);
+        let mut sink = Sink::Lines(Lines {
+            partial: Vec::new(),
+            on_line,
+            stopped: false,
+        });
+        let (end, leftovers) = self
+            .supervise(
+                child,
+                &run_tag,
+                &mut stdout,
+                Some(&mut stderr),
+                &mut sink,
+                &mut err,
+            )
+            .await;
+        if let Sink::Lines(lines) = &mut sink {
+            lines.finish();
+        }
+        Ok(self.finished(end, err, leftovers))
+    }
+
+    fn finished(&self, (end, duration): (End, Duration), output: Captured, leftovers: usize) -> Run {
+        tracing::debug!(program = %self.program.to_string_lossy(), ?end, duration_ms = duration.as_millis() as u64, leftovers, "Process run ended.");
+        Run {
+            end,
+            output,
+            duration,
+            leftovers,
+        }
+    }
+
+    fn spawn_error(&self, source: std::io::Error) -> SpawnError {
+        SpawnError {
+            program: self.program.clone(),
+            cwd: self.cwd.clone(),
+            source,
+        }
+    }
+
+    fn start(
+        &self,
+        run_tag: &str,
+        stdout: Stdio,
+        stderr: Stdio,
+    ) -> Result<tokio::process::Child, SpawnError> {
+        let mut cmd = tokio::process::Command::new(&self.program);
+        cmd.args(&self.args)
+            .current_dir(&self.cwd)
+            .env_clear()
+            .envs(self.env.iter())
+            .env(RUN_VAR, run_tag)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0)
+            .kill_on_drop(true);
+        if let Some(tag) = &self.tag {
+            cmd.env(TAG_VAR, tag);
+        }
+        let child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
+        tracing::debug!(program = %self.program.to_string_lossy(), pid = child.id(), cwd = %self.cwd.display(), "Process started.");
+        Ok(child)
+    }
+
+    /// Watch the run to its end (step 3 of the module docs), then clean up (step 4).
+    async fn supervise(
+        &self,
+        mut child: tokio::process::Child,
+        run_tag: &str,
+        main: &mut (dyn AsyncRead + Unpin + Send),
+        mut err: Option<&mut (dyn AsyncRead + Unpin + Send)>,
+        sink: &mut Sink<'_>,
+        err_keep: &mut Captured,
+    ) -> ((End, Duration), usize) {
+        let start = Instant::now();
+        let pgid = child.id().and_then(|p| i32::try_from(p).ok());
+        let mut guard = Guard {
+            pgid,
+            needle: Some(needle(RUN_VAR, run_tag)),
+        };
+        let deadline = self.time_limit.map(|d| start + d);
+        let never = start + Duration::from_secs(100 * 365 * 86_400);
+        let mut last_output = start;
+        let (mut main_eof, mut err_eof) = (false, err.is_none());
+        let mut status: Option<std::io::Result<ExitStatus>> = None;
+        let mut grace_until: Option<Instant> = None;
+        let mut buf = vec![0u8; 8192];
+        let mut ebuf = vec![0u8; 8192];
+        let ours = loop {
+            if main_eof && err_eof && status.is_some() {
+                break None;
+            }
+            let quiet_at = self.silence_limit.map(|s| last_output + s);
+            tokio::select! {
+                n = main.read(&mut buf), if !main_eof => match n {
+                    Ok(0) | Err(_) => main_eof = true,
+                    Ok(n) => {
+                        last_output = Instant::now();
+                        if sink.push(&buf[..n]) == Flow::Stop {
+                            break Some(End::Stopped);
+                        }
+                    }
+                },
+                n = read_maybe(&mut err, &mut ebuf), if !err_eof => match n {
+                    Ok(0) | Err(_) => err_eof = true,
+                    Ok(n) => {
+                        last_output = Instant::now();
+                        err_keep.push(&ebuf[..n]);
+                    }
+                },
+                st = child.wait(), if status.is_none() => {
+                    status = Some(st);
+                    grace_until = Some(Instant::now() + EXIT_GRACE);
+                },
+                () = tokio::time::sleep_until(deadline.unwrap_or(never)), if deadline.is_some() && status.is_none() => {
+                    break Some(End::TimedOut);
+                },
+                () = tokio::time::sleep_until(quiet_at.unwrap_or(never)), if quiet_at.is_some() && status.is_none() => {
+                    break Some(End::Silent);
+                },
+                () = tokio::time::sleep_until(grace_until.unwrap_or(never)), if grace_until.is_some() => break None,
+            }
+        };
+        let duration = start.elapsed();
+        if let Some(why) = ours {
+            tracing::debug!(program = %self.program.to_string_lossy(), ?why, "Ending the process and everything it started.");
+        }
+        // Everything the run started goes, whatever ended it. The group is killed by number
+        // only while its leader is unreaped (afterwards the number may be another's).
+        let root = if status.is_none() { pgid } else { None };
+        let leftovers = kill_tree(root, vec![needle(RUN_VAR, run_tag)]).await;
+        guard.disarm();
+        if status.is_none() {
+            let _ = child.start_kill();
+            status = tokio::time::timeout(REAP_AFTER_KILL, child.wait())
+                .await
+                .ok();
+        }
+        // What the killed processes wrote before they died.
+        let drain = async {
+            loop {
+                tokio::select! {
+                    n = main.read(&mut buf), if !main_eof => match n {
+                        Ok(0) | Err(_) => main_eof = true,
+                        Ok(n) => { sink.push(&buf[..n]); }
+                    },
+                    n = read_maybe(&mut err, &mut ebuf), if !err_eof => match n {
+                        Ok(0) | Err(_) => err_eof = true,
+                        Ok(n) => err_keep.push(&ebuf[..n]),
+                    },
+                    else => break,
+                }
+            }
+        };
+        if tokio::time::timeout(DRAIN_AFTER_KILL, drain).await.is_err() {
+            tracing::warn!(program = %self.program.to_string_lossy(), "Output pipes still open after everything was killed; giving up on them.");
+        }
+        let end = match (ours, status) {
+            (Some(end), _) => end,
+            (None, Some(Ok(s))) => match (s.code(), s.signal()) {
+                (Some(code), _) => End::Exited(code),
+                (None, Some(signal)) => End::Signalled(signal),
+                (None, None) => End::Lost,
+            },
+            (None, _) => End::Lost,
+        };
+        ((end, duration), leftovers)
+    }
+}
+
+/// A name unique to one run on this machine: this process's id, a counter, the time.
+fn run_tag() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}.{n}.{nanos}", std::process::id())
+}
+
+async fn read_maybe(
+    reader: &mut Option<&mut (dyn AsyncRead + Unpin + Send)>,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
+    match reader {
+        Some(r) => r.read(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Where the main stream goes.
+enum Sink<'a> {
+    Capture(&'a mut Captured),
+    Lines(Lines<'a>),
+}
+
+impl Sink<'_> {
+    fn push(&mut self, bytes: &[u8]) -> Flow {
+        match self {
+            Self::Capture(c) => {
+                c.push(bytes);
+                Flow::Continue
+            }
+            Self::Lines(l) => l.push(bytes),
+        }
+    }
+}
+
+/// Splits a byte stream into lines for a handler; once it said stop, it hears no more.
+struct Lines<'a> {
+    partial: Vec<u8>,
+    on_line: &'a mut (dyn FnMut(&str) -> Flow + Send),
+    stopped: bool,
+}
+
+impl Lines<'_> {
+    fn push(&mut self, mut bytes: &[u8]) -> Flow {
+        while !self.stopped {
+            let Some(nl) = bytes.iter().position(|b| *b == b'\n') else {
+                self.partial.extend_from_slice(bytes);
+                if self.partial.len() >= MAX_LINE_BYTES {
+                    let line = std::mem::take(&mut self.partial);
+                    self.emit(&line);
+                }
+                break;
+            };
+            self.partial.extend_from_slice(&bytes[..nl]);
+            bytes = &bytes[nl + 1..];
+            let line = std::mem::take(&mut self.partial);
+            self.emit(&line);
+        }
+        if self.stopped {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    }
+
+    fn emit(&mut self, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if (self.on_line)(&String::from_utf8_lossy(line)) == Flow::Stop {
+            self.stopped = true;
+        }
+    }
+
+    /// A last line without a line break.
+    fn finish(&mut self) {
+        if !self.stopped && !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.emit(&line);
+        }
+    }
+}
+
+/// Kills the run's group and sweeps its tag when dropped while armed: the cleanup of a run
+/// whose future was dropped before it ended.
+struct Guard {
+    pgid: Option<i32>,
+    needle: Option<Vec<u8>>,
+}
+
+impl Guard {
+    fn disarm(&mut self) {
+        self.pgid = None;
+        self.needle = None;
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
+            tracing::debug!(pgid, "Run dropped before it ended; killing its process group.");
+            kill_group(pgid);
+        }
+        let Some(needle) = self.needle.take() else {
+            return;
+        };
+        // The scan reads /proc: off the async runtime when there is one.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(move || sweep_blocking(&[needle]));
+            }
+            Err(_) => {
+                sweep_blocking(&[needle]);
+            }
+        }
+    }
+}
