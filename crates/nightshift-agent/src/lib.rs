@@ -54,9 +54,9 @@ pub struct AgentConfig {
     /// The most bytes of output one tool sends back to the model (the `run` tool keeps the
     /// head and the tail of a longer output).
     pub max_tool_output_bytes: usize,
-    /// Extra environment for the commands the agent runs (on top of `PATH`, `HOME` and
-    /// `LANG`, which come from this process; an entry here overrides them).
-    pub extra_env: Vec<(String, String)>,
+    /// The job's process tag ([`nightshift_process::TAG_VAR`]) for the commands the agent
+    /// runs; their environment is otherwise the supervisor's one policy.
+    pub process_tag: Option<String>,
 }
 
 /// The default for [`AgentConfig::max_tool_output_bytes`]: 16 KiB.
@@ -64,7 +64,7 @@ pub const DEFAULT_MAX_TOOL_OUTPUT_BYTES: usize = 16 * 1024;
 
 impl Default for AgentConfig {
     /// Empty URL, token and model (set them), 50 turns, no `max_tokens`, 10-minute commands,
-    /// 16 KiB of tool output, no extra environment.
+    /// 16 KiB of tool output, no process tag.
     fn default() -> Self {
         Self {
             base_url: String::new(),
@@ -74,7 +74,7 @@ impl Default for AgentConfig {
             max_tokens: None,
             command_timeout: Duration::from_secs(600),
             max_tool_output_bytes: DEFAULT_MAX_TOOL_OUTPUT_BYTES,
-            extra_env: Vec::new(),
+            process_tag: None,
         }
     }
 }

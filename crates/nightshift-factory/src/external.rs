@@ -1,29 +1,24 @@
 //! External agent CLIs as workers: the process around what `nightshift-workers` builds.
 //!
 //! One run: a fresh home for the CLI in the job's scratch space (never in the worktree, so
-//! the gates never see it), its files written, then the CLI started in the worktree with
-//! stdin closed, a cleared environment, as the leader of its own process group. Its stdout
-//! is read line by line into events as they come; the run ends when the CLI exits, or is
-//! ended — with its whole group — when it passes the iteration's time limit, goes silent
-//! for `recipe.silence_secs` (stuck waiting for input), or goes past `recipe.max_turns`.
+//! the gates never see it), its files written, then the CLI started in the worktree by the
+//! process supervisor (`nightshift-process`: stdin closed, the one environment policy plus
+//! the CLI's own home and gateway variables, the job's tag). Its stdout is read line by line
+//! into events as they come; the run ends when the CLI exits, or is ended — with every
+//! process it started, its tools in their own groups included — when it passes the
+//! iteration's time limit, goes silent for `recipe.silence_secs` (stuck waiting for input),
+//! or goes past `recipe.max_turns`.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
-use tokio::time::Instant;
-
+use nightshift_process::{End as RunEnd, Flow};
 use nightshift_workers::{Cli, End, Launch, LaunchInput, Tally};
 
 use crate::error::FactoryError;
 use crate::shift::ShiftCtx;
 use crate::worker::{IterationInput, WorkerEnd, WorkerReport};
 
-/// Variables kept from the factory's own environment (as for gates); `HOME` is the CLI's own.
-const KEPT_ENV: [&str; 3] = ["PATH", "LANG", "TMPDIR"];
-/// How long output may keep coming after the CLI exited.
-const EXIT_GRACE: Duration = Duration::from_millis(500);
 /// The most bytes of stderr kept (the last ones), for failure messages.
 const STDERR_TAIL: usize = 4096;
 
@@ -34,13 +29,6 @@ fn env_var(k: &str) -> Option<String> {
 /// The binary a worker needs, or why it cannot run (checked before a shift starts).
 pub(crate) fn resolve(cli: Cli) -> Result<std::path::PathBuf, String> {
     cli.resolve(&env_var).map_err(|e| e.0)
-}
-
-/// Why the factory ended a run itself.
-enum Ended {
-    TimeLimit,
-    Silent,
-    TurnLimit,
 }
 
 pub(crate) async fn run(
@@ -84,116 +72,38 @@ pub(crate) async fn run(
         };
     }
 
-    let mut cmd = tokio::process::Command::new(&launch.program);
-    cmd.args(&launch.args)
-        .current_dir(input.worktree)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
-        .env_clear();
-    for key in KEPT_ENV {
-        if let Some(v) = std::env::var_os(key) {
-            cmd.env(key, v);
+    let mut tally = Tally::default();
+    let max_turns = input.job.max_turns;
+    let silence = Duration::from_secs(input.job.silence_secs);
+    let mut on_line = |line: &str| {
+        for e in nightshift_workers::parse_line(cli, line.trim_end()) {
+            tally.add(cli, &e);
+            on_event(format!("{}: {e}", cli.worker()));
         }
-    }
-    cmd.envs(crate::gating::gate_env(input.worktree));
-    cmd.envs(launch.env.iter().map(|(k, v)| (k, v)));
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
+        if over_turn_limit(cli, &tally, max_turns) {
+            return Flow::Stop;
+        }
+        Flow::Continue
+    };
+    // The CLI's own HOME and gateway variables (`launch.env`) on top of the one policy.
+    let run = nightshift_process::Command::new(&launch.program, input.worktree)
+        .args(&launch.args)
+        .vars(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .tag(crate::gating::process_tag(input.worktree))
+        .time_limit(input.time_limit)
+        .silence_limit(silence)
+        .lines(&mut on_line, STDERR_TAIL)
+        .await;
+    let run = match run {
+        Ok(r) => r,
         Err(e) => {
             return WorkerEnd::Failed {
-                message: format!("cannot start {product} ({}): {e}", binary.display()),
+                message: format!("cannot start {product} ({}): {}", binary.display(), e.source),
             };
         }
     };
-    let pgid = child.id();
-    tracing::debug!(cli = cli.worker(), pgid, binary = %binary.display(), "Agent CLI started.");
-    let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        nightshift_gates::kill_tree(pgid, None).await;
-        return WorkerEnd::Failed {
-            message: format!("{product} started without its output pipes"),
-        };
-    };
-    // Lines as bytes, decoded lossily: a line that is not UTF-8 must not stop the reading
-    // (the CLI would then block on a full pipe and be taken for silent).
-    let mut stdout = BufReader::new(stdout);
-    let mut line = Vec::new();
-    let mut tally = Tally::default();
-    let mut err_tail: Vec<u8> = Vec::new();
-    let mut buf = vec![0u8; 8192];
-    let (mut out_done, mut err_done) = (false, false);
-    let deadline = Instant::now() + input.time_limit;
-    let silence = Duration::from_secs(input.job.silence_secs);
-    let mut last_output = Instant::now();
-    let mut status = None;
-    let mut grace_until = None::<Instant>;
-    let mut ended = None;
-    loop {
-        if out_done && err_done && status.is_some() {
-            break;
-        }
-        let quiet_until = grace_until.unwrap_or(last_output + silence);
-        tokio::select! {
-            n = stdout.read_until(b'\n', &mut line), if !out_done => match n {
-                Ok(n) if n > 0 => {
-                    last_output = Instant::now();
-                    let text = String::from_utf8_lossy(&line).into_owned();
-                    line.clear();
-                    for e in nightshift_workers::parse_line(cli, text.trim_end()) {
-                        tally.add(cli, &e);
-                        on_event(format!("{}: {e}", cli.worker()));
-                    }
-                    if over_turn_limit(cli, &tally, input.job.max_turns) {
-                        ended = Some(Ended::TurnLimit);
-                        break;
-                    }
-                }
-                _ => out_done = true,
-            },
-            n = stderr.read(&mut buf), if !err_done => match n {
-                Ok(0) | Err(_) => err_done = true,
-                Ok(n) => {
-                    last_output = Instant::now();
-                    err_tail.extend_from_slice(&buf[..n]);
-                    if err_tail.len() > STDERR_TAIL {
-                        err_tail.drain(..err_tail.len() - STDERR_TAIL);
-                    }
-                }
-            },
-            st = child.wait(), if status.is_none() => {
-                status = Some(st);
-                grace_until = Some(Instant::now() + EXIT_GRACE);
-            },
-            () = tokio::time::sleep_until(deadline) => {
-                ended = Some(Ended::TimeLimit);
-                break;
-            },
-            () = tokio::time::sleep_until(quiet_until) => {
-                if grace_until.is_some() {
-                    break;
-                }
-                ended = Some(Ended::Silent);
-                break;
-            },
-        }
-    }
-    // Whatever the CLI left running goes with it: its group, and its tools, which Claude
-    // Code and OpenCode start in groups of their own (found by the job's process tag).
-    // Once the CLI has been reaped its process id (and so its group id, once the group is
-    // empty) may be another process's: then only the tag, which is ours alone, is used.
-    let tag = crate::gating::process_tag(input.worktree);
-    let root = if status.is_none() { pgid } else { None };
-    nightshift_gates::kill_tree(root, Some(&tag)).await;
-    if status.is_none() {
-        status = tokio::time::timeout(Duration::from_secs(5), child.wait())
-            .await
-            .ok();
-    }
-    let code = status.and_then(|s| s.ok()).and_then(|s| s.code());
     report.reported_usage = tally.usage_reported.then_some(tally.usage);
-    let stderr_line = String::from_utf8_lossy(&err_tail)
+    let stderr_line = String::from_utf8_lossy(&run.output.tail())
         .lines()
         .rev()
         .find(|l| !l.trim().is_empty())
@@ -202,28 +112,49 @@ pub(crate) async fn run(
         .to_string();
     tracing::debug!(
         cli = cli.worker(),
-        ?code,
+        end = ?run.end,
         session = tally.session.as_deref().unwrap_or(""),
         turns = tally.turns,
         tool_calls = tally.tool_calls,
         commands = tally.commands,
+        leftovers = run.leftovers,
         "Agent CLI ended."
     );
     for warning in &tally.warnings {
         tracing::warn!(cli = cli.worker(), job = %input.job.name, warning = %warning, "The agent CLI reported a problem.");
     }
+    judge_cli(
+        cli,
+        &tally,
+        run.end,
+        &stderr_line,
+        input.time_limit,
+        silence,
+        max_turns,
+    )
+}
 
-    let max_turns = input.job.max_turns;
-    match ended {
-        Some(Ended::TimeLimit) => {
+/// How a CLI's run ended, as the stop rules need it.
+fn judge_cli(
+    cli: Cli,
+    tally: &Tally,
+    end: RunEnd,
+    stderr_line: &str,
+    time_limit: Duration,
+    silence: Duration,
+    max_turns: u32,
+) -> WorkerEnd {
+    let product = cli.product();
+    let code = match end {
+        RunEnd::TimedOut => {
             return WorkerEnd::Failed {
                 message: format!(
                     "{product} ran past the iteration's time limit ({} s) and was killed with every process it started",
-                    input.time_limit.as_secs()
+                    time_limit.as_secs()
                 ),
             };
         }
-        Some(Ended::Silent) => {
+        RunEnd::Silent => {
             return WorkerEnd::Failed {
                 message: format!(
                     "{product} wrote nothing for {} s (recipe.silence_secs): taken to be waiting for input, killed with every process it started",
@@ -231,15 +162,16 @@ pub(crate) async fn run(
                 ),
             };
         }
-        Some(Ended::TurnLimit) => {
+        RunEnd::Stopped => {
             return WorkerEnd::Failed {
                 message: format!(
                     "{product} went past recipe.max_turns ({max_turns} turns) and was stopped"
                 ),
             };
         }
-        None => {}
-    }
+        RunEnd::Exited(c) => Some(c),
+        RunEnd::Signalled(_) | RunEnd::Lost => None,
+    };
     match (&tally.end, code) {
         (Some(End::MaxTurns), _) => WorkerEnd::Failed {
             message: format!(
@@ -249,8 +181,8 @@ pub(crate) async fn run(
         (Some(End::Failed { message }), _) => WorkerEnd::Failed {
             message: format!("{product} failed: {message}"),
         },
-        (Some(End::Completed), Some(0)) | (None, Some(0)) if finished(cli, &tally) => {
-            finished_end(cli, &tally)
+        (Some(End::Completed), Some(0)) | (None, Some(0)) if finished(cli, tally) => {
+            finished_end(cli, tally)
         }
         (_, Some(0)) => WorkerEnd::Failed {
             message: format!("{product} exited without finishing its turn"),

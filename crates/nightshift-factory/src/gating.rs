@@ -59,7 +59,7 @@ fn command_gate(g: &GateCommand) -> CommandGate {
     )
 }
 
-/// The tag ([`nightshift_gates::TAG_VAR`]) of every process the factory starts for the job
+/// The tag ([`nightshift_process::TAG_VAR`]) of every process the factory starts for the job
 /// whose worktree is `worktree`: unique on the machine, the same after a restart.
 pub(crate) fn process_tag(worktree: &Path) -> String {
     worktree.display().to_string()
@@ -68,36 +68,10 @@ pub(crate) fn process_tag(worktree: &Path) -> String {
 /// End whatever a crashed run left at work for this job (a gate, the agent's command, an
 /// agent CLI and its tools): every process tagged with the job's tag.
 pub async fn reap_orphans(worktree: &Path) {
-    let n = nightshift_gates::reap_tagged(&process_tag(worktree)).await;
+    let n = nightshift_process::reap_tagged(&process_tag(worktree)).await;
     if n > 0 {
         tracing::warn!(processes = n, worktree = %worktree.display(), "Ended processes an earlier run of this job left running.");
     }
-}
-
-/// Environment for gate commands (and the agent's own commands, and agent CLIs): the build
-/// tools' homes, nothing secret, and the job's process tag.
-///
-/// Python bytecode caches are off: a rejected iteration is reset away but ignored files
-/// stay, and a `.pyc` compiled from it is trusted by Python when the next version of the
-/// file has the same size and modification second — the gates would test stale code.
-pub(crate) fn gate_env(worktree: &Path) -> Vec<(String, String)> {
-    [
-        "CARGO_HOME",
-        "RUSTUP_HOME",
-        "CARGO_TARGET_DIR",
-        "VIRTUAL_ENV",
-        "PYTHONPATH",
-        "GOPATH",
-        "GOCACHE",
-        "JAVA_HOME",
-    ]
-    .iter()
-    .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-    .chain([
-        ("PYTHONDONTWRITEBYTECODE".to_string(), "1".to_string()),
-        (nightshift_gates::TAG_VAR.to_string(), process_tag(worktree)),
-    ])
-    .collect()
 }
 
 struct Stat {
@@ -186,17 +160,16 @@ pub async fn judge(
     }
     let mut results = nightshift_gates::check(&policy, &change)
         .map_err(|e| FactoryError::Invalid(e.to_string()))?;
-    let env = gate_env(wt.path());
+    let tag = process_tag(wt.path());
     for g in &gates.commands {
-        results.push(nightshift_gates::run_command(wt.path(), &command_gate(g), &env, true).await);
+        results.push(nightshift_gates::run_command(wt.path(), &command_gate(g), &tag).await);
     }
     let accepted = results.iter().all(|r| r.passed);
     let mut done_verified = false;
     if accepted && claims_done {
         done_verified = match &gates.done_check {
             Some(g) => {
-                let r =
-                    nightshift_gates::run_command(wt.path(), &command_gate(g), &env, true).await;
+                let r = nightshift_gates::run_command(wt.path(), &command_gate(g), &tag).await;
                 let passed = r.passed;
                 results.push(r);
                 passed

@@ -101,7 +101,7 @@ async fn builtin(
         nightshift_agent::AgentConfig::new(input.gateway_v1, input.token, &input.job.model);
     cfg.max_turns = input.job.max_turns;
     cfg.command_timeout = input.time_limit.min(Duration::from_secs(600));
-    cfg.extra_env = crate::gating::gate_env(input.worktree);
+    cfg.process_tag = Some(crate::gating::process_tag(input.worktree));
     let prompt = nightshift_agent::Prompt {
         recipe: input.job.prompt.clone(),
         progress_notes: input.notes.to_string(),
@@ -155,6 +155,9 @@ async fn builtin(
     }
 }
 
+/// The most bytes of a command worker's output kept (its head and tail).
+const COMMAND_OUTPUT_BYTES: usize = 2 * 1024 * 1024;
+
 /// `recipe.command`, run with `sh -c` in the worktree. Exit 0 finishes the iteration; the
 /// command claims the task done by exiting 0 with `NIGHTSHIFT_DONE` on a line of its output.
 async fn command(input: IterationInput<'_>) -> WorkerEnd {
@@ -163,46 +166,53 @@ async fn command(input: IterationInput<'_>) -> WorkerEnd {
             message: "worker `command` has no command".into(),
         };
     };
-    let gate = nightshift_gates::CommandGate::new("worker", cmd, input.time_limit);
-    let mut env = crate::gating::gate_env(input.worktree);
-    env.extend([
-        ("NIGHTSHIFT_ITERATION".to_string(), input.n.to_string()),
-        ("NIGHTSHIFT_NOTES".to_string(), input.notes.to_string()),
-        ("OPENAI_BASE_URL".to_string(), input.gateway_v1.to_string()),
-        ("OPENAI_API_KEY".to_string(), input.token.to_string()),
-        (
-            "ANTHROPIC_BASE_URL".to_string(),
-            input.gateway_v1.trim_end_matches("/v1").to_string(),
-        ),
-        ("ANTHROPIC_API_KEY".to_string(), input.token.to_string()),
-    ]);
-    let (result, output) =
-        nightshift_gates::run_command_with_output(input.worktree, &gate, &env, true).await;
-    if result.passed {
-        let claims_done = output.text.lines().any(|l| l.trim() == "NIGHTSHIFT_DONE");
-        let summary = output
-            .text
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .to_string();
-        WorkerEnd::Finished {
-            summary,
-            claims_done,
-            notes: None,
-        }
-    } else {
-        WorkerEnd::Failed {
-            message: format!(
-                "the command {}: {}",
-                if result.timed_out {
-                    "timed out"
-                } else {
-                    "failed"
-                },
-                result.detail
+    let run = nightshift_process::Command::shell(cmd, input.worktree)
+        .tag(crate::gating::process_tag(input.worktree))
+        .time_limit(input.time_limit)
+        .vars([
+            ("NIGHTSHIFT_ITERATION", input.n.to_string()),
+            ("NIGHTSHIFT_NOTES", input.notes.to_string()),
+            ("OPENAI_BASE_URL", input.gateway_v1.to_string()),
+            ("OPENAI_API_KEY", input.token.to_string()),
+            (
+                "ANTHROPIC_BASE_URL",
+                input.gateway_v1.trim_end_matches("/v1").to_string(),
             ),
+            ("ANTHROPIC_API_KEY", input.token.to_string()),
+        ])
+        .output(COMMAND_OUTPUT_BYTES)
+        .await;
+    let run = match run {
+        Ok(r) => r,
+        Err(e) => {
+            return WorkerEnd::Failed {
+                message: format!("the command could not start: {e}"),
+            };
         }
+    };
+    let text = run.output.text();
+    match run.end {
+        nightshift_process::End::Exited(0) => WorkerEnd::Finished {
+            summary: text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .to_string(),
+            claims_done: text.lines().any(|l| l.trim() == "NIGHTSHIFT_DONE"),
+            notes: None,
+        },
+        nightshift_process::End::TimedOut => WorkerEnd::Failed {
+            message: format!(
+                "the command timed out: `{cmd}` did not finish within {} s and was killed with every process it started",
+                input.time_limit.as_secs()
+            ),
+        },
+        nightshift_process::End::Exited(code) => WorkerEnd::Failed {
+            message: format!("the command failed: `{cmd}` exited with code {code}"),
+        },
+        end => WorkerEnd::Failed {
+            message: format!("the command failed: `{cmd}` ended without an exit code ({end:?})"),
+        },
     }
 }

@@ -8,9 +8,8 @@
 //! | module | holds |
 //! |---|---|
 //! | [`result`] | [`GateResult`], the evidence of one gate, and the excerpt helpers that keep it small |
-//! | [`command`] | [`CommandGate`] and [`run_command`]: `sh -c` in its own process group, a timeout that kills the whole group, output capped while it is read |
+//! | [`command`] | [`CommandGate`] and [`run_command`]: `sh -c` through the process supervisor (`nightshift-process`), a timeout that kills everything it started, output capped while it is read |
 //! | [`change`] | [`Change`], [`FileChange`], [`ChangeStatus`]: an iteration's change as the factory hands it over |
-//! | [`reap`] | [`kill_tree`]: a command's group, its descendants and every process tagged with the job's [`TAG_VAR`] (agent CLIs start their tools in groups of their own) |
 //! | [`policy`] | [`Policy`] and [`check`]: the gates `non-empty-change`, `tests-intact`, `protected-paths`, `diff-size`, `hooks` |
 //! | [`tests_guard`] | how `tests-intact` finds test files and counts tests, assertions and skip markers per language |
 //!
@@ -21,15 +20,10 @@
 pub mod change;
 pub mod command;
 pub mod policy;
-pub mod reap;
 pub mod result;
 pub mod tests_guard;
 
 pub use change::{Change, ChangeStatus, FileChange};
-pub use command::{
-    CommandGate, CommandOutput, OUTPUT_CAP_BYTES, kill_process_group, run_command,
-    run_command_with_output,
-};
+pub use command::{CommandGate, OUTPUT_CAP_BYTES, run_command};
 pub use policy::{GATE_NAMES, Policy, PolicyError, check};
-pub use reap::{TAG_VAR, kill_tree, reap_tagged};
 pub use result::{EXCERPT_MAX_BYTES, GateResult, all_passed};

@@ -113,7 +113,10 @@ mod tests {
     fn tail_only_keeps_the_end() {
         let mut c = Captured::tail_only(4);
         c.push(b"first line\nlast");
-        assert_eq!((c.text().as_str(), c.total()), ("\n[... 11 bytes omitted ...]\nlast", 15));
+        assert_eq!(
+            (c.text().as_str(), c.total()),
+            ("\n[... 11 bytes omitted ...]\nlast", 15)
+        );
         assert_eq!(c.tail(), b"last");
     }
 }

@@ -251,7 +251,12 @@ impl Command {
         Ok(self.finished(end, err, leftovers))
     }
 
-    fn finished(&self, (end, duration): (End, Duration), output: Captured, leftovers: usize) -> Run {
+    fn finished(
+        &self,
+        (end, duration): (End, Duration),
+        output: Captured,
+        leftovers: usize,
+    ) -> Run {
         tracing::debug!(program = %self.program.to_string_lossy(), ?end, duration_ms = duration.as_millis() as u64, leftovers, "Process run ended.");
         Run {
             end,
@@ -501,7 +506,10 @@ impl Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(pgid) = self.pgid.take() {
-            tracing::debug!(pgid, "Run dropped before it ended; killing its process group.");
+            tracing::debug!(
+                pgid,
+                "Run dropped before it ended; killing its process group."
+            );
             kill_group(pgid);
         }
         let Some(needle) = self.needle.take() else {

@@ -73,7 +73,9 @@ impl Env {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&OsStr, &OsStr)> {
-        self.vars.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()))
+        self.vars
+            .iter()
+            .map(|(k, v)| (k.as_os_str(), v.as_os_str()))
     }
 }
 
@@ -91,10 +93,7 @@ mod tests {
                 "{key} passed through"
             );
         }
-        assert_eq!(
-            env.get("PYTHONDONTWRITEBYTECODE"),
-            Some(OsStr::new("1"))
-        );
+        assert_eq!(env.get("PYTHONDONTWRITEBYTECODE"), Some(OsStr::new("1")));
         assert_eq!(env.get("PATH"), std::env::var_os("PATH").as_deref());
     }
 

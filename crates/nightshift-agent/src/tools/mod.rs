@@ -381,7 +381,15 @@ pub(crate) async fn dispatch(
             let timeout = args.timeout_secs.map_or(cfg.command_timeout, |s| {
                 Duration::from_secs(s.max(1)).min(cfg.command_timeout)
             });
-            match command::run(root, &args.command, timeout, &cfg.extra_env, max_bytes).await {
+            match command::run(
+                root,
+                &args.command,
+                timeout,
+                cfg.process_tag.as_deref(),
+                max_bytes,
+            )
+            .await
+            {
                 Ok(done) => Dispatch::Output {
                     ok: !done.timed_out && done.exit_code == Some(0),
                     text: done.text,

@@ -53,7 +53,7 @@ pub fn config(base_url: String) -> AgentConfig {
         max_tokens: None,
         command_timeout: Duration::from_secs(20),
         max_tool_output_bytes: 16 * 1024,
-        extra_env: Vec::new(),
+        process_tag: None,
     }
 }
 

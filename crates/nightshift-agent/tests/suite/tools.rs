@@ -471,7 +471,7 @@ async fn commands_get_a_clean_environment_and_no_stdin() {
             ]),
             finish(),
         ],
-        |cfg| cfg.extra_env = vec![("NS_EXTRA".into(), "yes".into())],
+        |cfg| cfg.process_tag = Some("job-tag".into()),
     )
     .await;
     let env = run.tool_result(0);
@@ -481,17 +481,25 @@ async fn commands_get_a_clean_environment_and_no_stdin() {
         .skip(2)
         .filter_map(|l| l.split_once('=').map(|(k, _)| k))
         .collect();
-    assert!(names.contains(&"NS_EXTRA"), "{env}");
-    assert!(env.contains("NS_EXTRA=yes\n"), "{env}");
-    for name in &names {
-        assert!(
-            [
-                "PATH", "HOME", "LANG", "NS_EXTRA", "PWD", "OLDPWD", "SHLVL", "_"
-            ]
-            .contains(name),
-            "unexpected variable {name} in {env}"
-        );
-    }
+    assert!(env.contains("NIGHTSHIFT_TAG=job-tag\n"), "{env}");
+    // The supervisor's one policy (TMPDIR included: the agent's commands once missed it).
+    let mut expected: Vec<&str> = nightshift_process::env::KEPT
+        .iter()
+        .copied()
+        .filter(|k| std::env::var_os(k).is_some())
+        .chain([
+            "NIGHTSHIFT_TAG",
+            "NIGHTSHIFT_RUN",
+            "PYTHONDONTWRITEBYTECODE",
+        ])
+        .collect();
+    expected.sort_unstable();
+    let mut names: Vec<&str> = names
+        .into_iter()
+        .filter(|k| !matches!(*k, "PWD" | "OLDPWD" | "SHLVL" | "_"))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, expected, "{env}");
     assert_eq!(
         run.tool_result(1),
         "exit code: 0\noutput (11 bytes):\nread: 1 []\n"

@@ -1,7 +1,6 @@
 mod command;
 mod hooks;
 mod policy;
-mod reap;
 mod tests_intact;
 
 use nightshift_gates::{Change, FileChange, GateResult, Policy, check};

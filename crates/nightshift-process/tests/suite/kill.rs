@@ -35,7 +35,11 @@ async fn reap_tagged_ends_the_jobs_processes_and_only_those() {
         Some(&tag),
         "setsid sh -c 'echo $$ > grandchild.pid; exec sleep 30' & echo $$ > job.pid; exec sleep 30",
     );
-    let mut other = orphan(dir.path(), Some("another-job"), "echo $$ > other.pid; exec sleep 30");
+    let mut other = orphan(
+        dir.path(),
+        Some("another-job"),
+        "echo $$ > other.pid; exec sleep 30",
+    );
     let job_pid = read_pid(dir.path(), "job.pid").await;
     let grandchild = read_pid(dir.path(), "grandchild.pid").await;
     let other_pid = read_pid(dir.path(), "other.pid").await;

@@ -9,13 +9,19 @@ use super::{read_pid, wait_gone};
 #[tokio::test]
 async fn exit_code_and_interleaved_output() {
     let dir = tempfile::tempdir().unwrap();
-    let run = Command::shell("echo one; sleep 0.1; echo two >&2; sleep 0.1; echo three; exit 3", dir.path())
-        .output(1024)
-        .await
-        .unwrap();
+    let run = Command::shell(
+        "echo one; sleep 0.1; echo two >&2; sleep 0.1; echo three; exit 3",
+        dir.path(),
+    )
+    .output(1024)
+    .await
+    .unwrap();
     assert_eq!(run.end, End::Exited(3));
     assert_eq!(run.output.text(), "one\ntwo\nthree\n");
-    assert_eq!((run.output.total(), run.output.omitted(), run.leftovers), (14, 0, 0));
+    assert_eq!(
+        (run.output.total(), run.output.omitted(), run.leftovers),
+        (14, 0, 0)
+    );
     assert!(!run.end.success());
 }
 
@@ -36,23 +42,32 @@ async fn output_keeps_head_and_tail_and_counts_everything() {
     let text = run.output.text();
     assert!(text.starts_with("first\nx\n"), "{text}");
     assert!(text.ends_with("x\nlast\n"), "{text}");
-    assert!(text.contains("\n[... 199947 bytes omitted ...]\n"), "{text}");
+    assert!(
+        text.contains("\n[... 199947 bytes omitted ...]\n"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn time_limit_kills_the_program_and_what_it_started() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let run = Command::shell("sleep 30 & echo $! > child.pid; echo started; wait", dir.path())
-        .time_limit(Duration::from_millis(300))
-        .output(1024)
-        .await
-        .unwrap();
+    let run = Command::shell(
+        "sleep 30 & echo $! > child.pid; echo started; wait",
+        dir.path(),
+    )
+    .time_limit(Duration::from_millis(300))
+    .output(1024)
+    .await
+    .unwrap();
     assert_eq!(run.end, End::TimedOut);
     assert_eq!(run.output.text(), "started\n");
     assert!(started.elapsed() >= Duration::from_millis(300));
     let child = read_pid(dir.path(), "child.pid").await;
-    assert!(wait_gone(child).await, "the background sleep outlived its run");
+    assert!(
+        wait_gone(child).await,
+        "the background sleep outlived its run"
+    );
 }
 
 #[tokio::test]
@@ -71,11 +86,14 @@ async fn silence_limit_ends_a_program_that_waits_without_output() {
 #[tokio::test]
 async fn output_resets_the_silence_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let run = Command::shell("for i in 1 2 3 4 5; do echo $i; sleep 0.1; done", dir.path())
-        .silence_limit(Duration::from_millis(400))
-        .output(1024)
-        .await
-        .unwrap();
+    let run = Command::shell(
+        "for i in 1 2 3 4 5; do echo $i; sleep 0.1; done",
+        dir.path(),
+    )
+    .silence_limit(Duration::from_millis(400))
+    .output(1024)
+    .await
+    .unwrap();
     assert_eq!(run.end, End::Exited(0));
     assert_eq!(run.output.text(), "1\n2\n3\n4\n5\n");
 }
@@ -95,7 +113,10 @@ async fn a_child_in_its_own_session_is_killed_when_the_run_ends() {
     assert_eq!(run.end, End::Exited(0));
     assert_eq!(run.output.text(), "done\n");
     let daemon = read_pid(dir.path(), "daemon.pid").await;
-    assert!(wait_gone(daemon).await, "the setsid daemon outlived its run");
+    assert!(
+        wait_gone(daemon).await,
+        "the setsid daemon outlived its run"
+    );
     assert_eq!(run.leftovers, 1);
 }
 
@@ -138,7 +159,12 @@ async fn the_environment_is_the_policy_and_nothing_else() {
         .iter()
         .copied()
         .filter(|k| std::env::var_os(k).is_some())
-        .chain(["EXTRA", "NIGHTSHIFT_RUN", TAG_VAR, "PYTHONDONTWRITEBYTECODE"])
+        .chain([
+            "EXTRA",
+            "NIGHTSHIFT_RUN",
+            TAG_VAR,
+            "PYTHONDONTWRITEBYTECODE",
+        ])
         .collect();
     expected.sort_unstable();
     assert_eq!(names, expected);
@@ -208,7 +234,11 @@ async fn a_line_handler_can_stop_the_run() {
     .lines(
         &mut |_| {
             seen += 1;
-            if seen == 3 { Flow::Stop } else { Flow::Continue }
+            if seen == 3 {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            }
         },
         1024,
     )
@@ -233,5 +263,8 @@ async fn dropping_a_run_kills_its_group_and_its_stragglers() {
     let shell = read_pid(dir.path(), "shell.pid").await;
     let daemon = read_pid(dir.path(), "daemon.pid").await;
     assert!(wait_gone(shell).await, "the shell outlived its dropped run");
-    assert!(wait_gone(daemon).await, "the daemon outlived its dropped run");
+    assert!(
+        wait_gone(daemon).await,
+        "the daemon outlived its dropped run"
+    );
 }
