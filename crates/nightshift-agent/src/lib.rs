@@ -33,7 +33,7 @@ mod search;
 mod tools;
 
 pub use prompt::{first_message_map, guidance, repo_map, system_prompt};
-pub use run::run_iteration;
+pub use run::{THRASH_REPEATS, run_iteration};
 pub use tools::tool_definitions;
 
 /// How an iteration talks to the gateway and how far its tools may go.
@@ -124,6 +124,17 @@ pub enum Stop {
     },
     /// The iteration used all of [`AgentConfig::max_turns`].
     MaxTurns,
+    /// The model made the same failing tool call (the same tool, the same arguments, the
+    /// same error) [`THRASH_REPEATS`] times in a row: it is not going to get anywhere, and
+    /// every further turn would be paid for nothing.
+    Thrashing {
+        /// The tool it kept calling.
+        tool: String,
+        /// The error it kept getting.
+        error: String,
+        /// How many times in a row.
+        repeats: u32,
+    },
     /// The gateway refused a call with `402`: the budget is spent.
     BudgetExhausted {
         /// The gateway's error message.
@@ -197,7 +208,4 @@ pub struct Outcome {
     pub tool_calls: u32,
     /// The progress notes the model left with `finish`, if any.
     pub notes: Option<String>,
-    /// The paths the iteration wrote or edited, in order, when it ran no command; `None`
-    /// once a `run` call could have changed anything. Lets the caller stage just these.
-    pub touched: Option<Vec<String>>,
 }

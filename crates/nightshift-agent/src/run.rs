@@ -10,6 +10,38 @@ use crate::prompt;
 use crate::tools::{self, Dispatch};
 use crate::{AgentConfig, Event, Outcome, Prompt, Stop};
 
+/// Identical failing tool calls in a row that end an iteration as thrashing.
+pub const THRASH_REPEATS: u32 = 3;
+
+/// The last failing tool call and how many times in a row it was made.
+#[derive(Default)]
+struct Repeats {
+    last: Option<(String, String, String)>,
+    count: u32,
+}
+
+impl Repeats {
+    /// Count a call's result; `Some` when it is the `THRASH_REPEATS`th identical failure.
+    fn record(&mut self, name: &str, arguments: &str, ok: bool, text: &str) -> Option<Stop> {
+        if ok {
+            *self = Self::default();
+            return None;
+        }
+        let call = (name.to_string(), arguments.to_string(), text.to_string());
+        if self.last.as_ref() == Some(&call) {
+            self.count += 1;
+        } else {
+            self.last = Some(call);
+            self.count = 1;
+        }
+        (self.count >= THRASH_REPEATS).then(|| Stop::Thrashing {
+            tool: name.to_string(),
+            error: text.to_string(),
+            repeats: self.count,
+        })
+    }
+}
+
 /// Runs one iteration in `workdir` (a git worktree). `on_event` sees everything as it
 /// happens: each turn before its request, each tool call and its result, each command's end,
 /// each text the model says.
@@ -35,8 +67,8 @@ pub async fn run_iteration(
         turns: 0,
         tool_calls: 0,
         notes: None,
-        touched: Some(Vec::new()),
     };
+    let mut repeats = Repeats::default();
     for n in 1..=cfg.max_turns {
         outcome.turns = n;
         on_event(Event::Turn { n });
@@ -70,10 +102,6 @@ pub async fn run_iteration(
                 name: call.name.clone(),
                 arguments: call.arguments.clone(),
             });
-            if call.name == "run" {
-                outcome.touched = None;
-            }
-            let wrote = matches!(call.name.as_str(), "write_file" | "edit_file");
             match tools::dispatch(cfg, workdir, &call.name, &call.arguments).await {
                 Dispatch::Finish {
                     summary,
@@ -89,18 +117,6 @@ pub async fn run_iteration(
                     return outcome;
                 }
                 Dispatch::Output { ok, text, command } => {
-                    if ok && wrote {
-                        let path = serde_json::from_str::<Value>(&call.arguments)
-                            .ok()
-                            .and_then(|a| {
-                                a.get("path").and_then(Value::as_str).map(str::to_string)
-                            });
-                        if let (Some(list), Some(path)) = (outcome.touched.as_mut(), path)
-                            && !list.contains(&path)
-                        {
-                            list.push(path);
-                        }
-                    }
                     if let Some(end) = command {
                         on_event(Event::Command {
                             command: end.command,
@@ -109,10 +125,15 @@ pub async fn run_iteration(
                         });
                     }
                     on_event(Event::ToolResult {
-                        name: call.name,
+                        name: call.name.clone(),
                         ok,
                         bytes: text.len(),
                     });
+                    if let Some(stop) = repeats.record(&call.name, &call.arguments, ok, &text) {
+                        tracing::info!(turn = n, tool = %call.name, "agent: the same failing call again and again; ending the iteration");
+                        outcome.stop = stop;
+                        return outcome;
+                    }
                     messages.push(json!({
                         "role": "tool",
                         "tool_call_id": call.id,

@@ -42,7 +42,6 @@ async fn payment_required_is_budget_exhausted_with_the_gateways_message() {
             turns: 2,
             tool_calls: 1,
             notes: None,
-            touched: Some(vec![]),
         }
     );
     assert_eq!(run.requests.len(), 2);
@@ -63,7 +62,6 @@ async fn unauthorized_is_its_own_stop() {
             turns: 1,
             tool_calls: 0,
             notes: None,
-            touched: Some(vec![]),
         }
     );
 }

@@ -41,7 +41,6 @@ async fn read_edit_run_finish() {
             turns: 4,
             tool_calls: 4,
             notes: Some("nothing left".to_owned()),
-            touched: None, // a `run` call could have changed anything
         }
     );
 
@@ -206,7 +205,6 @@ async fn answer_without_tools_ends_the_iteration() {
             turns: 1,
             tool_calls: 0,
             notes: None,
-            touched: Some(vec![]),
         }
     );
     assert_eq!(
@@ -234,7 +232,6 @@ async fn max_turns_stops_a_loop_that_never_finishes() {
             turns: 3,
             tool_calls: 3,
             notes: None,
-            touched: Some(vec![]),
         }
     );
     assert_eq!(run.requests.len(), 3);
@@ -265,7 +262,6 @@ async fn zero_turns_sends_nothing() {
             turns: 0,
             tool_calls: 0,
             notes: None,
-            touched: Some(vec![]),
         }
     );
     assert!(run.requests.is_empty());
@@ -310,7 +306,6 @@ async fn bad_calls_go_back_to_the_model_and_the_loop_goes_on() {
             turns: 2,
             tool_calls: 5,
             notes: None,
-            touched: Some(vec![]),
         }
     );
     let results = run.last_tool_messages();
@@ -420,34 +415,77 @@ async fn a_map_given_by_the_caller_is_used_instead_of_walking_the_tree() {
     assert!(!first.contains("real.txt"), "{first}");
 }
 
+/// A model that called `finish` without its required argument was answered with the same
+/// tool error 40 times, until `max_turns`: 40 paid calls for nothing. The third identical
+/// failing call in a row now ends the iteration.
 #[tokio::test]
-async fn the_paths_an_iteration_wrote_are_reported_when_it_ran_no_command() {
+async fn a_model_repeating_the_same_failing_call_ends_the_iteration_as_thrashing() {
+    let steps: Vec<Step> = (0..40)
+        .map(|_| Step::tool_call("finish", json!({"done": true})))
+        .collect();
+    let provider =
+        nightshift_testkit::ScriptedProvider::start(nightshift_testkit::Script::new(steps))
+            .await
+            .expect("provider");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = harness::config(provider.base_url());
+    cfg.max_turns = 50;
+    let prompt = nightshift_agent::Prompt {
+        recipe: "Finish.".into(),
+        progress_notes: String::new(),
+        repo_map: None,
+    };
+    let outcome = nightshift_agent::run_iteration(&cfg, dir.path(), &prompt, &mut |_| {}).await;
+    assert_eq!(
+        outcome,
+        nightshift_agent::Outcome {
+            stop: Stop::Thrashing {
+                tool: "finish".into(),
+                error: "error: invalid arguments for `finish`: missing field `summary` at line 1 column 13; send a JSON object that follows the tool's schema".into(),
+                repeats: nightshift_agent::THRASH_REPEATS,
+            },
+            turns: 3,
+            tool_calls: 3,
+            notes: None,
+        }
+    );
+    assert_eq!(provider.requests().len(), 3);
+}
+
+/// Failing calls that differ, or that a successful call separates, are not thrashing.
+#[tokio::test]
+async fn failures_separated_by_a_success_are_not_thrashing() {
+    let bad = || Step::tool_call("read_file", json!({"path": "missing.txt"}));
     let provider = nightshift_testkit::ScriptedProvider::start(nightshift_testkit::Script::new([
+        bad(),
+        bad(),
+        Step::tool_call("list_files", json!({})),
+        bad(),
+        bad(),
         Step::tool_call(
-            "write_file",
-            json!({"path": "notes/a.txt", "content": "one"}),
+            "finish",
+            json!({"summary": "gave up reading", "done": false}),
         ),
-        Step::tool_call(
-            "edit_file",
-            json!({"path": "notes/a.txt", "old_text": "one", "new_text": "two"}),
-        ),
-        Step::tool_call("write_file", json!({"path": "/etc/escape", "content": "x"})),
-        Step::tool_call("write_file", json!({"path": "b.txt", "content": "b"})),
-        Step::tool_call("finish", json!({"summary": "wrote", "done": false})),
     ]))
     .await
     .expect("provider");
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = harness::config(provider.base_url());
     let prompt = nightshift_agent::Prompt {
-        recipe: "Write.".into(),
+        recipe: "Read.".into(),
         progress_notes: String::new(),
         repo_map: None,
     };
     let outcome = nightshift_agent::run_iteration(&cfg, dir.path(), &prompt, &mut |_| {}).await;
     assert_eq!(
-        outcome.touched,
-        Some(vec!["notes/a.txt".to_string(), "b.txt".to_string()]),
-        "refused writes are not listed"
+        (outcome.stop, outcome.turns, outcome.tool_calls),
+        (
+            Stop::Finished {
+                summary: "gave up reading".into(),
+                claims_done: false
+            },
+            6,
+            6
+        )
     );
 }
