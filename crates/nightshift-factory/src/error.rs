@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 
+/// Why a shift or a job could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum FactoryError {
     #[error(transparent)]
@@ -18,6 +19,20 @@ pub enum FactoryError {
         #[source]
         source: std::io::Error,
     },
+    /// A mistake in a file the user wrote, with its position.
+    #[error(transparent)]
+    Spec(#[from] nightshift_spec::SpecError),
+    /// What the user asked for cannot be done as asked (a name that is not in the store, a
+    /// branch someone else owns, a spec that differs from the shift's): the message says
+    /// what and what to do.
     #[error("{0}")]
     Invalid(String),
+}
+
+impl FactoryError {
+    /// Whether the user can fix this by changing what they gave (exit code 2), rather than
+    /// a failure of ours or of the machine (exit code 1).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Self::Invalid(_) | Self::Spec(_))
+    }
 }

@@ -15,8 +15,8 @@ use std::time::Duration;
 use nightshift_process::{End as RunEnd, Flow};
 use nightshift_workers::{Cli, End, Launch, LaunchInput, Tally};
 
+use crate::ctx::ShiftCtx;
 use crate::error::FactoryError;
-use crate::shift::ShiftCtx;
 use crate::worker::{IterationInput, WorkerEnd, WorkerReport};
 
 /// The most bytes of stderr kept (the last ones), for failure messages.
@@ -98,7 +98,11 @@ pub(crate) async fn run(
         Ok(r) => r,
         Err(e) => {
             return WorkerEnd::Failed {
-                message: format!("cannot start {product} ({}): {}", binary.display(), e.source),
+                message: format!(
+                    "cannot start {product} ({}): {}",
+                    binary.display(),
+                    e.source
+                ),
             };
         }
     };

@@ -7,17 +7,38 @@
 //! stay reachable. Stop rules decide when a job ends. State is an append-only event log
 //! with its projection in the store, so `nightshift run` after a crash continues each job
 //! where it stood. Workers reach models only through the gateway, with a job's own token.
+//!
+//! It is not the gateway (it runs one, or talks to a running one, through a narrow link),
+//! nor the process supervisor (`nightshift-process` starts and ends every child).
+//!
+//! | module | holds |
+//! |---|---|
+//! | `shift` | [`run_shift`]: preflight, the gateway, the shift's token, the scheduler |
+//! | `job` | one job's loop as stages: prepare, work, commit, gate and judge, land |
+//! | `rules` | the stop rules, pure functions of where a job stands |
+//! | `resume` | where a job picks up after a stop or a crash, pure functions of its history |
+//! | `gating` | the gates on an iteration's commit: policy, commands, the done-check |
+//! | `worker`, `external` | what runs an iteration: the built-in agent, a command, an agent CLI |
+//! | `ctx` | what a shift's jobs share; [`Progress`] for a live display |
+//! | `spec_diff` | what differs between a stored spec and a new one |
+//! | `report` | [`ShiftReport`]: per job its stop, iterations, defects by gate, tokens, dollars |
+//! | `layout` | [`Layout`]: where the factory keeps mirrors, worktrees and scratch space |
 
+mod ctx;
 mod error;
 mod external;
 mod gating;
 mod job;
 mod layout;
 mod report;
+mod resume;
+mod rules;
 mod shift;
+mod spec_diff;
 mod worker;
 
+pub use ctx::{Phase, Progress};
 pub use error::FactoryError;
 pub use layout::Layout;
 pub use report::{JobReport, ShiftReport, job_diff, report};
-pub use shift::{FactoryStore, Options, Phase, Progress, run_shift};
+pub use shift::{Options, run_shift};

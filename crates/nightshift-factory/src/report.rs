@@ -6,21 +6,21 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use nightshift_meter::format_usd;
+use nightshift_store::{Backend, Event, IterationState, JobState, Landing, ShiftState, StopReason};
 
 use crate::error::FactoryError;
-use crate::shift::FactoryStore;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobReport {
     pub job: String,
-    pub state: String,
-    pub stop_reason: Option<String>,
+    pub state: JobState,
+    pub stop_reason: Option<StopReason>,
     pub stop_detail: Option<String>,
     pub branch: String,
     pub head: Option<String>,
     /// Where the accepted work landed: `pushed` (to the source repository's branch),
     /// `nothing`, or `failed: …`.
-    pub landing: Option<String>,
+    pub landing: Option<Landing>,
     pub iterations: i64,
     pub accepted: i64,
     pub defects: i64,
@@ -39,7 +39,7 @@ pub struct JobReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ShiftReport {
     pub shift: String,
-    pub state: String,
+    pub state: ShiftState,
     pub jobs: Vec<JobReport>,
     pub iterations: i64,
     pub accepted: i64,
@@ -48,7 +48,7 @@ pub struct ShiftReport {
     pub nanos_per_accepted: Option<i64>,
 }
 
-pub async fn report(store: &dyn FactoryStore, shift: &str) -> Result<ShiftReport, FactoryError> {
+pub async fn report(store: &dyn Backend, shift: &str) -> Result<ShiftReport, FactoryError> {
     let Some(s) = store.shift(shift).await? else {
         return Err(FactoryError::Invalid(format!(
             "no shift named `{shift}` in this store (see `nightshift status`)"
@@ -60,15 +60,19 @@ pub async fn report(store: &dyn FactoryStore, shift: &str) -> Result<ShiftReport
         events
             .iter()
             .rev()
-            .find(|e| e.kind == "job_finished" && e.job.as_deref() == Some(job))
-            .and_then(|e| e.data.get("worktree_bytes"))
-            .and_then(serde_json::Value::as_i64)
+            .filter(|e| e.job.as_deref() == Some(job))
+            .find_map(|e| match &e.event {
+                Event::JobFinished { worktree_bytes, .. } => Some(*worktree_bytes),
+                _ => None,
+            })
+            .flatten()
+            .and_then(|b| i64::try_from(b).ok())
     };
     let mut jobs = Vec::new();
     for j in store.jobs(shift).await? {
         let mut by_gate = BTreeMap::new();
         for it in store.iterations(shift, &j.name).await? {
-            if it.state == "rejected" {
+            if it.state == IterationState::Rejected {
                 for g in store.gate_results(shift, &j.name, it.n).await? {
                     if !g.passed {
                         *by_gate.entry(g.gate).or_insert(0) += 1;
@@ -141,7 +145,7 @@ impl ShiftReport {
             out.push_str(&format!(
                 "{:<20} {:<15} {:>5} {:>8} {:>7} {:>7} {:>10} {:>12} {:>12}  {:<9} {}\n",
                 j.job,
-                j.stop_reason.as_deref().unwrap_or(&j.state),
+                j.stop_reason.map_or(j.state.as_str(), StopReason::as_str),
                 j.iterations,
                 j.accepted,
                 j.defects,
@@ -149,9 +153,10 @@ impl ShiftReport {
                 j.input_tokens + j.output_tokens,
                 format_usd(j.spent_nanos),
                 j.nanos_per_accepted.map_or("-".into(), format_usd),
-                j.landing
-                    .as_deref()
-                    .map_or("-", |l| if l.starts_with("failed") { "FAILED" } else { l }),
+                j.landing.as_ref().map_or("-", |l| match l {
+                    Landing::Failed { .. } => "FAILED",
+                    other => other.kind().as_str(),
+                }),
                 if gates.is_empty() { "-".into() } else { gates },
             ));
         }
@@ -184,7 +189,7 @@ impl ShiftReport {
 
 /// The accepted change of one job: its branch against where it started.
 pub async fn job_diff(
-    store: &dyn FactoryStore,
+    store: &dyn Backend,
     layout: &crate::Layout,
     shift: &str,
     job: &str,

@@ -1,46 +1,23 @@
-//! Running a shift: the in-process gateway, the shift's token, and the scheduler.
+//! Running a shift: preflight, the in-process gateway, the shift's token, the scheduler.
 
 use std::sync::Arc;
 
-use serde_json::json;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 
-use nightshift_gateway::GatewayState;
+use nightshift_clock::now_ms;
 use nightshift_meter::Price;
 use nightshift_spec::{Config, ShiftSpec};
-use nightshift_store::{JobRow, ShiftRow, StateChange, Store};
+use nightshift_store::{
+    Backend, Event, JobRow, JobState, ShiftRow, ShiftState, StateChange, Store,
+};
 
+use crate::ctx::{GatewayLink, Phase, Progress, ShiftCtx};
 use crate::error::FactoryError;
 use crate::job::{self, JobCtx};
 use crate::layout::Layout;
 use crate::report::{ShiftReport, report};
-
-/// Everything the factory needs from a store: the gateway's domains and its own.
-pub trait FactoryStore: Store + nightshift_store::FactoryStore {}
-impl<T: Store + nightshift_store::FactoryStore> FactoryStore for T {}
-
-/// What a job is doing, for a live display.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Phase {
-    Waiting,
-    Working,
-    Gating,
-    Accepted,
-    Rejected,
-    Finished { reason: String },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Progress {
-    pub job: String,
-    pub iteration: u32,
-    pub max_iterations: u32,
-    pub phase: Phase,
-    pub accepted: u32,
-    pub defects: u32,
-    pub spent_nanos: i64,
-}
+use crate::spec_diff::differences;
 
 pub struct Options {
     pub layout: Layout,
@@ -51,79 +28,8 @@ pub struct Options {
     pub gateway_url: Option<String>,
 }
 
-/// Shared by every job of a running shift.
-pub(crate) struct ShiftCtx {
-    pub spec: ShiftSpec,
-    pub store: Arc<dyn FactoryStore>,
-    /// The in-process gateway, or `None` when a running one is used.
-    pub gateway: Option<Arc<GatewayState>>,
-    pub gateway_v1: String,
-    /// With a running gateway, its journal: calls it answered but has not yet committed.
-    pub ledger_journal: Option<std::path::PathBuf>,
-    pub shift_token_id: String,
-    pub layout: Layout,
-    pub progress: Option<mpsc::UnboundedSender<Progress>>,
-    pub min_call_nanos: i64,
-}
-
-impl ShiftCtx {
-    /// Make every call the gateway has answered visible in the ledger: flush this
-    /// process's own gateway, or copy a running one's journal records in.
-    pub async fn ledger_up_to_date(&self) -> Result<(), FactoryError> {
-        if let Some(g) = &self.gateway {
-            g.writer.flush().await?;
-        } else if let Some(journal) = &self.ledger_journal {
-            nightshift_store::Journal::catch_up(self.store.as_ref(), journal).await?;
-        }
-        Ok(())
-    }
-
-    pub fn report(&self, p: Progress) {
-        if let Some(tx) = &self.progress {
-            let _ = tx.send(p);
-        }
-    }
-
-    /// What a job's token has spent, and what it may still spend: the least of its own
-    /// budget and the shift's. From the in-process gateway's budgets (reservations in
-    /// flight included) or, with a running gateway, from the ledger.
-    pub async fn budget(
-        &self,
-        token_id: &str,
-        token_budget: i64,
-    ) -> Result<(i64, i64), FactoryError> {
-        if let Some(g) = &self.gateway {
-            let job = g.budgets.get(token_id);
-            let shift = g.budgets.get(&self.shift_token_id);
-            let spent = job.as_ref().map_or(0, |n| n.spent);
-            let left = job
-                .map_or(0, |n| n.left())
-                .min(shift.map_or(0, |n| n.left()));
-            return Ok((spent, left));
-        }
-        // Not brought up to date from the running gateway's journal first: this is read for
-        // every progress report, and a call answered in the last few milliseconds changes
-        // no decision here (the gateway itself refuses what a budget cannot pay for).
-        let by_token: std::collections::HashMap<String, i64> =
-            self.store.spent_by_token().await?.into_iter().collect();
-        let spent = by_token.get(token_id).copied().unwrap_or(0);
-        let shift_spent: i64 = self
-            .store
-            .spend_by_job(&self.spec.name)
-            .await?
-            .iter()
-            .map(|j| j.settled_nanos)
-            .sum();
-        Ok((
-            spent,
-            (token_budget - spent).min(self.spec.shift_nanos - shift_spent),
-        ))
-    }
-}
-
-pub(crate) use nightshift_clock::now_ms;
-
-/// Check the spec against the configuration before anything runs.
+/// Check the spec against the configuration before anything runs; returns about what an
+/// iteration's first call costs (the budget stop rule's threshold).
 fn preflight(config: &Config, spec: &ShiftSpec) -> Result<i64, FactoryError> {
     let book = nightshift_meter::PriceBook::builtin();
     let date = nightshift_clock::today();
@@ -157,24 +63,47 @@ fn preflight(config: &Config, spec: &ShiftSpec) -> Result<i64, FactoryError> {
     Ok(min_call)
 }
 
+/// A spec run under the name of a shift already in the store must be the spec that shift
+/// was started with: anything else would be silently ignored.
+fn same_spec(existing: &ShiftRow, spec: &ShiftSpec) -> Result<(), FactoryError> {
+    let stored: serde_json::Value =
+        serde_json::from_str(&existing.spec_json).unwrap_or(serde_json::Value::Null);
+    let new = serde_json::to_value(spec).unwrap_or(serde_json::Value::Null);
+    let differ = differences(&stored, &new);
+    if differ.is_empty() {
+        return Ok(());
+    }
+    Err(FactoryError::Invalid(format!(
+        "{}: shift `{}` is already in this store (started from {}), and this spec differs from the one it was started with: {}. To resume it, put the spec back as it was; to run the changed spec, give it another `name`",
+        spec.file.display(),
+        spec.name,
+        existing.spec_path,
+        differ.join(", ")
+    )))
+}
+
 /// Run (or resume) a shift to the end and return its report.
 pub async fn run_shift(
     config: &Config,
     spec: ShiftSpec,
-    store: Arc<dyn FactoryStore>,
+    store: Arc<dyn Backend>,
     options: Options,
 ) -> Result<ShiftReport, FactoryError> {
     let name = spec.name.clone();
-    if let Some(existing) = store.shift(&name).await?
-        && existing.state == "finished"
-    {
-        tracing::info!(shift = %name, "Shift already finished; reporting it.");
-        return report(store.as_ref(), &name).await;
+    if let Some(existing) = store.shift(&name).await? {
+        same_spec(&existing, &spec)?;
+        if existing.state == ShiftState::Finished {
+            tracing::info!(shift = %name, "Shift already finished; reporting it.");
+            return report(store.as_ref(), &name).await;
+        }
     }
     let min_call_nanos = preflight(config, &spec)?;
-    let progress = options.progress;
-    let layout = options.layout;
-    if let Some(url) = options.gateway_url {
+    let Options {
+        layout,
+        progress,
+        gateway_url,
+    } = options;
+    if let Some(url) = gateway_url {
         // A running gateway on the same store: it picks up the tokens minted here on
         // their first call; this process never touches its calls in flight.
         let base = url.trim_end_matches('/');
@@ -183,8 +112,7 @@ pub async fn run_shift(
         } else {
             format!("{base}/v1")
         };
-        let link = GatewayLink {
-            state: None,
+        let link = GatewayLink::Running {
             v1,
             journal: nightshift_store::Journal::path_for(&config.store.url),
         };
@@ -201,20 +129,20 @@ pub async fn run_shift(
         .local_addr()
         .map_err(|e| FactoryError::Gateway(e.to_string()))?;
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let serving = {
-        let g = gateway.clone();
-        #[expect(
-            clippy::disallowed_methods,
-            reason = "the in-process gateway serves until the shift ends; awaited below"
-        )]
-        tokio::spawn(nightshift_gateway::serve(g, listener, async {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the in-process gateway serves until the shift ends; awaited below"
+    )]
+    let serving = tokio::spawn(nightshift_gateway::serve(
+        gateway.clone(),
+        listener,
+        async {
             let _ = stop_rx.await;
-        }))
-    };
-    let link = GatewayLink {
-        state: Some(gateway),
+        },
+    ));
+    let link = GatewayLink::InProcess {
+        state: gateway,
         v1: format!("http://{addr}/v1"),
-        journal: None,
     };
     let result = run_jobs(spec, store.clone(), link, layout, progress, min_call_nanos).await;
     let _ = stop_tx.send(());
@@ -227,88 +155,80 @@ pub async fn run_shift(
     report(store.as_ref(), &name).await
 }
 
-/// The gateway a shift's agents call: this process's own, or a running one.
-struct GatewayLink {
-    state: Option<Arc<GatewayState>>,
-    v1: String,
-    /// A running gateway's journal on the shared store.
-    journal: Option<std::path::PathBuf>,
+/// The shift's token: minted with the shift's first run (which records the shift and its
+/// pending jobs), or the one it was started with.
+async fn open_shift(
+    spec: &ShiftSpec,
+    store: &dyn Backend,
+    link: &GatewayLink,
+) -> Result<String, FactoryError> {
+    let name = &spec.name;
+    if let Some(existing) = store.shift(name).await? {
+        store
+            .record(name, None, &Event::ShiftResumed, now_ms(), &[])
+            .await?;
+        if let Some(id) = existing.token_id {
+            return Ok(id);
+        }
+    }
+    let minted =
+        nightshift_gateway::mint(store, name, spec.shift_nanos, None, None, now_ms()).await?;
+    link.register(&minted.record);
+    let row = ShiftRow {
+        name: name.clone(),
+        spec_path: spec.file.display().to_string(),
+        spec_json: serde_json::to_string(spec).unwrap_or_default(),
+        token_id: Some(minted.record.id.clone()),
+        state: ShiftState::Running,
+        created_ms: now_ms(),
+        finished_ms: None,
+    };
+    let mut changes = vec![StateChange::Shift(row)];
+    changes.extend(spec.jobs.iter().map(|j| {
+        StateChange::Job(JobRow {
+            shift: name.clone(),
+            name: j.name.clone(),
+            source: j.source.clone(),
+            branch: spec.branch_for(&j.name),
+            worktree: None,
+            state: JobState::Pending,
+            stop_reason: None,
+            stop_detail: None,
+            iterations: 0,
+            accepted: 0,
+            defects: 0,
+            base_sha: None,
+            head_sha: None,
+            started_ms: None,
+            finished_ms: None,
+            landing: None,
+        })
+    }));
+    let started = Event::ShiftStarted {
+        jobs: u32::try_from(spec.jobs.len()).unwrap_or(u32::MAX),
+        budget_nanos: spec.shift_nanos,
+        concurrency: u32::try_from(spec.concurrency).unwrap_or(u32::MAX),
+    };
+    store
+        .record(name, None, &started, now_ms(), &changes)
+        .await?;
+    Ok(minted.record.id)
 }
 
 async fn run_jobs(
     spec: ShiftSpec,
-    store: Arc<dyn FactoryStore>,
+    store: Arc<dyn Backend>,
     link: GatewayLink,
     layout: Layout,
     progress: Option<mpsc::UnboundedSender<Progress>>,
     min_call_nanos: i64,
 ) -> Result<(), FactoryError> {
     let name = spec.name.clone();
-    let existing = store.shift(&name).await?;
-    let spec_json = serde_json::to_string(&spec).unwrap_or_default();
-    let shift_token_id = match existing.as_ref().and_then(|s| s.token_id.clone()) {
-        Some(id) => id,
-        None => {
-            let minted = nightshift_gateway::mint(
-                store.as_ref(),
-                &name,
-                spec.shift_nanos,
-                None,
-                None,
-                now_ms(),
-            )
-            .await?;
-            if let Some(g) = &link.state {
-                g.register(&minted.record);
-            }
-            let row = ShiftRow {
-                name: name.clone(),
-                spec_path: spec.file.display().to_string(),
-                spec_json: spec_json.clone(),
-                token_id: Some(minted.record.id.clone()),
-                state: "running".into(),
-                created_ms: now_ms(),
-                finished_ms: None,
-            };
-            let mut changes = vec![StateChange::Shift(row)];
-            for j in &spec.jobs {
-                changes.push(StateChange::Job(JobRow {
-                    shift: name.clone(),
-                    name: j.name.clone(),
-                    source: j.source.clone(),
-                    branch: spec.branch_for(&j.name),
-                    worktree: None,
-                    state: "pending".into(),
-                    stop_reason: None,
-                    stop_detail: None,
-                    iterations: 0,
-                    accepted: 0,
-                    defects: 0,
-                    base_sha: None,
-                    head_sha: None,
-                    started_ms: None,
-                    finished_ms: None,
-                    landing: None,
-                }));
-            }
-            let data = json!({"jobs": spec.jobs.len(), "budget_nanos": spec.shift_nanos, "concurrency": spec.concurrency});
-            store
-                .record(&name, None, "shift_started", &data, now_ms(), &changes)
-                .await?;
-            minted.record.id
-        }
-    };
-    if existing.is_some() {
-        store
-            .record(&name, None, "shift_resumed", &json!({}), now_ms(), &[])
-            .await?;
-    }
+    let shift_token_id = open_shift(&spec, store.as_ref(), &link).await?;
     let ctx = Arc::new(ShiftCtx {
         spec,
         store: store.clone(),
-        gateway: link.state,
-        gateway_v1: link.v1,
-        ledger_journal: link.journal,
+        gateway: link,
         shift_token_id,
         layout,
         progress,
@@ -322,23 +242,23 @@ async fn run_jobs(
         let Some(row) = rows.iter().find(|r| r.name == job.name).cloned() else {
             continue;
         };
-        if row.state == "finished" {
+        if row.state == JobState::Finished {
             continue;
         }
         ctx.report(Progress {
             job: job.name.clone(),
-            iteration: row.iterations as u32,
+            iteration: u32::try_from(row.iterations).unwrap_or(0),
             max_iterations: job.max_iterations,
             phase: Phase::Waiting,
-            accepted: row.accepted as u32,
-            defects: row.defects as u32,
+            accepted: u32::try_from(row.accepted).unwrap_or(0),
+            defects: u32::try_from(row.defects).unwrap_or(0),
             spent_nanos: 0,
         });
         let permit = permits
             .clone()
             .acquire_owned()
             .await
-            .map_err(|e| FactoryError::Invalid(e.to_string()))?;
+            .map_err(|e| FactoryError::Gateway(e.to_string()))?;
         let job_ctx = JobCtx {
             shift: ctx.clone(),
             spec: job,
@@ -361,16 +281,15 @@ async fn run_jobs(
         .jobs(&name)
         .await?
         .iter()
-        .all(|j| j.state == "finished");
+        .all(|j| j.state == JobState::Finished);
     if all_done && let Some(mut row) = store.shift(&name).await? {
-        row.state = "finished".into();
+        row.state = ShiftState::Finished;
         row.finished_ms = Some(now_ms());
         store
             .record(
                 &name,
                 None,
-                "shift_finished",
-                &json!({}),
+                &Event::ShiftFinished,
                 now_ms(),
                 &[StateChange::Shift(row)],
             )

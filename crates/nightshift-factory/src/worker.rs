@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use nightshift_spec::{JobSpec, WorkerKind};
+use nightshift_store::WorkerStop;
 
 /// How a worker's iteration ended, as the stop rules need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,17 +21,21 @@ pub enum WorkerEnd {
     Budget { message: String },
     /// The worker failed (its model calls, its process, its turn limit).
     Failed { message: String },
+    /// The model repeated the same failing tool call until the agent stopped it.
+    Thrashing { message: String },
 }
 
 impl WorkerEnd {
-    pub fn label(&self) -> &'static str {
+    /// How it ended, as the iteration records it.
+    pub fn stop(&self) -> WorkerStop {
         match self {
             Self::Finished {
                 claims_done: true, ..
-            } => "finished (claims done)",
-            Self::Finished { .. } => "finished",
-            Self::Budget { .. } => "budget",
-            Self::Failed { .. } => "failed",
+            } => WorkerStop::ClaimsDone,
+            Self::Finished { .. } => WorkerStop::Finished,
+            Self::Budget { .. } => WorkerStop::Budget,
+            Self::Failed { .. } => WorkerStop::Failed,
+            Self::Thrashing { .. } => WorkerStop::Thrashing,
         }
     }
 }
@@ -53,9 +58,6 @@ pub struct IterationInput<'a> {
 /// What a worker reports beside how it ended.
 #[derive(Debug, Default)]
 pub struct WorkerReport {
-    /// The only paths the worker can have changed, when it knows them (the built-in agent,
-    /// when it ran no command); `None` otherwise.
-    pub touched: Option<Vec<String>>,
     /// An agent CLI's own usage figures for the iteration (the ledger's are what count).
     pub reported_usage: Option<nightshift_workers::Usage>,
 }
@@ -78,7 +80,7 @@ pub async fn run(
 ) -> WorkerEnd {
     *report = WorkerReport::default();
     match input.job.worker {
-        WorkerKind::Builtin => builtin(input, on_event, &mut report.touched).await,
+        WorkerKind::Builtin => builtin(input, on_event).await,
         WorkerKind::Command => command(input).await,
         WorkerKind::Codex => {
             crate::external::run(nightshift_workers::Cli::Codex, input, on_event, report).await
@@ -95,7 +97,6 @@ pub async fn run(
 async fn builtin(
     input: IterationInput<'_>,
     on_event: &mut (dyn FnMut(String) + Send),
-    touched: &mut Option<Vec<String>>,
 ) -> WorkerEnd {
     let mut cfg =
         nightshift_agent::AgentConfig::new(input.gateway_v1, input.token, &input.job.model);
@@ -121,7 +122,6 @@ async fn builtin(
         }
     };
     use nightshift_agent::Stop;
-    *touched = outcome.touched.clone();
     match outcome.stop {
         Stop::Finished {
             summary,
@@ -140,6 +140,16 @@ async fn builtin(
             message: format!(
                 "the agent used all {} turns without finishing",
                 input.job.max_turns
+            ),
+        },
+        Stop::Thrashing {
+            tool,
+            error,
+            repeats,
+        } => WorkerEnd::Thrashing {
+            message: format!(
+                "the model made the same failing `{tool}` call {repeats} times in a row, and the iteration was ended ({})",
+                error.chars().take(300).collect::<String>()
             ),
         },
         Stop::BudgetExhausted { message } => WorkerEnd::Budget { message },

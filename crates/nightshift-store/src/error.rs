@@ -18,4 +18,8 @@ pub enum StoreError {
     WriterGone,
     #[error("{0}")]
     Invalid(String),
+    /// A stored value the store cannot read back: a state no version wrote, an event that
+    /// does not parse. The database was edited by hand or by a newer nightshift.
+    #[error("the store holds {what} it cannot read: {detail}")]
+    Corrupt { what: String, detail: String },
 }

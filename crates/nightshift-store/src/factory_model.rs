@@ -2,13 +2,16 @@
 
 use serde::Serialize;
 
+use crate::event::Event;
+use crate::states::{IterationState, JobState, Landing, ShiftState, StopReason, WorkerStop};
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ShiftRow {
     pub name: String,
     pub spec_path: String,
     pub spec_json: String,
     pub token_id: Option<String>,
-    pub state: String,
+    pub state: ShiftState,
     pub created_ms: i64,
     pub finished_ms: Option<i64>,
 }
@@ -20,8 +23,8 @@ pub struct JobRow {
     pub source: String,
     pub branch: String,
     pub worktree: Option<String>,
-    pub state: String,
-    pub stop_reason: Option<String>,
+    pub state: JobState,
+    pub stop_reason: Option<StopReason>,
     pub stop_detail: Option<String>,
     pub iterations: i64,
     pub accepted: i64,
@@ -30,8 +33,8 @@ pub struct JobRow {
     pub head_sha: Option<String>,
     pub started_ms: Option<i64>,
     pub finished_ms: Option<i64>,
-    /// Where the accepted work landed (`pushed`, `nothing`, `failed: …`).
-    pub landing: Option<String>,
+    /// Where the accepted work landed, once the job finished.
+    pub landing: Option<Landing>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,10 +42,10 @@ pub struct IterationRow {
     pub shift: String,
     pub job: String,
     pub n: i64,
-    pub state: String,
+    pub state: IterationState,
     pub base_sha: String,
     pub commit_sha: Option<String>,
-    pub worker_stop: Option<String>,
+    pub worker_stop: Option<WorkerStop>,
     pub claims_done: bool,
     pub summary: Option<String>,
     pub notes: Option<String>,
@@ -62,6 +65,8 @@ pub struct GateRow {
     pub timed_out: bool,
     pub detail: String,
     pub excerpt: String,
+    /// Passed, but a person should look, and why (a test changed where the recipe allows it).
+    pub review: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -70,8 +75,8 @@ pub struct EventRow {
     pub ts_ms: i64,
     pub shift: String,
     pub job: Option<String>,
-    pub kind: String,
-    pub data: serde_json::Value,
+    #[serde(flatten)]
+    pub event: Event,
 }
 
 /// Money and tokens spent by one job, from the ledger.

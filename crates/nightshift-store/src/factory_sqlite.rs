@@ -4,9 +4,44 @@
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, Transaction};
 
+use crate::error::StoreError;
+use crate::event::Event;
 use crate::factory_model::{EventRow, GateRow, IterationRow, JobRow, JobSpend, ShiftRow};
 use crate::sqlite::SqliteStore;
+use crate::states::{
+    IterationState, JobState, Landing, LandingKind, ShiftState, StopReason, UnknownState,
+    WorkerStop,
+};
 use crate::{BoxFuture, FactoryStore, StateChange};
+
+/// A state column, read back as its type (a text no version wrote is a decode error that
+/// names the column and the valid texts).
+fn state<T>(
+    r: &SqliteRow,
+    column: &str,
+    parse: fn(&str) -> Result<T, UnknownState>,
+) -> Result<T, sqlx::Error> {
+    let text: String = r.try_get(column)?;
+    parse(&text).map_err(|e| sqlx::Error::ColumnDecode {
+        index: column.into(),
+        source: Box::new(e),
+    })
+}
+
+fn opt_state<T>(
+    r: &SqliteRow,
+    column: &str,
+    parse: fn(&str) -> Result<T, UnknownState>,
+) -> Result<Option<T>, sqlx::Error> {
+    let text: Option<String> = r.try_get(column)?;
+    text.map(|t| {
+        parse(&t).map_err(|e| sqlx::Error::ColumnDecode {
+            index: column.into(),
+            source: Box::new(e),
+        })
+    })
+    .transpose()
+}
 
 fn shift_from(r: &SqliteRow) -> Result<ShiftRow, sqlx::Error> {
     Ok(ShiftRow {
@@ -14,7 +49,7 @@ fn shift_from(r: &SqliteRow) -> Result<ShiftRow, sqlx::Error> {
         spec_path: r.try_get("spec_path")?,
         spec_json: r.try_get("spec_json")?,
         token_id: r.try_get("token_id")?,
-        state: r.try_get("state")?,
+        state: state(r, "state", ShiftState::parse)?,
         created_ms: r.try_get("created_ms")?,
         finished_ms: r.try_get("finished_ms")?,
     })
@@ -27,8 +62,8 @@ fn job_from(r: &SqliteRow) -> Result<JobRow, sqlx::Error> {
         source: r.try_get("source")?,
         branch: r.try_get("branch")?,
         worktree: r.try_get("worktree")?,
-        state: r.try_get("state")?,
-        stop_reason: r.try_get("stop_reason")?,
+        state: state(r, "state", JobState::parse)?,
+        stop_reason: opt_state(r, "stop_reason", StopReason::parse)?,
         stop_detail: r.try_get("stop_detail")?,
         iterations: r.try_get("iterations")?,
         accepted: r.try_get("accepted")?,
@@ -37,7 +72,11 @@ fn job_from(r: &SqliteRow) -> Result<JobRow, sqlx::Error> {
         head_sha: r.try_get("head_sha")?,
         started_ms: r.try_get("started_ms")?,
         finished_ms: r.try_get("finished_ms")?,
-        landing: r.try_get("landing")?,
+        landing: opt_state(r, "landing", LandingKind::parse)?
+            .map(|kind| {
+                Ok::<_, sqlx::Error>(Landing::from_parts(kind, r.try_get("landing_detail")?))
+            })
+            .transpose()?,
     })
 }
 
@@ -46,10 +85,10 @@ fn iteration_from(r: &SqliteRow) -> Result<IterationRow, sqlx::Error> {
         shift: r.try_get("shift")?,
         job: r.try_get("job")?,
         n: r.try_get("n")?,
-        state: r.try_get("state")?,
+        state: state(r, "state", IterationState::parse)?,
         base_sha: r.try_get("base_sha")?,
         commit_sha: r.try_get("commit_sha")?,
-        worker_stop: r.try_get("worker_stop")?,
+        worker_stop: opt_state(r, "worker_stop", WorkerStop::parse)?,
         claims_done: r.try_get("claims_done")?,
         summary: r.try_get("summary")?,
         notes: r.try_get("notes")?,
@@ -58,6 +97,24 @@ fn iteration_from(r: &SqliteRow) -> Result<IterationRow, sqlx::Error> {
         deletions: r.try_get("deletions")?,
         started_ms: r.try_get("started_ms")?,
         finished_ms: r.try_get("finished_ms")?,
+    })
+}
+
+fn event_from(r: &SqliteRow) -> Result<EventRow, StoreError> {
+    let seq: i64 = r.try_get("seq")?;
+    let kind: String = r.try_get("kind")?;
+    let data: String = r.try_get("data")?;
+    let corrupt = |detail: String| StoreError::Corrupt {
+        what: format!("event {seq} (`{kind}`)"),
+        detail,
+    };
+    let data = serde_json::from_str(&data).map_err(|e| corrupt(e.to_string()))?;
+    Ok(EventRow {
+        seq,
+        ts_ms: r.try_get("ts_ms")?,
+        shift: r.try_get("shift")?,
+        job: r.try_get("job")?,
+        event: Event::from_parts(&kind, data).map_err(|e| corrupt(e.to_string()))?,
     })
 }
 
@@ -70,6 +127,7 @@ fn gate_from(r: &SqliteRow) -> Result<GateRow, sqlx::Error> {
         timed_out: r.try_get("timed_out")?,
         detail: r.try_get("detail")?,
         excerpt: r.try_get("excerpt")?,
+        review: r.try_get("review")?,
     })
 }
 
@@ -84,7 +142,7 @@ async fn apply(tx: &mut Transaction<'_, Sqlite>, change: &StateChange) -> Result
             .bind(&s.spec_path)
             .bind(&s.spec_json)
             .bind(&s.token_id)
-            .bind(&s.state)
+            .bind(s.state.as_str())
             .bind(s.created_ms)
             .bind(s.finished_ms)
             .execute(&mut **tx)
@@ -92,16 +150,16 @@ async fn apply(tx: &mut Transaction<'_, Sqlite>, change: &StateChange) -> Result
         }
         StateChange::Job(j) => {
             sqlx::query(
-                "INSERT INTO jobs (shift, name, source, branch, worktree, state, stop_reason, stop_detail, iterations, accepted, defects, base_sha, head_sha, started_ms, finished_ms, landing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT(shift, name) DO UPDATE SET source = excluded.source, branch = excluded.branch, worktree = excluded.worktree, state = excluded.state, stop_reason = excluded.stop_reason, stop_detail = excluded.stop_detail, iterations = excluded.iterations, accepted = excluded.accepted, defects = excluded.defects, base_sha = excluded.base_sha, head_sha = excluded.head_sha, started_ms = excluded.started_ms, finished_ms = excluded.finished_ms, landing = excluded.landing",
+                "INSERT INTO jobs (shift, name, source, branch, worktree, state, stop_reason, stop_detail, iterations, accepted, defects, base_sha, head_sha, started_ms, finished_ms, landing, landing_detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT(shift, name) DO UPDATE SET source = excluded.source, branch = excluded.branch, worktree = excluded.worktree, state = excluded.state, stop_reason = excluded.stop_reason, stop_detail = excluded.stop_detail, iterations = excluded.iterations, accepted = excluded.accepted, defects = excluded.defects, base_sha = excluded.base_sha, head_sha = excluded.head_sha, started_ms = excluded.started_ms, finished_ms = excluded.finished_ms, landing = excluded.landing, landing_detail = excluded.landing_detail",
             )
             .bind(&j.shift)
             .bind(&j.name)
             .bind(&j.source)
             .bind(&j.branch)
             .bind(&j.worktree)
-            .bind(&j.state)
-            .bind(&j.stop_reason)
+            .bind(j.state.as_str())
+            .bind(j.stop_reason.map(StopReason::as_str))
             .bind(&j.stop_detail)
             .bind(j.iterations)
             .bind(j.accepted)
@@ -110,7 +168,8 @@ async fn apply(tx: &mut Transaction<'_, Sqlite>, change: &StateChange) -> Result
             .bind(&j.head_sha)
             .bind(j.started_ms)
             .bind(j.finished_ms)
-            .bind(&j.landing)
+            .bind(j.landing.as_ref().map(|l| l.kind().as_str()))
+            .bind(j.landing.as_ref().and_then(Landing::detail))
             .execute(&mut **tx)
             .await?;
         }
@@ -134,10 +193,10 @@ async fn apply(tx: &mut Transaction<'_, Sqlite>, change: &StateChange) -> Result
             .bind(&i.shift)
             .bind(&i.job)
             .bind(i.n)
-            .bind(&i.state)
+            .bind(i.state.as_str())
             .bind(&i.base_sha)
             .bind(&i.commit_sha)
-            .bind(&i.worker_stop)
+            .bind(i.worker_stop.map(WorkerStop::as_str))
             .bind(i.claims_done)
             .bind(&i.summary)
             .bind(&i.notes)
@@ -157,7 +216,7 @@ async fn apply(tx: &mut Transaction<'_, Sqlite>, change: &StateChange) -> Result
         } => {
             for g in results {
                 sqlx::query(
-                    "INSERT OR REPLACE INTO gate_results (shift, job, n, gate, passed, duration_ms, exit_code, timed_out, detail, excerpt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO gate_results (shift, job, n, gate, passed, duration_ms, exit_code, timed_out, detail, excerpt, review) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(shift)
                 .bind(job)
@@ -169,6 +228,7 @@ async fn apply(tx: &mut Transaction<'_, Sqlite>, change: &StateChange) -> Result
                 .bind(g.timed_out)
                 .bind(&g.detail)
                 .bind(&g.excerpt)
+                .bind(&g.review)
                 .execute(&mut **tx)
                 .await?;
             }
@@ -182,8 +242,7 @@ impl FactoryStore for SqliteStore {
         &'a self,
         shift: &'a str,
         job: Option<&'a str>,
-        kind: &'a str,
-        data: &'a serde_json::Value,
+        event: &'a Event,
         ts_ms: i64,
         changes: &'a [StateChange],
     ) -> BoxFuture<'a, i64> {
@@ -196,8 +255,8 @@ impl FactoryStore for SqliteStore {
                 .bind(ts_ms)
                 .bind(shift)
                 .bind(job)
-                .bind(kind)
-                .bind(data.to_string())
+                .bind(event.kind())
+                .bind(event.data().to_string())
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get("seq")?;
@@ -229,7 +288,7 @@ impl FactoryStore for SqliteStore {
     fn jobs(&self, shift: &str) -> BoxFuture<'_, Vec<JobRow>> {
         let shift = shift.to_string();
         Box::pin(async move {
-            let rows = sqlx::query("SELECT shift, name, source, branch, worktree, state, stop_reason, stop_detail, iterations, accepted, defects, base_sha, head_sha, started_ms, finished_ms, landing FROM jobs WHERE shift = ? ORDER BY name")
+            let rows = sqlx::query("SELECT shift, name, source, branch, worktree, state, stop_reason, stop_detail, iterations, accepted, defects, base_sha, head_sha, started_ms, finished_ms, landing, landing_detail FROM jobs WHERE shift = ? ORDER BY name")
                 .bind(shift)
                 .fetch_all(self.pool())
                 .await?;
@@ -252,7 +311,7 @@ impl FactoryStore for SqliteStore {
     fn gate_results(&self, shift: &str, job: &str, n: i64) -> BoxFuture<'_, Vec<GateRow>> {
         let (shift, job) = (shift.to_string(), job.to_string());
         Box::pin(async move {
-            let rows = sqlx::query("SELECT gate, passed, duration_ms, exit_code, timed_out, detail, excerpt FROM gate_results WHERE shift = ? AND job = ? AND n = ? ORDER BY rowid")
+            let rows = sqlx::query("SELECT gate, passed, duration_ms, exit_code, timed_out, detail, excerpt, review FROM gate_results WHERE shift = ? AND job = ? AND n = ? ORDER BY rowid")
                 .bind(shift)
                 .bind(job)
                 .bind(n)
@@ -270,21 +329,7 @@ impl FactoryStore for SqliteStore {
                 .bind(after_seq)
                 .fetch_all(self.pool())
                 .await?;
-            rows.iter()
-                .map(|r| {
-                    let data: String = r.try_get("data")?;
-                    Ok(EventRow {
-                        seq: r.try_get("seq")?,
-                        ts_ms: r.try_get("ts_ms")?,
-                        shift: r.try_get("shift")?,
-                        job: r.try_get("job")?,
-                        kind: r.try_get("kind")?,
-                        data: serde_json::from_str(&data)
-                            .unwrap_or(serde_json::Value::String(data)),
-                    })
-                })
-                .collect::<Result<_, sqlx::Error>>()
-                .map_err(Into::into)
+            rows.iter().map(event_from).collect()
         })
     }
 

@@ -5,21 +5,28 @@
 //! here knows about HTTP, prices or budgets: amounts are plain integer nanodollars.
 
 mod error;
+mod event;
 mod factory_model;
 mod factory_sqlite;
 mod journal;
 mod model;
 mod sqlite;
+mod states;
 mod writer;
 
 use std::future::Future;
 use std::pin::Pin;
 
 pub use error::StoreError;
+pub use event::Event;
 pub use factory_model::{EventRow, GateRow, IterationRow, JobRow, JobSpend, ShiftRow};
 pub use journal::Journal;
 pub use model::{GroupBy, InflightRow, LedgerRow, NewToken, TokenRecord, TotalRow, Write};
 pub use sqlite::SqliteStore;
+pub use states::{
+    IterationState, JobState, Landing, LandingKind, ShiftState, StopReason, UnknownState,
+    WorkerStop,
+};
 pub use writer::LedgerWriter;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -82,8 +89,7 @@ pub trait FactoryStore: Send + Sync {
         &'a self,
         shift: &'a str,
         job: Option<&'a str>,
-        kind: &'a str,
-        data: &'a serde_json::Value,
+        event: &'a Event,
         ts_ms: i64,
         changes: &'a [StateChange],
     ) -> BoxFuture<'a, i64>;
@@ -100,3 +106,7 @@ pub trait FactoryStore: Send + Sync {
 /// Everything the gateway needs from a store.
 pub trait Store: TokenStore + LedgerStore {}
 impl<T: TokenStore + LedgerStore> Store for T {}
+
+/// A whole store, every domain: what the factory (and whatever reads its state) needs.
+pub trait Backend: Store + FactoryStore {}
+impl<T: Store + FactoryStore> Backend for T {}

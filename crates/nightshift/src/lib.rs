@@ -15,7 +15,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use exit::BadInput;
+pub use exit::{BadInput, ExitStatus};
 
 pub fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
@@ -41,7 +41,7 @@ pub fn main() -> ExitCode {
         }
     };
     match runtime.block_on(commands::run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => status.into(),
         Err(e) => exit::report(&e),
     }
 }

@@ -2,20 +2,14 @@
 
 use std::sync::Arc;
 
-use crate::BadInput;
 use crate::cli::DiffArgs;
 
 pub async fn run(a: DiffArgs) -> anyhow::Result<()> {
     let config = super::load_config(&a.work.config.config)?;
     let store = super::open_store(&config).await?;
     let layout = super::run::layout(&config, &a.work);
-    let store: Arc<dyn nightshift_factory::FactoryStore> = store;
-    let diff = nightshift_factory::job_diff(store.as_ref(), &layout, &a.shift, &a.job)
-        .await
-        .map_err(|e| match e {
-            nightshift_factory::FactoryError::Invalid(m) => anyhow::Error::new(BadInput(m)),
-            other => other.into(),
-        })?;
+    let store: Arc<dyn nightshift_store::Backend> = store;
+    let diff = nightshift_factory::job_diff(store.as_ref(), &layout, &a.shift, &a.job).await?;
     if a.work.json {
         println!(
             "{}",

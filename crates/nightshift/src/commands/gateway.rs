@@ -15,7 +15,13 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         .context("starting the gateway")?;
     let listener = tokio::net::TcpListener::bind(&config.gateway.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", config.gateway.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (gateway.listen in {}, or --listen)",
+                config.gateway.listen,
+                config.file.display()
+            )
+        })?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "Gateway listening.");
     // Scripts wait for this line to know the port (useful with `--listen 127.0.0.1:0`).

@@ -16,27 +16,30 @@ use anyhow::Context;
 use nightshift_spec::Config;
 use nightshift_store::SqliteStore;
 
+use crate::ExitStatus;
 use crate::cli::{Cli, Command, TokenCommand};
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Run the command; an error is reported by the caller (`crate::exit`).
+pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
+    let done = |r: anyhow::Result<()>| r.map(|()| ExitStatus::Success);
     match cli.command {
-        Command::Init(a) => init::run(a),
+        Command::Init(a) => done(init::run(a)),
         Command::Run(a) => run::run(a).await,
         Command::Resume(a) => run::resume(a).await,
-        Command::Status(a) => status::run(a).await,
-        Command::Diff(a) => diff::run(a).await,
+        Command::Status(a) => done(status::run(a).await),
+        Command::Diff(a) => done(diff::run(a).await),
         Command::Schema => {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&nightshift_spec::shift_schema())?
             );
-            Ok(())
+            Ok(ExitStatus::Success)
         }
-        Command::Gateway(a) => gateway::run(a).await,
-        Command::Token(TokenCommand::Create(a)) => token::create(a).await,
-        Command::Token(TokenCommand::List(a)) => token::list(a).await,
-        Command::Token(TokenCommand::Revoke(a)) => token::revoke(a).await,
-        Command::Ledger(a) => ledger::run(a).await,
+        Command::Gateway(a) => done(gateway::run(a).await),
+        Command::Token(TokenCommand::Create(a)) => done(token::create(a).await),
+        Command::Token(TokenCommand::List(a)) => done(token::list(a).await),
+        Command::Token(TokenCommand::Revoke(a)) => done(token::revoke(a).await),
+        Command::Ledger(a) => done(ledger::run(a).await),
     }
 }
 

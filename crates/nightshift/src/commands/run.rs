@@ -12,10 +12,10 @@ use tokio::sync::mpsc;
 use nightshift_factory::{Layout, Options, Phase, Progress, ShiftReport};
 use nightshift_meter::format_usd;
 use nightshift_spec::{Config, ShiftSpec};
-use nightshift_store::FactoryStore;
+use nightshift_store::{FactoryStore, StopReason};
 
-use crate::BadInput;
 use crate::cli::{ResumeArgs, RunArgs, WorkArgs};
+use crate::{BadInput, ExitStatus};
 
 pub fn layout(config: &Config, work: &WorkArgs) -> Layout {
     let dir = work.work_dir.clone().unwrap_or_else(|| {
@@ -28,7 +28,7 @@ pub fn layout(config: &Config, work: &WorkArgs) -> Layout {
     Layout::new(dir)
 }
 
-pub async fn run(a: RunArgs) -> anyhow::Result<()> {
+pub async fn run(a: RunArgs) -> anyhow::Result<ExitStatus> {
     let config = super::load_config(&a.work.config.config)?;
     if !a.spec.exists() {
         return Err(BadInput(format!(
@@ -41,7 +41,7 @@ pub async fn run(a: RunArgs) -> anyhow::Result<()> {
     go(config, spec, &a.work).await
 }
 
-pub async fn resume(a: ResumeArgs) -> anyhow::Result<()> {
+pub async fn resume(a: ResumeArgs) -> anyhow::Result<ExitStatus> {
     let config = super::load_config(&a.work.config.config)?;
     let store = super::open_store(&config).await?;
     let Some(row) = store.shift(&a.shift).await? else {
@@ -56,7 +56,7 @@ pub async fn resume(a: ResumeArgs) -> anyhow::Result<()> {
     go(config, spec, &a.work).await
 }
 
-async fn go(config: Config, spec: ShiftSpec, work: &WorkArgs) -> anyhow::Result<()> {
+async fn go(config: Config, spec: ShiftSpec, work: &WorkArgs) -> anyhow::Result<ExitStatus> {
     let store = super::open_store(&config).await?;
     let (tx, rx) = mpsc::unbounded_channel();
     let display = tokio::task::spawn_blocking({
@@ -75,16 +75,27 @@ async fn go(config: Config, spec: ShiftSpec, work: &WorkArgs) -> anyhow::Result<
     let result = nightshift_factory::run_shift(
         &config,
         spec,
-        store as Arc<dyn nightshift_factory::FactoryStore>,
+        store as Arc<dyn nightshift_store::Backend>,
         options,
     )
     .await;
     let _ = display.await;
-    let report = result.map_err(|e| match e {
-        nightshift_factory::FactoryError::Invalid(m) => anyhow::Error::new(BadInput(m)),
-        other => other.into(),
-    })?;
-    print_report(&report, work.json)
+    let report = result?;
+    print_report(&report, work.json)?;
+    let failed = report
+        .jobs
+        .iter()
+        .filter(|j| j.stop_reason == Some(StopReason::Failed))
+        .count();
+    if failed > 0 && failed == report.jobs.len() {
+        eprintln!(
+            "error: every job of shift `{}` failed ({failed} of {}); the report above says why",
+            report.shift,
+            report.jobs.len()
+        );
+        return Ok(ExitStatus::Failure);
+    }
+    Ok(ExitStatus::Success)
 }
 
 pub fn print_report(report: &ShiftReport, json: bool) -> anyhow::Result<()> {

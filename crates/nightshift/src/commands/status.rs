@@ -3,7 +3,6 @@
 use nightshift_store::FactoryStore;
 use serde_json::json;
 
-use crate::BadInput;
 use crate::cli::StatusArgs;
 
 pub async fn run(a: StatusArgs) -> anyhow::Result<()> {
@@ -11,12 +10,7 @@ pub async fn run(a: StatusArgs) -> anyhow::Result<()> {
     let store = super::open_store(&config).await?;
     match a.shift {
         Some(shift) => {
-            let report = nightshift_factory::report(store.as_ref(), &shift)
-                .await
-                .map_err(|e| match e {
-                    nightshift_factory::FactoryError::Invalid(m) => anyhow::Error::new(BadInput(m)),
-                    other => other.into(),
-                })?;
+            let report = nightshift_factory::report(store.as_ref(), &shift).await?;
             super::run::print_report(&report, a.json)
         }
         None => {

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use nightshift_store::{
-    EventRow, FactoryStore as _, IterationRow, LedgerRow, LedgerStore as _, SqliteStore,
+    Event, EventRow, FactoryStore as _, IterationRow, LedgerRow, LedgerStore as _, SqliteStore,
+    WorkerStop,
 };
 use nightshift_testkit::{Script, Step};
 
@@ -148,8 +149,10 @@ async fn iterations(w: &World, s: &SqliteStore) -> Vec<IterationRow> {
     let events: Vec<EventRow> = s.events("fix-calc", 0).await.expect("events");
     let started: Vec<i64> = events
         .iter()
-        .filter(|e| e.kind == "iteration_started")
-        .map(|e| e.data["n"].as_i64().expect("n"))
+        .filter_map(|e| match e.event {
+            Event::IterationStarted { n, .. } => Some(i64::from(n)),
+            _ => None,
+        })
         .collect();
     assert_eq!(started, expected, "each iteration started exactly once");
     let m = mirror(w);
@@ -165,7 +168,7 @@ async fn iterations(w: &World, s: &SqliteStore) -> Vec<IterationRow> {
     its
 }
 
-fn states(its: &[IterationRow]) -> Vec<&str> {
+fn states(its: &[IterationRow]) -> Vec<&'static str> {
     its.iter().map(|i| i.state.as_str()).collect()
 }
 
@@ -287,7 +290,7 @@ async fn kill_during_a_model_call_then_resume() {
     let s = store(&w).await;
     let its = iterations(&w, &s).await;
     assert_eq!(states(&its), ["rejected", "accepted"]);
-    assert_eq!(its[0].worker_stop.as_deref(), Some("failed"));
+    assert_eq!(its[0].worker_stop, Some(WorkerStop::Failed));
     assert_eq!(its[0].base_sha, base);
 
     // The write-ahead row of the interrupted call became one ledger row, billed at its
@@ -323,8 +326,12 @@ async fn kill_during_a_model_call_then_resume() {
     let events = s.events("fix-calc", 0).await.expect("events");
     let budgets: Vec<i64> = events
         .iter()
-        .filter(|e| e.kind == "job_started")
-        .map(|e| e.data["budget_left_nanos"].as_i64().expect("budget"))
+        .filter_map(|e| match e.event {
+            Event::JobStarted {
+                budget_left_nanos, ..
+            } => Some(budget_left_nanos),
+            _ => None,
+        })
         .collect();
     assert_eq!(budgets, [500_000_000, 500_000_000 - reserved]);
     assert!(

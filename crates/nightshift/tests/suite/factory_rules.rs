@@ -241,7 +241,14 @@ async fn a_job_never_builds_on_a_branch_it_did_not_make() {
     w.spec(&spec("\"calc\"", "[stop]\nmax_iterations = 1"));
     let (code, report, stderr) =
         w.run_json(&["run", "shift.toml", "--config", "nightshift.toml", "--json"]);
-    assert_eq!(code, 0, "{stderr}");
+    // Every job of the shift failed: the run fails too (it once exited 0), after its report.
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.ends_with(
+            "error: every job of shift `rules` failed (1 of 1); the report above says why\n"
+        ),
+        "{stderr}"
+    );
     let job = &report["jobs"][0];
     assert_eq!(job["stop_reason"], "failed");
     let detail = job["stop_detail"].as_str().expect("detail");

@@ -1,0 +1,59 @@
+//! The commit stage: whatever the worker left is committed and kept under the iteration's
+//! ref before anything judges it, so nothing a worker made can be lost.
+
+use nightshift_git::iteration_ref;
+use nightshift_store::{Event, IterationRow, IterationState, StateChange};
+
+use super::state::Loop;
+use crate::error::FactoryError;
+use crate::worker::WorkerEnd;
+
+pub(crate) async fn commit(
+    l: &mut Loop,
+    mut row: IterationRow,
+    end: &WorkerEnd,
+    events: Vec<String>,
+) -> Result<IterationRow, FactoryError> {
+    let n = u32::try_from(row.n).unwrap_or(u32::MAX);
+    let (summary, claims_done, notes) = match end {
+        WorkerEnd::Finished {
+            summary,
+            claims_done,
+            notes,
+        } => (summary.clone(), *claims_done, notes.clone()),
+        WorkerEnd::Budget { message }
+        | WorkerEnd::Failed { message }
+        | WorkerEnd::Thrashing { message } => (message.clone(), false, None),
+    };
+    let message = format!(
+        "nightshift: {} / {} iteration {n}\n\n{}",
+        l.shift.spec.name,
+        l.spec.name,
+        summary.trim()
+    );
+    let keep = iteration_ref(&l.shift.spec.name, &l.spec.name, n);
+    let commit =
+        l.wt.commit_and_keep(&message, None, Some(&keep))
+            .await
+            .map_err(|e| l.git(e))?;
+    row.state = IterationState::Committed;
+    row.commit_sha = Some(commit.clone());
+    row.worker_stop = Some(end.stop());
+    row.claims_done = claims_done;
+    row.summary = Some(summary);
+    row.notes = notes.clone();
+    l.record(
+        Event::IterationCommitted {
+            n,
+            commit,
+            worker: end.stop(),
+            events,
+        },
+        &[StateChange::Iteration(row.clone())],
+    )
+    .await?;
+    if let Some(n) = notes {
+        l.notes = n;
+    }
+    Ok(row)
+}

@@ -1,0 +1,153 @@
+//! The first stage of a job: its mirror, base commit, worktree and token, and where its
+//! history says to pick up.
+
+use nightshift_clock::now_ms;
+use nightshift_git::Mirror;
+use nightshift_store::{Event, JobState, StateChange};
+
+use super::JobCtx;
+use super::state::Loop;
+use crate::error::FactoryError;
+use crate::resume::{self, Plan};
+
+fn mkdir(path: &std::path::Path) -> Result<(), FactoryError> {
+    std::fs::create_dir_all(path).map_err(|source| FactoryError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Make the job ready to iterate: the loop, and what its history says to do first.
+pub(crate) async fn prepare(mut ctx: JobCtx) -> Result<(Loop, Plan), FactoryError> {
+    let shift = ctx.shift.clone();
+    let name = ctx.spec.name.clone();
+    let git = |source| FactoryError::Git {
+        job: name.clone(),
+        source,
+    };
+    let mirrors = shift.layout.mirrors();
+    mkdir(&mirrors)?;
+    let mirror = Mirror::ensure(&mirrors, &ctx.spec.source)
+        .await
+        .map_err(git)?;
+    let base = match &ctx.row.base_sha {
+        Some(b) => b.clone(),
+        None => {
+            let branch = mirror.default_branch().await.map_err(git)?;
+            mirror.resolve(&branch).await.map_err(git)?.ok_or_else(|| {
+                FactoryError::Invalid(format!(
+                    "repository {} has no commit on its default branch `{branch}`",
+                    ctx.spec.source
+                ))
+            })?
+        }
+    };
+    let wt_path = shift.layout.worktree(&shift.spec.name, &name);
+    if let Some(parent) = wt_path.parent() {
+        mkdir(parent)?;
+    }
+    let existing = mirror
+        .resolve(&format!("refs/heads/{}", ctx.row.branch))
+        .await
+        .map_err(git)?;
+    if ctx.row.base_sha.is_none() && existing.is_some() {
+        // A fresh job must not build on (and later push over) a branch someone else made.
+        return Err(FactoryError::Invalid(format!(
+            "branch `{}` already exists in {}; delete it there or change the shift's name or landing.branch",
+            ctx.row.branch, ctx.spec.source
+        )));
+    }
+    let resumed = ctx.row.base_sha.is_some();
+    if !resumed {
+        // Record where the job starts before its branch exists, so a crash in between
+        // resumes on our own branch instead of refusing it as someone else's.
+        ctx.row.base_sha = Some(base.clone());
+        shift
+            .store
+            .record(
+                &shift.spec.name,
+                Some(&name),
+                &Event::JobPrepared { base: base.clone() },
+                now_ms(),
+                &[StateChange::Job(ctx.row.clone())],
+            )
+            .await?;
+    }
+    mkdir(&shift.layout.scratch(&shift.spec.name, &name))?;
+    // What a crash orphaned (a gate, an agent's command) may still be at work in this
+    // worktree: end it first. A fresh job has nothing to end (the scan reads every
+    // process's environment: not for each of a thousand new jobs).
+    if resumed {
+        crate::gating::reap_orphans(&wt_path).await;
+    }
+    let wt = mirror
+        .worktree(&wt_path, &ctx.row.branch, &base)
+        .await
+        .map_err(git)?;
+
+    // A token for this run of the job, holding what is left of the job's budget.
+    let spent: i64 = shift
+        .store
+        .spend_by_job(&shift.spec.name)
+        .await?
+        .iter()
+        .filter(|s| s.job == name)
+        .map(|s| s.settled_nanos)
+        .sum();
+    let left = (ctx.spec.job_nanos - spent).max(0);
+    let minted = nightshift_gateway::mint(
+        shift.store.as_ref(),
+        &name,
+        left,
+        Some(&shift.shift_token_id),
+        None,
+        now_ms(),
+    )
+    .await?;
+    shift.gateway.register(&minted.record);
+    ctx.row.state = JobState::Running;
+    ctx.row.head_sha.get_or_insert(base.clone());
+    ctx.row.worktree = Some(wt.path().display().to_string());
+    ctx.row.started_ms.get_or_insert(now_ms());
+    let started = Event::JobStarted {
+        budget_left_nanos: left,
+        base: base.clone(),
+        branch: ctx.row.branch.clone(),
+        resumed: ctx.row.iterations > 0,
+    };
+    shift
+        .store
+        .record(
+            &shift.spec.name,
+            Some(&name),
+            &started,
+            now_ms(),
+            &[
+                StateChange::Job(ctx.row.clone()),
+                StateChange::JobToken {
+                    shift: shift.spec.name.clone(),
+                    job: name.clone(),
+                    token_id: minted.record.id.clone(),
+                },
+            ],
+        )
+        .await?;
+
+    let history = shift.store.iterations(&shift.spec.name, &name).await?;
+    let l = Loop {
+        shift: ctx.shift,
+        spec: ctx.spec,
+        row: ctx.row,
+        wt,
+        mirror,
+        token: minted.token,
+        token_id: minted.record.id,
+        token_budget: minted.record.budget_nanos,
+        stall: resume::stall(&history),
+        last_rejected_digest: None,
+        notes: resume::notes(&history),
+        head: String::new(),
+        repo_map: None,
+    };
+    Ok((l, resume::plan(&history)))
+}

@@ -1,0 +1,227 @@
+//! The event log's events: one tagged enum, the public record of what happened in a shift.
+//!
+//! Every change of the factory's state is recorded as one [`Event`] in the same transaction
+//! as the rows it changes (`FactoryStore::record`). The floor serves these events as they
+//! are, so their JSON is a documented, stable shape (`docs/events.md`): an object with
+//! `"type"` naming the event (snake_case) and the event's fields beside it. New fields may
+//! be added (readers ignore what they do not know); a field is never renamed or removed.
+//! The store keeps the type in the `kind` column and the other fields in `data`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::states::{IterationState, Landing, StopReason, WorkerStop};
+
+/// Something that happened in a shift, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A shift's first run began: its token was minted and its jobs recorded as pending.
+    ShiftStarted {
+        jobs: u32,
+        budget_nanos: i64,
+        concurrency: u32,
+    },
+    /// A run picked up a shift already in the store (after a stop or a crash).
+    ShiftResumed,
+    /// Every job of the shift finished.
+    ShiftFinished,
+    /// A job's starting commit was fixed (before its branch exists, so that a crash in
+    /// between resumes on its own branch).
+    JobPrepared { base: String },
+    /// A job's loop (re)started with a fresh token holding what is left of its budget.
+    JobStarted {
+        budget_left_nanos: i64,
+        base: String,
+        branch: String,
+        resumed: bool,
+    },
+    /// Iteration `n` began on `base`.
+    IterationStarted { n: u32, base: String },
+    /// Iteration `n`'s work was committed and kept under its ref.
+    IterationCommitted {
+        n: u32,
+        commit: String,
+        worker: WorkerStop,
+        /// The worker's own events (tool calls, an agent CLI's event lines), at most 200.
+        events: Vec<String>,
+    },
+    /// Iteration `n` was judged by its gates.
+    IterationGated {
+        n: u32,
+        verdict: IterationState,
+        failed_gates: Vec<String>,
+        done_verified: bool,
+        /// How long the gates took, in milliseconds.
+        gate_ms: u64,
+    },
+    /// A job stopped.
+    JobFinished {
+        reason: StopReason,
+        detail: String,
+        /// Bytes its worktree held when it finished (not known for a job that failed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worktree_bytes: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        landing: Option<Landing>,
+    },
+}
+
+impl Event {
+    /// The event's type, as its `"type"` field and the store's `kind` column say it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::ShiftStarted { .. } => "shift_started",
+            Self::ShiftResumed => "shift_resumed",
+            Self::ShiftFinished => "shift_finished",
+            Self::JobPrepared { .. } => "job_prepared",
+            Self::JobStarted { .. } => "job_started",
+            Self::IterationStarted { .. } => "iteration_started",
+            Self::IterationCommitted { .. } => "iteration_committed",
+            Self::IterationGated { .. } => "iteration_gated",
+            Self::JobFinished { .. } => "job_finished",
+        }
+    }
+
+    /// The event's fields without its type: what the store keeps in `data`.
+    pub fn data(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("type");
+        }
+        v
+    }
+
+    /// The event a stored `kind` and `data` describe.
+    pub fn from_parts(kind: &str, data: serde_json::Value) -> Result<Self, serde_json::Error> {
+        let mut obj = match data {
+            serde_json::Value::Object(o) => o,
+            _ => serde_json::Map::new(),
+        };
+        obj.insert("type".into(), kind.into());
+        serde_json::from_value(serde_json::Value::Object(obj))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_event_is_its_type_and_its_fields() {
+        let e = Event::IterationGated {
+            n: 3,
+            verdict: IterationState::Rejected,
+            failed_gates: vec!["tests".into()],
+            done_verified: false,
+            gate_ms: 1200,
+        };
+        assert_eq!(e.kind(), "iteration_gated");
+        assert_eq!(
+            serde_json::to_value(&e).ok(),
+            Some(
+                json!({"type": "iteration_gated", "n": 3, "verdict": "rejected", "failed_gates": ["tests"], "done_verified": false, "gate_ms": 1200})
+            )
+        );
+        assert_eq!(Event::from_parts(e.kind(), e.data()).ok(), Some(e));
+    }
+
+    #[test]
+    fn kind_is_the_serialized_type_for_every_event() {
+        let events = [
+            Event::ShiftStarted {
+                jobs: 1,
+                budget_nanos: 2,
+                concurrency: 3,
+            },
+            Event::ShiftResumed,
+            Event::ShiftFinished,
+            Event::JobPrepared { base: "b".into() },
+            Event::JobStarted {
+                budget_left_nanos: 1,
+                base: "b".into(),
+                branch: "x".into(),
+                resumed: false,
+            },
+            Event::IterationStarted {
+                n: 1,
+                base: "b".into(),
+            },
+            Event::IterationCommitted {
+                n: 1,
+                commit: "c".into(),
+                worker: WorkerStop::Thrashing,
+                events: vec![],
+            },
+            Event::IterationGated {
+                n: 1,
+                verdict: IterationState::Verified,
+                failed_gates: vec![],
+                done_verified: true,
+                gate_ms: 0,
+            },
+            Event::JobFinished {
+                reason: StopReason::Done,
+                detail: "d".into(),
+                worktree_bytes: Some(4),
+                landing: Some(Landing::Pushed),
+            },
+        ];
+        for e in events {
+            let v = serde_json::to_value(&e).unwrap_or_default();
+            assert_eq!(v["type"], json!(e.kind()));
+            assert_eq!(Event::from_parts(e.kind(), e.data()).ok(), Some(e));
+        }
+    }
+
+    /// Events written before the log was typed read as the same events.
+    #[test]
+    fn events_of_the_previous_version_read_back() {
+        let committed = Event::from_parts(
+            "iteration_committed",
+            json!({"n": 2, "commit": "abc", "worker": "finished (claims done)", "events": ["x"]}),
+        );
+        assert_eq!(
+            committed.ok(),
+            Some(Event::IterationCommitted {
+                n: 2,
+                commit: "abc".into(),
+                worker: WorkerStop::ClaimsDone,
+                events: vec!["x".into()]
+            })
+        );
+        let finished = Event::from_parts(
+            "job_finished",
+            json!({"reason": "stalled", "detail": "d", "worktree_bytes": 10, "landing": "failed: rejected"}),
+        );
+        assert_eq!(
+            finished.ok(),
+            Some(Event::JobFinished {
+                reason: StopReason::Stalled,
+                detail: "d".into(),
+                worktree_bytes: Some(10),
+                landing: Some(Landing::Failed {
+                    reason: "rejected".into()
+                }),
+            })
+        );
+        let failed = Event::from_parts(
+            "job_finished",
+            json!({"reason": "failed", "detail": "no repo"}),
+        );
+        assert_eq!(
+            failed.ok(),
+            Some(Event::JobFinished {
+                reason: StopReason::Failed,
+                detail: "no repo".into(),
+                worktree_bytes: None,
+                landing: None
+            })
+        );
+        assert_eq!(
+            Event::from_parts("shift_resumed", json!({})).ok(),
+            Some(Event::ShiftResumed)
+        );
+    }
+}
