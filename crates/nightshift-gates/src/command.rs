@@ -133,6 +133,7 @@ pub async fn run_command_with_output(
                     dir.display()
                 ),
                 excerpt: String::new(),
+                review: None,
             };
             return (result, CommandOutput::default());
         }
@@ -219,6 +220,7 @@ pub async fn run_command_with_output(
         timed_out,
         detail,
         excerpt: tail_excerpt(&output.text, EXCERPT_MAX_BYTES),
+        review: None,
     };
     tracing::debug!(gate = %gate.name, passed, exit_code, timed_out, duration_ms = result.duration_ms, "command gate finished");
     (result, output)
