@@ -42,7 +42,8 @@ pub(crate) enum Kind {
 pub struct Assertion {
     /// The 1-based line the statement starts on.
     pub line: usize,
-    /// The statement as written, on one line: whitespace outside strings collapsed.
+    /// The statement on one line: whitespace outside strings collapsed to one space, and none
+    /// left just inside `()` and `[]` or before `.` and `,`.
     pub code: String,
     /// What two spellings of the same assertion share (see the module docs).
     pub key: String,
@@ -362,7 +363,15 @@ fn normalize(lang: Language, statement: &str) -> (String, String) {
             continue;
         }
         if space && !code.is_empty() {
-            code.push(' ');
+            // Shown on one line as a person would write it: no space inside `()` and `[]`
+            // or before `.` and `,`, where a split line leaves one.
+            let after_open = code
+                .as_bytes()
+                .last()
+                .is_some_and(|&p| p == b'(' || p == b'[');
+            if !after_open && !matches!(c, b')' | b']' | b'.' | b',') {
+                code.push(' ');
+            }
             let prev = key.as_bytes().last().copied().unwrap_or(b' ');
             if is_word(prev) && is_word(c) {
                 key.push(' ');
@@ -374,7 +383,9 @@ fn normalize(lang: Language, statement: &str) -> (String, String) {
             let literal = &statement[i..end];
             code.push_str(literal);
             let closed = literal.len() >= 2 && literal.ends_with('\'');
-            let inner = literal.get(1..literal.len().saturating_sub(1)).unwrap_or("");
+            let inner = literal
+                .get(1..literal.len().saturating_sub(1))
+                .unwrap_or("");
             if requote && c == b'\'' && closed && !inner.contains(['"', '\\', '\'']) {
                 key.push('"');
                 key.push_str(inner);
@@ -421,7 +432,7 @@ mod tests {
         assert_eq!(
             codes(Language::Rust, text),
             [
-                row(3, "assert_eq!( add(2, 2), 4, )", "assert_eq!(add(2,2),4)"),
+                row(3, "assert_eq!(add(2, 2), 4,)", "assert_eq!(add(2,2),4)"),
                 row(
                     7,
                     "insta::assert_snapshot!(x, @\"a ( b\")",
@@ -442,8 +453,12 @@ mod tests {
         assert_eq!(
             codes(Language::Python, text),
             [
-                row(2, "assert x is not None, 'why'", "assert x is not None,\"why\""),
-                row(3, "self.assertEqual( f(1), 2, )", "self.assertEqual(f(1),2)"),
+                row(
+                    2,
+                    "assert x is not None, 'why'",
+                    "assert x is not None,\"why\""
+                ),
+                row(3, "self.assertEqual(f(1), 2,)", "self.assertEqual(f(1),2)"),
                 row(7, "assert y == 3", "assert y==3"),
                 row(9, "pytest.raises(ValueError)", "pytest.raises(ValueError)"),
                 row(
@@ -462,7 +477,11 @@ mod tests {
         assert_eq!(
             rows,
             [
-                row(2, "expect(add(2, 2)) .not.toBe(5)", "expect(add(2,2)).not.toBe(5)"),
+                row(
+                    2,
+                    "expect(add(2, 2)).not.toBe(5)",
+                    "expect(add(2,2)).not.toBe(5)"
+                ),
                 row(
                     4,
                     "expect(p).rejects.toThrow('no')",

@@ -68,7 +68,12 @@ pub fn modified_test_files<'a>(
     Ok(change
         .files
         .iter()
-        .filter(|f| matches!(f.status, ChangeStatus::Modified | ChangeStatus::Renamed { .. }))
+        .filter(|f| {
+            matches!(
+                f.status,
+                ChangeStatus::Modified | ChangeStatus::Renamed { .. }
+            )
+        })
         .filter(|f| globs.is_match(normalize(f.old_path())))
         .filter(|f| f.old_text.is_some() && f.old_text != f.new_text)
         .collect())
@@ -213,7 +218,9 @@ fn deleted(file: &FileChange, lang: Option<Language>, by_glob: bool) -> Finding 
             plural(n, "test", "tests")
         ),
     };
-    let evidence = held.iter().map(|h| format!("- L{} {}", h.line, test_label(h)));
+    let evidence = held
+        .iter()
+        .map(|h| format!("- L{} {}", h.line, test_label(h)));
     Finding::blocking(format!("`{}`", file.path), what, true, evidence.collect())
 }
 
@@ -227,7 +234,9 @@ fn moved_out(file: &FileChange, lang: Option<Language>) -> Finding {
         "moved out of the test files, so its {} no longer run",
         plural(held.len(), "test", "tests")
     );
-    let evidence = held.iter().map(|h| format!("- L{} {}", h.line, test_label(h)));
+    let evidence = held
+        .iter()
+        .map(|h| format!("- L{} {}", h.line, test_label(h)));
     Finding::blocking(subject(file), what, false, evidence.collect())
 }
 
