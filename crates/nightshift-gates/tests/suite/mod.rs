@@ -1,8 +1,10 @@
+mod accepted;
 mod command;
 mod hooks;
 mod policy;
 mod reap;
 mod tests_intact;
+mod weakened;
 
 use nightshift_gates::{Change, FileChange, GateResult, Policy, check};
 
@@ -27,6 +29,14 @@ pub fn gate_with(policy: &Policy, change: &Change, name: &str) -> GateResult {
         .into_iter()
         .find(|r| r.gate == name)
         .expect("every policy gate reports")
+}
+
+/// One gate's whole result, its duration zeroed so that it can be compared whole.
+pub fn timeless(policy: &Policy, change: &Change, name: &str) -> GateResult {
+    GateResult {
+        duration_ms: 0,
+        ..gate_with(policy, change, name)
+    }
 }
 
 /// Assert a gate failed with exactly `detail`.

@@ -80,7 +80,10 @@ fn removing_an_assertion_fails() {
         new,
     )]);
     let r = gate(&c, GATE);
-    assert_fails(&r, "`tests/parser.rs`: 1 assertion removed in parses_number");
+    assert_fails(
+        &r,
+        "`tests/parser.rs`: 1 assertion removed in parses_number",
+    );
     assert_eq!(
         r.excerpt,
         "`tests/parser.rs`\n- L11 assert!(parse(\"2\").is_some())\n"
