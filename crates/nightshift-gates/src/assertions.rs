@@ -78,12 +78,18 @@ pub fn compare<'a>(old: &'a [Assertion], new: &'a [Assertion]) -> Vec<Gone<'a>> 
 
 /// Assertions of `a` whose key has no counterpart left in `b`.
 fn unmatched<'a>(a: &'a [Assertion], b: &[Assertion]) -> Vec<&'a Assertion> {
+    minus(a, b, |x| x.key.as_str())
+}
+
+/// Items of `a` whose `key` has no counterpart left in `b`: a multiset difference, in `a`'s
+/// order.
+pub(crate) fn minus<'a, T>(a: &'a [T], b: &[T], key: impl Fn(&T) -> &str) -> Vec<&'a T> {
     let mut left: HashMap<&str, usize> = HashMap::new();
     for x in b {
-        *left.entry(x.key.as_str()).or_default() += 1;
+        *left.entry(key(x)).or_default() += 1;
     }
     a.iter()
-        .filter(|x| match left.get_mut(x.key.as_str()) {
+        .filter(|x| match left.get_mut(key(x)) {
             Some(n) if *n > 0 => {
                 *n -= 1;
                 false

@@ -42,8 +42,6 @@
 //! of the changed test files against the new code ([`modified_test_files`]) covers part of the
 //! first.
 
-use std::collections::HashMap;
-
 use globset::GlobSet;
 
 use crate::assertions::{self, Gone};
@@ -250,37 +248,15 @@ fn test_label(h: &Hit) -> String {
 
 /// Hits of `a` whose code has no counterpart in `b` (a multiset difference by code text).
 fn missing_from<'a>(a: &'a [Hit], b: &[Hit]) -> Vec<&'a Hit> {
-    let mut left: HashMap<&str, usize> = HashMap::new();
-    for h in b {
-        *left.entry(h.code.as_str()).or_default() += 1;
-    }
-    a.iter()
-        .filter(|h| match left.get_mut(h.code.as_str()) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                false
-            }
-            _ => true,
-        })
-        .collect()
+    assertions::minus(a, b, |h| h.code.as_str())
 }
 
 /// Test names of `a` with no counterpart in `b`.
 fn names_missing_from(a: &[Hit], b: &[Hit]) -> Vec<String> {
-    let mut left: HashMap<&str, usize> = HashMap::new();
-    for name in b.iter().filter_map(|h| h.name.as_deref()) {
-        *left.entry(name).or_default() += 1;
-    }
-    a.iter()
-        .filter_map(|h| h.name.as_deref())
-        .filter(|name| match left.get_mut(name) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                false
-            }
-            _ => true,
-        })
-        .map(str::to_owned)
+    // Unnamed tests pair with each other under "" and are never named in the answer.
+    assertions::minus(a, b, |h| h.name.as_deref().unwrap_or(""))
+        .into_iter()
+        .filter_map(|h| h.name.clone())
         .collect()
 }
 

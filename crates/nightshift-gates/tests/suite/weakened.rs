@@ -6,7 +6,7 @@
 
 use nightshift_gates::{FileChange, GateResult, Policy};
 
-use super::{change, timeless};
+use super::{change, tests_intact, timeless};
 
 const GATE: &str = "tests-intact";
 
@@ -30,16 +30,7 @@ fn assert_weakened(path: &str, old: &str, cases: Vec<Case>) {
         assert_ne!(case.new, old, "{}: the case changes nothing", case.what);
         let c = change(vec![FileChange::modified(path, old, case.new.as_str())]);
         let excerpt = format!("`{path}`\n{}", case.evidence);
-        let failed = GateResult {
-            gate: GATE.into(),
-            passed: false,
-            duration_ms: 0,
-            exit_code: None,
-            timed_out: false,
-            detail: case.detail.into(),
-            excerpt: excerpt.clone(),
-            review: None,
-        };
+        let failed = tests_intact(false, case.detail, &excerpt);
         assert_eq!(
             timeless(&Policy::default(), &c, GATE),
             failed,
@@ -248,16 +239,11 @@ fn a_removed_test_is_allowed_for_review_but_a_skip_still_fails() {
         FileChange::modified("web/src/add.test.ts", JEST, skipped),
     ]);
     let evidence = "`tests/test_calc.py`\n- L8 def test_negative():\n- L9 assert add(-1, 1) == 0\n\n`web/src/add.test.ts`\n- L8 it('handles negatives', () => {\n+ L8 it.skip('handles negatives', () => {\n";
-    let failed = GateResult {
-        gate: GATE.into(),
-        passed: false,
-        duration_ms: 0,
-        exit_code: None,
-        timed_out: false,
-        detail: "`tests/test_calc.py`: tests went from 2 to 1 (removed: test_negative), 1 assertion removed in test_negative; `web/src/add.test.ts`: tests went from 2 to 1 (removed: handles negatives), skip/ignore markers went from 0 to 1".into(),
-        excerpt: evidence.into(),
-        review: None,
-    };
+    let failed = tests_intact(
+        false,
+        "`tests/test_calc.py`: tests went from 2 to 1 (removed: test_negative), 1 assertion removed in test_negative; `web/src/add.test.ts`: tests went from 2 to 1 (removed: handles negatives), skip/ignore markers went from 0 to 1",
+        evidence,
+    );
     assert_eq!(timeless(&Policy::default(), &c, GATE), failed);
     // Allowed, the removed tests go to review; the new skip still fails the gate.
     assert_eq!(
@@ -279,16 +265,10 @@ fn a_deleted_test_file_still_fails_when_test_changes_are_allowed() {
     let c = change(vec![FileChange::deleted("tests/test_calc.py", PYTEST)]);
     assert_eq!(
         timeless(&allow, &c, GATE),
-        GateResult {
-            gate: GATE.into(),
-            passed: false,
-            duration_ms: 0,
-            exit_code: None,
-            timed_out: false,
-            detail: "deleted test file `tests/test_calc.py` (2 tests)".into(),
-            excerpt: "`tests/test_calc.py`\n- L4 def test_add():\n- L8 def test_negative():\n"
-                .into(),
-            review: None,
-        }
+        tests_intact(
+            false,
+            "deleted test file `tests/test_calc.py` (2 tests)",
+            "`tests/test_calc.py`\n- L4 def test_add():\n- L8 def test_negative():\n",
+        )
     );
 }
