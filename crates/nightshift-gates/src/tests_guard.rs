@@ -38,9 +38,15 @@
 //! elsewhere); a test that stops reaching its assertions (an early `return`, a condition, a
 //! loop over nothing) or whose body gained code that makes them pass; a condition that is the
 //! real check but is not an assertion (Go's `if got != want { t.Errorf(…) }` guards the call,
-//! not the `if`); and assertions in forms the patterns do not know. Running the base version
-//! of the changed test files against the new code ([`modified_test_files`]) covers part of the
-//! first.
+//! not the `if`), and the body of a `with self.assertRaises(…):` or `pytest.raises(…)` block
+//! (the call is the assertion, not what runs under it); and assertions in forms the patterns
+//! do not know. Running the base version of the changed test files against the new code
+//! ([`modified_test_files`]) covers part of this.
+//!
+//! What it sees too eagerly: an assertion edited without being weakened — a renamed variable,
+//! a clearer message, a reformatting beyond whitespace, trailing commas and quotes (black
+//! wrapping a long `assert` in parentheses) — reads as altered. The gate fails it, or flags it
+//! for review under `allow_test_changes`.
 
 use globset::GlobSet;
 
