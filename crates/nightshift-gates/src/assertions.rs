@@ -1,6 +1,6 @@
 //! Assertions as whole statements, so that `tests-intact` compares them instead of counting.
 //!
-//! [`statements`] reads each assertion a pattern found on to the end of its statement, across
+//! `statements` reads each assertion a pattern found on to the end of its statement, across
 //! lines: a call or macro to the end of its call chain (`expect(x)` `.not.toBe(4)`,
 //! `self.assertEqual(…)`, `assert_eq!(…)`), an `assert` statement (Python, Java) to the end of
 //! the statement. Each statement gets a [`Assertion::key`] that two spellings of the same
