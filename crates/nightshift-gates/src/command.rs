@@ -53,6 +53,7 @@ pub async fn run_command(dir: &Path, gate: &CommandGate, tag: &str) -> GateResul
                 timed_out: run.end == End::TimedOut,
                 detail,
                 excerpt: tail_excerpt(&run.output.text(), EXCERPT_MAX_BYTES),
+                review: None,
             }
         }
         Err(e) => GateResult {
@@ -68,6 +69,7 @@ pub async fn run_command(dir: &Path, gate: &CommandGate, tag: &str) -> GateResul
                 e.source
             ),
             excerpt: String::new(),
+            review: None,
         },
     };
     tracing::debug!(gate = %gate.name, passed = result.passed, exit_code = result.exit_code, timed_out = result.timed_out, duration_ms = result.duration_ms, "Command gate finished.");

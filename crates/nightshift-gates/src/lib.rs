@@ -11,19 +11,26 @@
 //! | [`command`] | [`CommandGate`] and [`run_command`]: `sh -c` through the process supervisor (`nightshift-process`), a timeout that kills everything it started, output capped while it is read |
 //! | [`change`] | [`Change`], [`FileChange`], [`ChangeStatus`]: an iteration's change as the factory hands it over |
 //! | [`policy`] | [`Policy`] and [`check`]: the gates `non-empty-change`, `tests-intact`, `protected-paths`, `diff-size`, `hooks` |
-//! | [`tests_guard`] | how `tests-intact` finds test files and counts tests, assertions and skip markers per language |
+//! | [`tests_guard`] | the `tests-intact` rule: which files it compares, what fails and what goes to review; [`modified_test_files`] for running the base tests |
+//! | [`test_scan`] | what a file holds per language: code without comments, tests, assertions, skip markers |
+//! | [`assertions`] | assertions as whole statements, normalised and compared as a multiset |
 //!
 //! Every gate passes or fails with a one-sentence `detail` a person can act on and an `excerpt`
 //! (at most [`EXCERPT_MAX_BYTES`]) that shows the evidence: the tail of a command's output, or
-//! the offending lines of a change.
+//! the offending lines of a change. A gate that passed only because the policy allows what it
+//! found (`tests-intact` under `allow_test_changes`) also sets [`GateResult::review`], one
+//! sentence saying why a person should look before the work lands.
 
+pub mod assertions;
 pub mod change;
 pub mod command;
 pub mod policy;
 pub mod result;
+pub mod test_scan;
 pub mod tests_guard;
 
 pub use change::{Change, ChangeStatus, FileChange};
 pub use command::{CommandGate, OUTPUT_CAP_BYTES, run_command};
 pub use policy::{GATE_NAMES, Policy, PolicyError, check};
 pub use result::{EXCERPT_MAX_BYTES, GateResult, all_passed};
+pub use tests_guard::modified_test_files;

@@ -19,6 +19,12 @@ pub struct GateResult {
     pub detail: String,
     /// evidence: tail of output / offending lines, at most ~4 KiB
     pub excerpt: String,
+    /// Why a person should look at this result before the work lands, in one sentence; `None`
+    /// normally. Set when the gate passed only because the policy allows what it found (the
+    /// `tests-intact` gate under `allow_test_changes`): such a result is flagged, never
+    /// silently accepted, and its evidence stays in `excerpt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<String>,
 }
 
 impl GateResult {
@@ -32,6 +38,7 @@ impl GateResult {
             timed_out: false,
             detail,
             excerpt: head_excerpt(&excerpt, EXCERPT_MAX_BYTES),
+            review: None,
         }
     }
 }

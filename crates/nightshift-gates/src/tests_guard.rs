@@ -9,400 +9,87 @@
 //! - A **modified or renamed** file is compared, old text against new, when it is a test file
 //!   (its path, or a rename's old path, matches `test_globs`) or a Rust file that holds tests on
 //!   either side. It fails when, in its language,
-//!   - the number of **tests** went down,
-//!   - the number of **assertions** went down, or
+//!   - an **assertion** of the old version is not in the new one, unchanged: assertions are
+//!     compared as whole statements (see [`crate::assertions`]: multi-line ones joined,
+//!     whitespace and a formatter's trailing comma or quotes ignored), as a multiset, so an
+//!     assertion may move within or between tests but not be removed or altered,
+//!   - the number of **tests** went down, or
 //!   - the number of **skip/ignore markers** went up.
 //! - **Added** files never fail: adding tests or assertions is always fine.
 //!
-//! Counting is line-based with regular expressions over *code*: comments are removed first
-//! (`//` and `/* … */` in Rust, JS/TS, Go and Java; `#` and triple-quoted strings in Python), so
-//! commenting a test or an assertion out counts as removing it. In a Rust file outside the test
-//! globs (a source file with a `#[cfg(test)] mod tests`), counting starts at its first
-//! `#[cfg(test)]` or test attribute, so production `assert!`s above it are not counted (and a
-//! side with neither counts nothing: removing the tests module removes its assertions). See [`Language`] for what counts as
-//! a test, an assertion and a skip marker in each language.
+//! With the policy's `allow_test_changes`, removed or altered assertions and removed tests do
+//! not fail the gate; the result passes with its `review` set and the same evidence, so a
+//! person looks before the work lands. Deleted test files, files moved out of the test globs
+//! and new skip markers still fail.
 //!
-//! What this cannot see, by design: an assertion whose expected value was edited while the code
-//! under test also changed, or an assertion made weaker without being removed.
-
-use std::collections::HashMap;
-use std::sync::LazyLock;
+//! The evidence names each assertion that went (`- L12 …`) and, where the same test gained a
+//! new assertion, the one that took its place (`+ L12 …`).
+//!
+//! Scanning is over *code*: comments are removed first (`//` and `/* … */` in Rust, JS/TS, Go
+//! and Java; `#` and triple-quoted strings in Python), so commenting a test or an assertion out
+//! counts as removing it. In a Rust file outside the test globs (a source file with a
+//! `#[cfg(test)] mod tests`), scanning starts at its first `#[cfg(test)]` or test attribute, so
+//! production `assert!`s above it are not guarded (and a side with neither holds nothing:
+//! removing the tests module removes its assertions). See [`Language`] for what counts as a
+//! test, an assertion and a skip marker in each language.
+//!
+//! What this cannot see, by design: an assertion whose meaning changed while its text did not
+//! (a helper it calls, a fixture or constant it compares with, or the code under test, edited
+//! elsewhere); a test that stops reaching its assertions (an early `return`, a condition, a
+//! loop over nothing) or whose body gained code that makes them pass; a condition that is the
+//! real check but is not an assertion (Go's `if got != want { t.Errorf(…) }` guards the call,
+//! not the `if`), and the body of a `with self.assertRaises(…):` or `pytest.raises(…)` block
+//! (the call is the assertion, not what runs under it); and assertions in forms the patterns
+//! do not know. Running the base version of the changed test files against the new code
+//! ([`modified_test_files`]) covers part of this.
+//!
+//! What it sees too eagerly: an assertion edited without being weakened — a renamed variable,
+//! a clearer message, a reformatting beyond whitespace, trailing commas and quotes (black
+//! wrapping a long `assert` in parentheses) — reads as altered. The gate fails it, or flags it
+//! for review under `allow_test_changes`.
 
 use globset::GlobSet;
-use regex::Regex;
 
+use crate::assertions::{self, Gone};
 use crate::change::{Change, ChangeStatus, FileChange};
+use crate::policy::{Policy, PolicyError, normalize};
+pub use crate::test_scan::{Hit, Language, Scan, code_lines, rust_has_tests, scan};
 
-/// The languages whose tests are counted, chosen by file extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Language {
-    /// `.rs`. Tests: `#[test]`, `#[tokio::test]` (any `path::test`), `#[rstest]`, and each
-    /// `#[test_case(…)]` / `#[case(…)]`. Assertions: macros named `…assert…!` (`assert!`,
-    /// `assert_eq!`, `debug_assert_ne!`, `assert_matches!`, `prop_assert!`, `insta::assert_…!`).
-    /// Skips: `#[ignore`.
-    Rust,
-    /// `.py`. Tests: `def test…(` and `async def test…(`. Assertions: `assert` statements,
-    /// `.assert…(` calls (`self.assertEqual`, mocks, `np.testing`), bare `assert_…(` calls,
-    /// `pytest.raises(` / `pytest.warns(`. Skips: `pytest.mark.skip` / `skipif` / `xfail`,
-    /// `unittest.skip…` / `expectedFailure`, `@skip…`, `pytest.skip(` / `xfail(` /
-    /// `importorskip(`, `.skipTest(`.
-    Python,
-    /// `.js`, `.jsx`, `.mjs`, `.cjs`, `.ts`, `.tsx`, `.mts`, `.cts`. Tests: `it(`, `test(`
-    /// (also `.only` / `.concurrent`). Assertions: `expect(`, `assert(`, `assert.…(`. Skips:
-    /// `.skip(`, `.skipIf(`, `.todo(`, `.only(` (it skips every other test), `xit(`, `xtest(`,
-    /// `xdescribe(`, `fit(`, `fdescribe(`.
-    JavaScript,
-    /// `.go`. Tests: `func Test…(` (also methods, for suites). Assertions: `t.Error…(`,
-    /// `t.Fatal…(`, `t.Fail…(` (or `b.`), `require.…(`, `assert.…(`, `.Require().…(`,
-    /// `.Assert().…(`. Skips: `.Skip(`, `.Skipf(`, `.SkipNow(`.
-    Go,
-    /// `.java`, `.kt`, `.kts`. Tests: `@Test`, `@ParameterizedTest`, `@RepeatedTest`,
-    /// `@TestFactory`, `@TestTemplate`. Assertions: `assert…(` calls, `assert` statements.
-    /// Skips: `@Disabled…`, `@Ignore`, `assumeTrue(` / `assumeFalse(` / `assumeThat(`.
-    Java,
-}
-
-impl Language {
-    /// The language of a path, by its extension.
-    pub fn from_path(path: &str) -> Option<Self> {
-        let name = path.rsplit('/').next().unwrap_or(path);
-        let ext = name.rsplit_once('.')?.1;
-        match ext {
-            "rs" => Some(Self::Rust),
-            "py" => Some(Self::Python),
-            "js" | "jsx" | "mjs" | "cjs" | "ts" | "tsx" | "mts" | "cts" => Some(Self::JavaScript),
-            "go" => Some(Self::Go),
-            "java" | "kt" | "kts" => Some(Self::Java),
-            _ => None,
-        }
-    }
-
-    fn patterns(self) -> &'static Patterns {
-        match self {
-            Self::Rust => &RUST,
-            Self::Python => &PYTHON,
-            Self::JavaScript => &JAVASCRIPT,
-            Self::Go => &GO,
-            Self::Java => &JAVA,
-        }
-    }
-
-    /// Characters that open a one-line string literal (whose content is kept as code, but
-    /// inside which comment markers are not comments).
-    fn quotes(self) -> &'static [char] {
-        match self {
-            // `'` starts lifetimes too, so only `"` is a string quote in Rust.
-            Self::Rust => &['"'],
-            Self::Python | Self::Java => &['"', '\''],
-            Self::JavaScript => &['"', '\'', '`'],
-            Self::Go => &['"', '\'', '`'],
-        }
-    }
-}
-
-struct Patterns {
-    tests: Vec<Regex>,
-    assertions: Vec<Regex>,
-    skips: Vec<Regex>,
-}
-
-fn re(pattern: &str) -> Regex {
-    #[expect(
-        clippy::expect_used,
-        reason = "the patterns are constants, compiled by a unit test"
-    )]
-    Regex::new(pattern).expect("a built-in pattern compiles")
-}
-
-fn res(patterns: &[&str]) -> Vec<Regex> {
-    patterns.iter().map(|p| re(p)).collect()
-}
-
-static RUST: LazyLock<Patterns> = LazyLock::new(|| Patterns {
-    tests: res(&[
-        r"#\[\s*(?:[A-Za-z_][A-Za-z0-9_]*::)*(?:test|rstest|test_case)\b",
-        r"#\[\s*case\s*(?:::\s*\w+\s*)?\(",
-    ]),
-    assertions: res(&[r"\b\w*assert\w*!\s*[(\[{]"]),
-    skips: res(&[r"#\[\s*ignore\b"]),
-});
-
-static RUST_CFG_TEST: LazyLock<Regex> = LazyLock::new(|| re(r"#\[\s*cfg\s*\(\s*test\s*\)\s*\]"));
-static RUST_FN_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"\bfn\s+([A-Za-z_][A-Za-z0-9_]*)"));
-
-static PYTHON: LazyLock<Patterns> = LazyLock::new(|| Patterns {
-    tests: res(&[r"^\s*(?:async\s+)?def\s+(test\w*)\s*\("]),
-    assertions: res(&[
-        r"(?:^|;)\s*assert\b",
-        r"\.assert\w*\s*\(",
-        r"(?:^|[^\w.])assert_\w+\s*\(",
-        r"\bpytest\.(?:raises|warns)\s*\(",
-    ]),
-    skips: res(&[
-        r"\bpytest\.mark\.(?:skip|skipif|xfail)\b",
-        r"\bunittest\.(?:skip\w*|expectedFailure)\b",
-        r"@(?:skip|skipIf|skipUnless|expectedFailure)\b",
-        r"\bpytest\.(?:skip|xfail|importorskip)\s*\(",
-        r"\.skipTest\s*\(",
-    ]),
-});
-
-static JAVASCRIPT: LazyLock<Patterns> = LazyLock::new(|| Patterns {
-    tests: res(&[r"(?:^|[^\w.$])(?:it|test)(?:\.only|\.concurrent)?\s*\("]),
-    assertions: res(&[
-        r"(?:^|[^\w.$])expect\s*\(",
-        r"(?:^|[^\w.$])assert(?:\.\w+)?\s*\(",
-    ]),
-    skips: res(&[
-        r"\.(?:skip|skipIf|todo|only)\s*\(",
-        r"(?:^|[^\w.$])(?:xit|xtest|xdescribe|fit|fdescribe)\s*\(",
-    ]),
-});
-
-static JS_NAME: LazyLock<Regex> = LazyLock::new(|| re(r#"^\s*(["'`])((?:\\.|[^\\])*?)["'`]"#));
-
-static GO: LazyLock<Patterns> = LazyLock::new(|| Patterns {
-    tests: res(&[r"^\s*func\s+(?:\([^)]*\)\s*)?(Test\w*)\s*\("]),
-    assertions: res(&[
-        r"\b[tb]\.(?:Error|Fatal|Fail)\w*\s*\(",
-        r"\b(?:require|assert)\.\w+\s*\(",
-        r"\.(?:Require|Assert)\(\)\.\w+\s*\(",
-    ]),
-    skips: res(&[r"\.Skip(?:f|Now)?\s*\("]),
-});
-
-static JAVA: LazyLock<Patterns> = LazyLock::new(|| Patterns {
-    tests: res(&[r"@(?:Test|ParameterizedTest|RepeatedTest|TestFactory|TestTemplate)\b"]),
-    assertions: res(&[r"\bassert\w*\s*\(", r"(?:^|;)\s*assert\s"]),
-    skips: res(&[
-        r"@(?:Disabled\w*|Ignore)\b",
-        r"\bassume(?:True|False|That)\s*\(",
-    ]),
-});
-
-static JAVA_ANNOTATION: LazyLock<Regex> = LazyLock::new(|| re(r"@\w+(?:\s*\([^)]*\))?"));
-static JAVA_METHOD: LazyLock<Regex> = LazyLock::new(|| re(r"([A-Za-z_][A-Za-z0-9_]*)\s*\("));
-
-/// One counted line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hit {
-    /// 1-based line number.
-    pub line: usize,
-    /// The line's code, trimmed.
-    pub code: String,
-    /// For tests: the test's name where it can be found (function name, or the title string).
-    pub name: Option<String>,
-}
-
-/// What a text holds, in a language.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Scan {
-    pub tests: Vec<Hit>,
-    pub assertions: Vec<Hit>,
-    pub skips: Vec<Hit>,
-}
-
-/// The text split into lines with comments removed (same number of lines, so line numbers
-/// still match).
-pub fn code_lines(lang: Language, text: &str) -> Vec<String> {
-    let quotes = lang.quotes();
-    let c_like = lang != Language::Python;
-    let mut block_depth = 0usize; // inside `/* … */` (C-like) or a triple-quoted string (Python)
-    let mut triple: Option<char> = None;
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let chars: Vec<char> = line.chars().collect();
-        let mut code = String::with_capacity(line.len());
-        let mut quote: Option<char> = None;
-        let mut i = 0;
-        while i < chars.len() {
-            let c = chars[i];
-            let next = chars.get(i + 1).copied();
-            if let Some(q) = triple {
-                if c == q && next == Some(q) && chars.get(i + 2) == Some(&q) {
-                    triple = None;
-                    i += 3;
-                } else {
-                    i += 1;
-                }
-                continue;
-            }
-            if block_depth > 0 {
-                if c == '*' && next == Some('/') {
-                    block_depth -= 1;
-                    i += 2;
-                } else if lang == Language::Rust && c == '/' && next == Some('*') {
-                    block_depth += 1;
-                    i += 2;
-                } else {
-                    i += 1;
-                }
-                continue;
-            }
-            if let Some(q) = quote {
-                code.push(c);
-                if c == '\\' {
-                    if let Some(n) = next {
-                        code.push(n);
-                    }
-                    i += 2;
-                    continue;
-                }
-                if c == q {
-                    quote = None;
-                }
-                i += 1;
-                continue;
-            }
-            if c_like && c == '/' && next == Some('/') {
-                break;
-            }
-            if c_like && c == '/' && next == Some('*') {
-                block_depth = 1;
-                i += 2;
-                continue;
-            }
-            if !c_like && c == '#' {
-                break;
-            }
-            if !c_like && (c == '"' || c == '\'') && next == Some(c) && chars.get(i + 2) == Some(&c)
-            {
-                triple = Some(c);
-                i += 3;
-                continue;
-            }
-            if quotes.contains(&c) {
-                quote = Some(c);
-            }
-            code.push(c);
-            i += 1;
-        }
-        out.push(code);
-    }
-    out
-}
-
-/// Whether a Rust text holds tests: a test attribute or `#[cfg(test)]` in its code.
-pub fn rust_has_tests(text: &str) -> bool {
-    code_lines(Language::Rust, text)
+/// The existing test files that `change` modified or renamed, with their old text known and
+/// different from their new text: the files whose base version the factory runs against the
+/// changed code, because the repository's original tests must still pass.
+///
+/// A file is an existing test file when its old path ([`FileChange::old_path`]) matches the
+/// policy's `test_globs`; there the base version lived, and `old_text` is what it held. Rust
+/// source files whose only tests are an inline `#[cfg(test)]` module are left out: their old
+/// text is the old code too, so running it would not test the change (`tests-intact` still
+/// compares their assertions). The answer does not depend on `protect_tests`.
+pub fn modified_test_files<'a>(
+    policy: &Policy,
+    change: &'a Change,
+) -> Result<Vec<&'a FileChange>, PolicyError> {
+    let globs = policy.test_glob_set()?;
+    Ok(change
+        .files
         .iter()
-        .any(|l| RUST_CFG_TEST.is_match(l) || RUST.tests.iter().any(|r| r.is_match(l)))
-}
-
-/// Count tests, assertions and skip markers in `text`. With `whole_file` false (a Rust source
-/// file outside the test globs), counting starts at the first `#[cfg(test)]` or test attribute,
-/// and a text with neither counts nothing.
-pub fn scan(lang: Language, text: &str, whole_file: bool) -> Scan {
-    let lines = code_lines(lang, text);
-    let start = if whole_file || lang != Language::Rust {
-        0
-    } else {
-        lines
-            .iter()
-            .position(|l| RUST_CFG_TEST.is_match(l) || RUST.tests.iter().any(|r| r.is_match(l)))
-            .unwrap_or(lines.len())
-    };
-    let p = lang.patterns();
-    let mut scan = Scan::default();
-    for (idx, line) in lines.iter().enumerate().skip(start) {
-        let hit = |name| Hit {
-            line: idx + 1,
-            code: line.trim().to_owned(),
-            name,
-        };
-        for r in &p.tests {
-            for m in r.captures_iter(line) {
-                let end = m.get(0).map_or(0, |m| m.end());
-                let name = match m.get(1) {
-                    Some(g) => Some(g.as_str().to_owned()),
-                    None => test_name(lang, &lines, idx, end),
-                };
-                scan.tests.push(hit(name));
-            }
-        }
-        for r in &p.assertions {
-            for _ in r.find_iter(line) {
-                scan.assertions.push(hit(None));
-            }
-        }
-        for r in &p.skips {
-            for _ in r.find_iter(line) {
-                scan.skips.push(hit(None));
-            }
-        }
-    }
-    scan
-}
-
-/// The name of the test whose marker ends at `end` on line `idx`.
-fn test_name(lang: Language, lines: &[String], idx: usize, end: usize) -> Option<String> {
-    let rest = lines[idx].get(end..).unwrap_or("");
-    match lang {
-        Language::Rust => {
-            let marker = lines[idx].trim();
-            if marker.starts_with("#[case") || marker.starts_with("#[test_case") {
-                return Some(marker.to_owned());
-            }
-            std::iter::once(rest)
-                .chain(lines.iter().skip(idx + 1).take(10).map(String::as_str))
-                .find_map(|l| {
-                    RUST_FN_NAME
-                        .captures(l)
-                        .and_then(|c| c.get(1))
-                        .map(|g| g.as_str().to_owned())
-                })
-        }
-        Language::JavaScript => JS_NAME
-            .captures(rest)
-            .and_then(|c| c.get(2))
-            .map(|g| g.as_str().to_owned()),
-        Language::Java => std::iter::once(rest)
-            .chain(lines.iter().skip(idx + 1).take(10).map(String::as_str))
-            .find_map(|l| {
-                let l = JAVA_ANNOTATION.replace_all(l, "");
-                JAVA_METHOD
-                    .captures(&l)
-                    .and_then(|c| c.get(1))
-                    .map(|g| g.as_str().to_owned())
-            }),
-        Language::Python | Language::Go => None,
-    }
-}
-
-/// Hits of `a` whose code has no counterpart in `b` (a multiset difference by code text).
-fn missing_from<'a>(a: &'a [Hit], b: &[Hit]) -> Vec<&'a Hit> {
-    let mut left: HashMap<&str, usize> = HashMap::new();
-    for h in b {
-        *left.entry(h.code.as_str()).or_default() += 1;
-    }
-    a.iter()
-        .filter(|h| match left.get_mut(h.code.as_str()) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                false
-            }
-            _ => true,
+        .filter(|f| {
+            matches!(
+                f.status,
+                ChangeStatus::Modified | ChangeStatus::Renamed { .. }
+            )
         })
-        .collect()
+        .filter(|f| globs.is_match(normalize(f.old_path())))
+        .filter(|f| f.old_text.is_some() && f.old_text != f.new_text)
+        .collect())
 }
 
-/// Test names of `a` with no counterpart in `b`.
-fn names_missing_from(a: &[Hit], b: &[Hit]) -> Vec<String> {
-    let mut left: HashMap<&str, usize> = HashMap::new();
-    for name in b.iter().filter_map(|h| h.name.as_deref()) {
-        *left.entry(name).or_default() += 1;
-    }
-    a.iter()
-        .filter_map(|h| h.name.as_deref())
-        .filter(|name| match left.get_mut(name) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                false
-            }
-            _ => true,
-        })
-        .map(str::to_owned)
-        .collect()
+/// One thing that happened to a test file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Clause {
+    pub(crate) text: String,
+    /// Removed tests and removed or altered assertions: what `allow_test_changes` lets pass
+    /// for review. Everything else fails whatever the policy says.
+    pub(crate) allowable: bool,
 }
 
 /// A test file that was deleted or weakened.
@@ -410,10 +97,47 @@ fn names_missing_from(a: &[Hit], b: &[Hit]) -> Vec<String> {
 pub(crate) struct Finding {
     /// The file, as named in messages.
     pub(crate) subject: String,
-    /// One clause: the file and what happened to it.
-    pub(crate) what: String,
-    /// Evidence lines: `- L12 …` removed, `+ L20 …` added.
+    /// What happened to it, in order.
+    pub(crate) clauses: Vec<Clause>,
+    /// The clauses name the file themselves (`deleted test file …`) instead of following the
+    /// subject.
+    pub(crate) named: bool,
+    /// Evidence lines: `- L12 …` gone, `+ L20 …` added.
     pub(crate) evidence: Vec<String>,
+}
+
+impl Finding {
+    fn blocking(subject: String, text: String, named: bool, evidence: Vec<String>) -> Self {
+        Self {
+            subject,
+            clauses: vec![Clause {
+                text,
+                allowable: false,
+            }],
+            named,
+            evidence,
+        }
+    }
+
+    /// The clauses `keep` selects, as one clause about the file; `None` when it selects none.
+    pub(crate) fn describe(&self, keep: impl Fn(&Clause) -> bool) -> Option<String> {
+        let texts: Vec<&str> = self
+            .clauses
+            .iter()
+            .filter(|c| keep(c))
+            .map(|c| c.text.as_str())
+            .collect();
+        match (texts.is_empty(), self.named) {
+            (true, _) => None,
+            (false, true) => Some(texts.join(", ")),
+            (false, false) => Some(format!("{}: {}", self.subject, texts.join(", "))),
+        }
+    }
+
+    /// Whether `allow_test_changes` has a say in this finding.
+    pub(crate) fn has_allowable(&self) -> bool {
+        self.clauses.iter().any(|c| c.allowable)
+    }
 }
 
 /// The outcome of the rule over a whole change.
@@ -443,88 +167,81 @@ pub(crate) fn check_change(test_globs: &GlobSet, change: &Change) -> Outcome {
     let mut findings = Vec::new();
     let mut checked = 0;
     for file in &change.files {
-        let by_glob = file
-            .paths()
-            .any(|p| test_globs.is_match(crate::policy::normalize(p)));
+        let by_glob = file.paths().any(|p| test_globs.is_match(normalize(p)));
         let lang = Language::from_path(&file.path).or_else(|| Language::from_path(file.old_path()));
         let rust_tests = |text: &Option<String>| {
             lang == Some(Language::Rust) && text.as_deref().is_some_and(rust_has_tests)
         };
-        match &file.status {
-            ChangeStatus::Added => {}
+        let finding = match &file.status {
+            ChangeStatus::Added => continue,
             ChangeStatus::Deleted => {
                 let inline = rust_tests(&file.old_text);
                 if !by_glob && !inline {
                     continue;
                 }
-                checked += 1;
-                let held = match (lang, &file.old_text) {
-                    (Some(lang), Some(old)) => scan(lang, old, by_glob).tests,
-                    _ => Vec::new(),
-                };
-                let what = match (by_glob, held.len()) {
-                    (true, 0) => format!("deleted test file `{}`", file.path),
-                    (true, n) => format!(
-                        "deleted test file `{}` ({})",
-                        file.path,
-                        plural(n, "test", "tests")
-                    ),
-                    (false, n) => format!(
-                        "deleted `{}`, which held {}",
-                        file.path,
-                        plural(n, "test", "tests")
-                    ),
-                };
-                let evidence = held
-                    .iter()
-                    .map(|h| format!("- L{} {}", h.line, test_label(h)))
-                    .collect();
-                findings.push(Finding {
-                    subject: format!("`{}`", file.path),
-                    what,
-                    evidence,
-                });
+                Some(deleted(file, lang, by_glob))
             }
             ChangeStatus::Renamed { from }
-                if test_globs.is_match(crate::policy::normalize(from))
-                    && !test_globs.is_match(crate::policy::normalize(&file.path)) =>
+                if test_globs.is_match(normalize(from))
+                    && !test_globs.is_match(normalize(&file.path)) =>
             {
-                // Moved where the test runner no longer looks: as good as deleted.
-                checked += 1;
-                let held = match (lang, &file.old_text) {
-                    (Some(lang), Some(old)) => scan(lang, old, true).tests,
-                    _ => Vec::new(),
-                };
-                let what = format!(
-                    "{}: moved out of the test files, so its {} no longer run",
-                    subject(file),
-                    plural(held.len(), "test", "tests")
-                );
-                let evidence = held
-                    .iter()
-                    .map(|h| format!("- L{} {}", h.line, test_label(h)))
-                    .collect();
-                findings.push(Finding {
-                    subject: subject(file),
-                    what,
-                    evidence,
-                });
+                Some(moved_out(file, lang))
             }
             ChangeStatus::Modified | ChangeStatus::Renamed { .. } => {
                 if !by_glob && !rust_tests(&file.old_text) && !rust_tests(&file.new_text) {
                     continue;
                 }
-                checked += 1;
-                let Some(lang) = lang else { continue };
-                let old = scan(lang, file.old_text.as_deref().unwrap_or(""), by_glob);
-                let new = scan(lang, file.new_text.as_deref().unwrap_or(""), by_glob);
-                if let Some(finding) = compare(file, &old, &new) {
-                    findings.push(finding);
-                }
+                lang.and_then(|lang| {
+                    let old = scan(lang, file.old_text.as_deref().unwrap_or(""), by_glob);
+                    let new = scan(lang, file.new_text.as_deref().unwrap_or(""), by_glob);
+                    compare(file, &old, &new)
+                })
             }
-        }
+        };
+        checked += 1;
+        findings.extend(finding);
     }
     Outcome { findings, checked }
+}
+
+fn deleted(file: &FileChange, lang: Option<Language>, by_glob: bool) -> Finding {
+    let held = match (lang, &file.old_text) {
+        (Some(lang), Some(old)) => scan(lang, old, by_glob).tests,
+        _ => Vec::new(),
+    };
+    let what = match (by_glob, held.len()) {
+        (true, 0) => format!("deleted test file `{}`", file.path),
+        (true, n) => format!(
+            "deleted test file `{}` ({})",
+            file.path,
+            plural(n, "test", "tests")
+        ),
+        (false, n) => format!(
+            "deleted `{}`, which held {}",
+            file.path,
+            plural(n, "test", "tests")
+        ),
+    };
+    let evidence = held
+        .iter()
+        .map(|h| format!("- L{} {}", h.line, test_label(h)));
+    Finding::blocking(format!("`{}`", file.path), what, true, evidence.collect())
+}
+
+/// Moved where the test runner no longer looks: as good as deleted.
+fn moved_out(file: &FileChange, lang: Option<Language>) -> Finding {
+    let held = match (lang, &file.old_text) {
+        (Some(lang), Some(old)) => scan(lang, old, true).tests,
+        _ => Vec::new(),
+    };
+    let what = format!(
+        "moved out of the test files, so its {} no longer run",
+        plural(held.len(), "test", "tests")
+    );
+    let evidence = held
+        .iter()
+        .map(|h| format!("- L{} {}", h.line, test_label(h)));
+    Finding::blocking(subject(file), what, false, evidence.collect())
 }
 
 /// A removed test as evidence: its marker line, and its name when the line does not show it.
@@ -535,189 +252,90 @@ fn test_label(h: &Hit) -> String {
     }
 }
 
+/// Hits of `a` whose code has no counterpart in `b` (a multiset difference by code text).
+fn missing_from<'a>(a: &'a [Hit], b: &[Hit]) -> Vec<&'a Hit> {
+    assertions::minus(a, b, |h| h.code.as_str())
+}
+
+/// Test names of `a` with no counterpart in `b`.
+fn names_missing_from(a: &[Hit], b: &[Hit]) -> Vec<String> {
+    // Unnamed tests pair with each other under "" and are never named in the answer.
+    assertions::minus(a, b, |h| h.name.as_deref().unwrap_or(""))
+        .into_iter()
+        .filter_map(|h| h.name.clone())
+        .collect()
+}
+
+/// `1 assertion altered in test_add`: how many of `gone` there are, and in which tests.
+fn assertion_clause(gone: &[&Gone<'_>], verb: &str) -> Option<Clause> {
+    if gone.is_empty() {
+        return None;
+    }
+    let mut tests: Vec<&str> = Vec::new();
+    for name in gone.iter().filter_map(|g| g.old.test.as_deref()) {
+        if !tests.contains(&name) {
+            tests.push(name);
+        }
+    }
+    let mut text = format!("{} {verb}", plural(gone.len(), "assertion", "assertions"));
+    if !tests.is_empty() {
+        text.push_str(&format!(" in {}", tests.join(", ")));
+    }
+    Some(Clause {
+        text,
+        allowable: true,
+    })
+}
+
 fn compare(file: &FileChange, old: &Scan, new: &Scan) -> Option<Finding> {
-    let mut parts = Vec::new();
+    let mut clauses = Vec::new();
     let mut evidence = Vec::new();
     if new.tests.len() < old.tests.len() {
         let removed = names_missing_from(&old.tests, &new.tests);
-        let mut part = format!("tests went from {} to {}", old.tests.len(), new.tests.len());
+        let mut text = format!("tests went from {} to {}", old.tests.len(), new.tests.len());
         if !removed.is_empty() {
-            part.push_str(&format!(" (removed: {})", removed.join(", ")));
+            text.push_str(&format!(" (removed: {})", removed.join(", ")));
         }
-        parts.push(part);
+        clauses.push(Clause {
+            text,
+            allowable: true,
+        });
         for h in missing_from(&old.tests, &new.tests) {
             evidence.push(format!("- L{} {}", h.line, test_label(h)));
         }
     }
-    if new.assertions.len() < old.assertions.len() {
-        parts.push(format!(
-            "assertions went from {} to {}",
-            old.assertions.len(),
-            new.assertions.len()
-        ));
-        for h in missing_from(&old.assertions, &new.assertions) {
-            evidence.push(format!("- L{} {}", h.line, h.code));
+    let gone = assertions::compare(&old.assertions, &new.assertions);
+    let (altered, removed): (Vec<&Gone<'_>>, Vec<&Gone<'_>>) =
+        gone.iter().partition(|g| g.replaced_by.is_some());
+    clauses.extend(assertion_clause(&altered, "altered"));
+    clauses.extend(assertion_clause(&removed, "removed"));
+    for g in &gone {
+        evidence.push(format!("- L{} {}", g.old.line, g.old.code));
+        if let Some(n) = g.replaced_by {
+            evidence.push(format!("+ L{} {}", n.line, n.code));
         }
     }
     if new.skips.len() > old.skips.len() {
-        parts.push(format!(
-            "skip/ignore markers went from {} to {}",
-            old.skips.len(),
-            new.skips.len()
-        ));
+        clauses.push(Clause {
+            text: format!(
+                "skip/ignore markers went from {} to {}",
+                old.skips.len(),
+                new.skips.len()
+            ),
+            allowable: false,
+        });
         for h in missing_from(&new.skips, &old.skips) {
             evidence.push(format!("+ L{} {}", h.line, h.code));
         }
     }
-    if parts.is_empty() {
+    if clauses.is_empty() {
         return None;
     }
     evidence.dedup();
-    let subject = subject(file);
     Some(Finding {
-        what: format!("{subject}: {}", parts.join(", ")),
-        subject,
+        subject: subject(file),
+        clauses,
+        named: false,
         evidence,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_pattern_compiles() {
-        for lang in [
-            Language::Rust,
-            Language::Python,
-            Language::JavaScript,
-            Language::Go,
-            Language::Java,
-        ] {
-            let p = lang.patterns();
-            assert!(!p.tests.is_empty() && !p.assertions.is_empty() && !p.skips.is_empty());
-        }
-        assert!(RUST_CFG_TEST.is_match("#[cfg(test)]"));
-        assert!(RUST_FN_NAME.is_match("fn x()"));
-        assert!(JS_NAME.is_match("'x'"));
-        assert!(JAVA_ANNOTATION.is_match("@Test"));
-        assert!(JAVA_METHOD.is_match("x("));
-    }
-
-    #[test]
-    fn comments_are_removed_but_strings_kept() {
-        let text =
-            "a(); // assert!(x)\n/* assert!(y)\nassert!(z) */ b();\nlet s = \"// not a comment\";";
-        assert_eq!(
-            code_lines(Language::Rust, text),
-            ["a(); ", "", " b();", "let s = \"// not a comment\";"]
-        );
-        let py = "x = 1  # assert x\n\"\"\"\nassert y\n\"\"\"\ns = '#'";
-        assert_eq!(
-            code_lines(Language::Python, py),
-            ["x = 1  ", "", "", "", "s = '#'"]
-        );
-    }
-
-    #[test]
-    fn rust_counts() {
-        let text = r#"
-use x;
-#[test]
-fn one() { assert_eq!(1, 1); assert!(true); }
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "slow"]
-async fn two() { debug_assert_ne!(1, 2); }
-#[rstest]
-#[case(1)]
-#[case(2)]
-fn three(#[case] n: u8) { prop_assert!(n > 0); }
-#[cfg(test)]
-// #[test]
-fn helper() {}
-"#;
-        let s = scan(Language::Rust, text, true);
-        let names: Vec<_> = s
-            .tests
-            .iter()
-            .map(|h| h.name.clone().unwrap_or_default())
-            .collect();
-        assert_eq!(names, ["one", "two", "three", "#[case(1)]", "#[case(2)]"]);
-        assert_eq!(s.assertions.len(), 4);
-        assert_eq!(s.skips.len(), 1);
-    }
-
-    #[test]
-    fn rust_source_counts_from_cfg_test() {
-        let text = "fn f() { assert!(x); }\n#[cfg(test)]\nmod tests {\n#[test]\nfn t() { assert!(f()); }\n}\n";
-        assert_eq!(scan(Language::Rust, text, false).assertions.len(), 1);
-        assert_eq!(scan(Language::Rust, text, true).assertions.len(), 2);
-        let no_cfg = "fn f() { assert!(x); }
-#[test]
-fn t() { assert!(f()); }
-";
-        assert_eq!(scan(Language::Rust, no_cfg, false).assertions.len(), 1);
-        assert_eq!(
-            scan(
-                Language::Rust,
-                "fn f() { assert!(x); }
-",
-                false
-            ),
-            Scan::default()
-        );
-        assert!(rust_has_tests(text));
-        assert!(!rust_has_tests("fn f() {}\n// #[test]\n"));
-    }
-
-    #[test]
-    fn python_counts() {
-        let text = "import pytest\n\n@pytest.mark.skipif(True, reason='x')\ndef test_a():\n    assert 1 == 1\n    with pytest.raises(ValueError):\n        f()\n\nclass T(unittest.TestCase):\n    async def test_b(self):\n        self.assertEqual(1, 1)\n        # assert 2\n\ndef helper():\n    pass\n";
-        let s = scan(Language::Python, text, true);
-        let names: Vec<_> = s.tests.iter().filter_map(|h| h.name.clone()).collect();
-        assert_eq!(names, ["test_a", "test_b"]);
-        assert_eq!(s.assertions.len(), 3);
-        assert_eq!(s.skips.len(), 1);
-    }
-
-    #[test]
-    fn javascript_counts() {
-        let text = "describe('x', () => {\n  it('adds', () => { expect(add(1, 2)).toBe(3); });\n  test.only(\"subs\", () => { assert.equal(1, 1); });\n  xit('later', () => {});\n  // it('gone', () => {})\n  if (/a/.test(s)) {}\n});\n";
-        let s = scan(Language::JavaScript, text, true);
-        let names: Vec<_> = s.tests.iter().filter_map(|h| h.name.clone()).collect();
-        assert_eq!(names, ["adds", "subs"]);
-        assert_eq!(s.assertions.len(), 2);
-        assert_eq!(s.skips.len(), 2);
-    }
-
-    #[test]
-    fn go_counts() {
-        let text = "func TestAdd(t *testing.T) {\n\tif add(1, 2) != 3 {\n\t\tt.Errorf(\"bad\")\n\t}\n\trequire.Equal(t, 1, 1)\n}\n\nfunc (s *Suite) TestSub() {\n\ts.T().Skip(\"later\")\n}\n\nfunc helper() {}\n";
-        let s = scan(Language::Go, text, true);
-        let names: Vec<_> = s.tests.iter().filter_map(|h| h.name.clone()).collect();
-        assert_eq!(names, ["TestAdd", "TestSub"]);
-        assert_eq!(s.assertions.len(), 2);
-        assert_eq!(s.skips.len(), 1);
-    }
-
-    #[test]
-    fn java_counts() {
-        let text = "class AddTest {\n  @Test\n  void adds() { assertEquals(3, add(1, 2)); }\n  @Disabled(\"later\") @Test void subs() {\n    Assertions.assertThrows(X.class, () -> f());\n  }\n  @TestInstance(PER_CLASS) class Inner {}\n}\n";
-        let s = scan(Language::Java, text, true);
-        let names: Vec<_> = s.tests.iter().filter_map(|h| h.name.clone()).collect();
-        assert_eq!(names, ["adds", "subs"]);
-        assert_eq!(s.assertions.len(), 2);
-        assert_eq!(s.skips.len(), 1);
-    }
-
-    #[test]
-    fn languages_by_extension() {
-        assert_eq!(Language::from_path("src/a.rs"), Some(Language::Rust));
-        assert_eq!(
-            Language::from_path("web/a.test.tsx"),
-            Some(Language::JavaScript)
-        );
-        assert_eq!(Language::from_path("Makefile"), None);
-        assert_eq!(Language::from_path(".hidden/x"), None);
-    }
 }

@@ -35,6 +35,7 @@ fn expected(
         timed_out,
         detail: detail.into(),
         excerpt: excerpt.into(),
+        review: None,
     }
 }
 

@@ -1,7 +1,9 @@
+mod accepted;
 mod command;
 mod hooks;
 mod policy;
 mod tests_intact;
+mod weakened;
 
 use nightshift_gates::{Change, FileChange, GateResult, Policy, check};
 
@@ -26,6 +28,28 @@ pub fn gate_with(policy: &Policy, change: &Change, name: &str) -> GateResult {
         .into_iter()
         .find(|r| r.gate == name)
         .expect("every policy gate reports")
+}
+
+/// One gate's whole result, its duration zeroed so that it can be compared whole.
+pub fn timeless(policy: &Policy, change: &Change, name: &str) -> GateResult {
+    GateResult {
+        duration_ms: 0,
+        ..gate_with(policy, change, name)
+    }
+}
+
+/// A `tests-intact` result as [`timeless`] answers it, not flagged for review.
+pub fn tests_intact(passed: bool, detail: &str, excerpt: &str) -> GateResult {
+    GateResult {
+        gate: "tests-intact".into(),
+        passed,
+        duration_ms: 0,
+        exit_code: None,
+        timed_out: false,
+        detail: detail.into(),
+        excerpt: excerpt.into(),
+        review: None,
+    }
 }
 
 /// Assert a gate failed with exactly `detail`.

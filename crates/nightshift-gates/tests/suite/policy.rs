@@ -9,6 +9,7 @@ use super::{assert_fails, assert_passes, change, gate, gate_with};
 fn defaults() {
     let p = Policy::default();
     assert!(p.require_change && p.protect_tests && p.forbid_hook_bypass);
+    assert!(!p.allow_test_changes);
     assert_eq!(p.max_changed_lines, Some(2000));
     assert_eq!(
         p.protected_paths,
@@ -28,6 +29,14 @@ fn parses_from_toml_with_defaults_and_refuses_unknown_keys() {
     assert_eq!(p.max_changed_lines, Some(50));
     assert_eq!(p.protected_paths, ["Cargo.lock"]);
     assert!(p.protect_tests);
+    let p: Policy = toml::from_str("allow_test_changes = true").unwrap();
+    assert_eq!(
+        p,
+        Policy {
+            allow_test_changes: true,
+            ..Policy::default()
+        }
+    );
     let err = toml::from_str::<Policy>("protect_test = false").unwrap_err();
     assert!(
         err.to_string().contains("unknown field `protect_test`"),
@@ -185,4 +194,13 @@ fn results_serialize_for_the_store() {
     let text = toml::to_string(&r).unwrap();
     let back: nightshift_gates::GateResult = toml::from_str(&text).unwrap();
     assert_eq!(back, r);
+    // A result flagged for review keeps its reason; one that is not writes no `review` key.
+    assert!(!text.contains("review"), "{text}");
+    let flagged = nightshift_gates::GateResult {
+        review: Some("a person should look".into()),
+        ..r
+    };
+    let text = toml::to_string(&flagged).unwrap();
+    let back: nightshift_gates::GateResult = toml::from_str(&text).unwrap();
+    assert_eq!(back, flagged);
 }
