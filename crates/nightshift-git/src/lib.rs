@@ -14,10 +14,10 @@
 //! fetch, worktree add and remove, commits, resets, ref updates) are serialized per mirror
 //! by an in-process async lock; reads run concurrently.
 //!
-//! Two steps of the per-iteration commit skip a git process where the case is plain, each
-//! writing exactly what git would (tests hold them to git's own output) and handing every
-//! other case to git: the commit object (`loose`) and staging the files the agent named
-//! with the trees they change (`index`).
+//! Nothing here writes git's own files: staging, trees, commit objects and refs are made by
+//! git itself (`add`, `write-tree`, `commit-tree`, one `update-ref --stdin` transaction per
+//! iteration). What the factory does to keep that cheap goes through git's own options: a
+//! fresh worktree's index settled once, and no checksum over the index (`index.skipHash`).
 //!
 //! Requires git 2.36 or newer.
 //!
@@ -31,17 +31,13 @@
 //! | [`error`] | [`GitError`] |
 //! | `command` | how `git` is run: environment, hardening, identity ([`Identity`]) |
 //! | `lock` | the per-mirror async locks |
-//! | `index` | the changed files staged and the trees written in-process from the worktree's index, `git add` + `git write-tree` where that does not apply |
-//! | `loose` | an iteration's commit object written straight into the object store (one git process fewer per iteration), `git commit-tree` where that does not apply |
 //! | `usage` | disk usage of a folder |
 
 mod command;
 pub mod diff;
 pub mod error;
 pub mod fixture;
-mod index;
 mod lock;
-mod loose;
 pub mod mirror;
 pub mod refs;
 mod usage;
