@@ -27,7 +27,6 @@
 //! | [`worktree`] | [`Worktree`]: commit everything, reset, cleanliness, configuration, safe removal |
 //! | [`diff`] | [`FileChange`], [`ChangeStatus`], [`DiffStat`]: what changed between two commits |
 //! | [`refs`] | the factory's ref and branch names, [`sanitize_ref_component`], natural ordering |
-//! | [`fixture`] | [`init_repo`]: a normal repository with files committed on `main` |
 //! | [`error`] | [`GitError`] |
 //! | `command` | how `git` is run: environment, hardening, identity ([`Identity`]) |
 //! | `lock` | the per-mirror async locks |
@@ -36,7 +35,6 @@
 mod command;
 pub mod diff;
 pub mod error;
-pub mod fixture;
 mod lock;
 pub mod mirror;
 pub mod refs;
@@ -46,7 +44,6 @@ pub mod worktree;
 pub use command::Identity;
 pub use diff::{ChangeStatus, DiffStat, FileChange, TEXT_CAP_BYTES};
 pub use error::GitError;
-pub use fixture::init_repo;
 pub use mirror::Mirror;
 pub use refs::{
     BRANCH_PREFIX, REF_NAMESPACE, iteration_prefix, iteration_ref, job_branch, natural_cmp,
