@@ -14,10 +14,16 @@
 //! fetch, worktree add and remove, commits, resets, ref updates) are serialized per mirror
 //! by an in-process async lock; reads run concurrently.
 //!
-//! Nothing here writes git's own files: staging, trees, commit objects and refs are made by
-//! git itself (`add`, `write-tree`, `commit-tree`, one `update-ref --stdin` transaction per
-//! iteration). What the factory does to keep that cheap goes through git's own options: a
-//! fresh worktree's index settled once, and no checksum over the index (`index.skipHash`).
+//! Nothing here writes git's objects, indexes or refs by hand: staging, trees, commit
+//! objects and refs are made by git itself (`add`, `write-tree`, `commit-tree`, one
+//! `update-ref --stdin` transaction per iteration). What keeps that cheap goes through
+//! git's own options: a fresh worktree's index settled once, and no checksum over the
+//! index (`index.skipHash`).
+//!
+//! A mirror checks itself before every refresh and is rebuilt from its source when git
+//! finds it broken (a bad ref written by a crash or an agent would otherwise fail every
+//! later shift on that repository), carrying over the factory's refs whose history is
+//! intact and its worktrees; see `rebuild`.
 //!
 //! Requires git 2.36 or newer.
 //!
@@ -29,7 +35,8 @@
 //! | [`refs`] | the factory's ref and branch names, [`sanitize_ref_component`], natural ordering |
 //! | [`error`] | [`GitError`] |
 //! | `command` | how `git` is run: environment, hardening, identity ([`Identity`]) |
-//! | `lock` | the per-mirror async locks |
+//! | `lock` | the per-mirror async locks: writes one at a time, no mirror swapped during a commit |
+//! | `rebuild` | a broken mirror found by git's own checks and rebuilt from its source, the factory's refs and worktrees carried over |
 //! | `usage` | disk usage of a folder |
 
 mod command;
@@ -37,6 +44,7 @@ pub mod diff;
 pub mod error;
 mod lock;
 pub mod mirror;
+mod rebuild;
 pub mod refs;
 mod usage;
 pub mod worktree;

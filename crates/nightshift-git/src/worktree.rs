@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::command::{Git, Identity, failed, trim_line};
 use crate::error::GitError;
-use crate::lock::lock_mirror;
+use crate::lock::{hold_generation, lock_mirror};
 use crate::mirror::{is_reachable, resolve_commit};
 use crate::usage::disk_usage;
 
@@ -98,6 +98,9 @@ impl Worktree {
         if let Some(name) = keep_ref {
             crate::mirror::check_ref_name(name, &self.mirror)?;
         }
+        // Held across staging and commit so that a mirror rebuilt meanwhile (see
+        // `Mirror::ensure`) cannot swap this worktree's index from under a `git add`.
+        let _generation = hold_generation(&self.mirror).await;
         // Staging touches only this worktree's index and writes objects atomically: it
         // needs no lock, which keeps the mirror free while a big tree is hashed.
         let staged = match paths {

@@ -1,6 +1,7 @@
 mod concurrency;
 mod diff;
 mod mirror;
+mod rebuild;
 mod refs;
 mod remove;
 mod reset;
