@@ -325,14 +325,14 @@ def category(target, msg):
         m = GIT_ARGS.search(msg)
         sub = m.group(1) if m else "?"
         if sub == "add":
-            return "git add (where staging falls back to git)"
+            return "git add"
         if sub == "commit":
             return "git commit"
         if sub in ("diff", "cat-file", "config"):
             return "policy gates (git diff, cat-file, config)"
         if sub in ("reset", "clean", "checkout", "read-tree"):
             return "git reset --hard + clean (worktree back to the commit)"
-        return "staging + tree in-process, commit object, update-ref, other git"
+        return "git write-tree, commit-tree, update-ref, other git"
     return "other"
 
 
@@ -559,9 +559,9 @@ def overhead_table(w, files, iterations, repeat):
 ORDER = [
     "first message: repository map + guidance",
     "model call through the gateway + tools",
-    "git add (where staging falls back to git)",
+    "git add",
     "git commit",
-    "staging + tree in-process, commit object, update-ref, other git",
+    "git write-tree, commit-tree, update-ref, other git",
     "policy gates (git diff, cat-file, config)",
     "git reset --hard + clean (worktree back to the commit)",
     "store writes (SQLite)",

@@ -59,6 +59,19 @@ pub enum GitError {
         found: String,
     },
 
+    /// A mirror git found broken could not be rebuilt from its source; the broken mirror
+    /// is left as it was.
+    #[error(
+        "the mirror {} is broken ({broken}) and could not be rebuilt from its source: {source}; it is left as it was: make sure the source can be cloned, then run again",
+        path.display()
+    )]
+    Rebuild {
+        path: PathBuf,
+        broken: String,
+        #[source]
+        source: Box<GitError>,
+    },
+
     /// The caller passed something this crate refuses before running git.
     #[error("{what}")]
     InvalidArgument { what: String },

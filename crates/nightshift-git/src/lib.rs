@@ -14,10 +14,16 @@
 //! fetch, worktree add and remove, commits, resets, ref updates) are serialized per mirror
 //! by an in-process async lock; reads run concurrently.
 //!
-//! Two steps of the per-iteration commit skip a git process where the case is plain, each
-//! writing exactly what git would (tests hold them to git's own output) and handing every
-//! other case to git: the commit object (`loose`) and staging the files the agent named
-//! with the trees they change (`index`).
+//! Nothing here writes git's objects, indexes or refs by hand: staging, trees, commit
+//! objects and refs are made by git itself (`add`, `write-tree`, `commit-tree`, one
+//! `update-ref --stdin` transaction per iteration). What keeps that cheap goes through
+//! git's own options: a fresh worktree's index settled once, and no checksum over the
+//! index (`index.skipHash`).
+//!
+//! A mirror checks itself before every refresh and is rebuilt from its source when git
+//! finds it broken (a bad ref written by a crash or an agent would otherwise fail every
+//! later shift on that repository), carrying over the factory's refs whose history is
+//! intact and its worktrees; see `rebuild`.
 //!
 //! Requires git 2.36 or newer.
 //!
@@ -27,22 +33,18 @@
 //! | [`worktree`] | [`Worktree`]: commit everything, reset, cleanliness, configuration, safe removal |
 //! | [`diff`] | [`FileChange`], [`ChangeStatus`], [`DiffStat`]: what changed between two commits |
 //! | [`refs`] | the factory's ref and branch names, [`sanitize_ref_component`], natural ordering |
-//! | [`fixture`] | [`init_repo`]: a normal repository with files committed on `main` |
 //! | [`error`] | [`GitError`] |
 //! | `command` | how `git` is run: environment, hardening, identity ([`Identity`]) |
-//! | `lock` | the per-mirror async locks |
-//! | `index` | the changed files staged and the trees written in-process from the worktree's index, `git add` + `git write-tree` where that does not apply |
-//! | `loose` | an iteration's commit object written straight into the object store (one git process fewer per iteration), `git commit-tree` where that does not apply |
+//! | `lock` | the per-mirror async locks: writes one at a time, no mirror swapped during a commit |
+//! | `rebuild` | a broken mirror found by git's own checks and rebuilt from its source, the factory's refs and worktrees carried over |
 //! | `usage` | disk usage of a folder |
 
 mod command;
 pub mod diff;
 pub mod error;
-pub mod fixture;
-mod index;
 mod lock;
-mod loose;
 pub mod mirror;
+mod rebuild;
 pub mod refs;
 mod usage;
 pub mod worktree;
@@ -50,7 +52,6 @@ pub mod worktree;
 pub use command::Identity;
 pub use diff::{ChangeStatus, DiffStat, FileChange, TEXT_CAP_BYTES};
 pub use error::GitError;
-pub use fixture::init_repo;
 pub use mirror::Mirror;
 pub use refs::{
     BRANCH_PREFIX, REF_NAMESPACE, iteration_prefix, iteration_ref, job_branch, natural_cmp,

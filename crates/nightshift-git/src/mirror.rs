@@ -2,14 +2,19 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::command::{Git, Identity, failed, trim_line};
 use crate::error::GitError;
-use crate::lock::lock_mirror;
+use crate::lock::{lock_mirror, replace_generation};
+use crate::rebuild;
 use crate::refs::{BRANCH_PREFIX, natural_cmp, under_prefix};
 use crate::usage::disk_usage;
-use crate::worktree::Worktree;
+
+mod source;
+mod worktrees;
+
+pub(crate) use worktrees::parse_worktree_list;
+
+use source::{mirror_dir_name, normalize_source};
 
 /// A bare cached clone of one source repository (`<cache>/<name>-<8 hex>.git`).
 #[derive(Debug, Clone)]
@@ -28,6 +33,13 @@ impl Mirror {
     /// branch, pruning deleted ones — except the factory's own job branches
     /// (`nightshift/…`), which upstream does not have and a plain `fetch --prune` would
     /// delete — and then let `git gc --auto` run in the foreground.
+    ///
+    /// A mirror that git finds broken (a ref file holding garbage or naming a missing
+    /// object, a corrupt `packed-refs`, a fetch that fails on missing history) is rebuilt
+    /// from the source: cloned afresh, every factory ref and job branch whose history is
+    /// intact carried over (what is dropped is logged, with why), its worktrees kept, and
+    /// swapped into place atomically. [`GitError::Rebuild`] when that fails: the broken
+    /// mirror is then left as it was.
     pub async fn ensure(cache_dir: &Path, source: &str) -> Result<Mirror, GitError> {
         let source = normalize_source(source)?;
         tokio::fs::create_dir_all(cache_dir)
@@ -37,7 +49,11 @@ impl Mirror {
             .await
             .map_err(|e| GitError::io("resolve the mirror cache folder", cache_dir, e))?;
         let path = cache.join(mirror_dir_name(&source));
+        // Exclusive: a rebuild swaps the mirror, worktree indexes included, and must not
+        // do so while a commit is being staged in one of its worktrees.
+        let _generation = replace_generation(&path).await;
         let _guard = lock_mirror(&path).await;
+        rebuild::recover_swap(&path).await?;
 
         let mirror = Mirror {
             path,
@@ -46,7 +62,7 @@ impl Mirror {
         };
         if tokio::fs::try_exists(&mirror.path).await.unwrap_or(false) {
             mirror.check_existing().await?;
-            mirror.refresh().await?;
+            mirror.refresh_or_rebuild(&cache).await?;
         } else {
             mirror.clone_fresh(&cache).await?;
         }
@@ -112,137 +128,6 @@ impl Mirror {
                 detail: "its HEAD is detached, so it has no default branch; name the start branch explicitly".to_owned(),
             }),
             _ => Err(failed(args, &self.path, &out)),
-        }
-    }
-
-    /// Add a worktree at `path` on `branch`, creating the branch at `start` when it does not
-    /// exist; on resume, return the worktree already at `path` (it must be on `branch`),
-    /// with the lock files a killed git left in it removed.
-    pub async fn worktree(
-        &self,
-        path: &Path,
-        branch: &str,
-        start: &str,
-    ) -> Result<Worktree, GitError> {
-        let path = std::path::absolute(path)
-            .map_err(|e| GitError::io("make an absolute path of", path, e))?;
-        let branch_ref = format!("refs/heads/{branch}");
-        let _guard = lock_mirror(&self.path).await;
-
-        let mut exists = tokio::fs::try_exists(&path).await.unwrap_or(false);
-        let canonical = if exists {
-            tokio::fs::canonicalize(&path)
-                .await
-                .map_err(|e| GitError::io("resolve the worktree path", &path, e))?
-        } else {
-            path.clone()
-        };
-        let listed = self.list_worktrees().await?;
-        let mut prune = false;
-        for entry in &listed {
-            if !tokio::fs::try_exists(&entry.path).await.unwrap_or(false) {
-                // Registered, but its folder is gone (at this path or another holding the
-                // branch): forget it; its branch and commits stay.
-                prune = true;
-                continue;
-            }
-            let same_path = entry.path == canonical || entry.path == path;
-            if same_path && entry.locked.as_deref() == Some("initializing") {
-                self.discard_half_made(&path).await?;
-                exists = false;
-                prune = true;
-                continue;
-            }
-            if same_path {
-                if entry.branch.as_deref() != Some(branch_ref.as_str()) {
-                    let on = entry
-                        .branch
-                        .as_deref()
-                        .map_or("a detached HEAD".to_owned(), |b| format!("branch {b}"));
-                    return Err(GitError::WorktreeConflict {
-                        path,
-                        detail: format!(
-                            "it is a worktree of {} on {on}, not on {branch_ref}; remove it or pick another path",
-                            self.path.display()
-                        ),
-                    });
-                }
-                let worktree = self.worktree_handle(canonical, branch);
-                worktree.clear_stale_locks().await?;
-                tracing::info!(worktree = %worktree.path().display(), branch, "reusing the existing worktree");
-                return Ok(worktree);
-            }
-            if entry.branch.as_deref() == Some(branch_ref.as_str()) {
-                return Err(GitError::WorktreeConflict {
-                    path,
-                    detail: format!(
-                        "branch {branch} is already checked out in the worktree {}; remove that worktree or use another branch",
-                        entry.path.display()
-                    ),
-                });
-            }
-        }
-        if prune {
-            Git::new(&self.path, ["worktree", "prune"]).run().await?;
-        }
-        if exists && dir_has_entries(&path).await? {
-            return Err(GitError::WorktreeConflict {
-                path,
-                detail: format!(
-                    "the folder exists, is not empty and is not a worktree of {}; move it away or pick another path",
-                    self.path.display()
-                ),
-            });
-        }
-
-        let mut args: Vec<std::ffi::OsString> =
-            vec!["worktree".into(), "add".into(), "--quiet".into()];
-        if resolve_commit(&self.path, &branch_ref).await?.is_some() {
-            args.extend([path.clone().into_os_string(), branch.into()]);
-        } else {
-            let start_sha = resolve_commit(&self.path, start).await?.ok_or_else(|| {
-                GitError::UnknownRevision {
-                    repo: self.path.clone(),
-                    rev: start.to_owned(),
-                }
-            })?;
-            args.extend([
-                "--no-track".into(),
-                "-b".into(),
-                branch.into(),
-                path.clone().into_os_string(),
-                start_sha.into(),
-            ]);
-        }
-        Git::new(&self.path, &args).run().await?;
-        let canonical = tokio::fs::canonicalize(&path)
-            .await
-            .map_err(|e| GitError::io("resolve the new worktree path", &path, e))?;
-        tracing::info!(worktree = %canonical.display(), branch, mirror = %self.path.display(), "added a worktree");
-        let worktree = self.worktree_handle(canonical, branch);
-        worktree.settle_index().await?;
-        Ok(worktree)
-    }
-
-    /// Remove a worktree that a killed `git worktree add` left half made: it holds no work
-    /// yet (its branch, if new, stays and is reused).
-    async fn discard_half_made(&self, path: &Path) -> Result<(), GitError> {
-        tracing::warn!(worktree = %path.display(), "removing a half-made worktree left by an interrupted `git worktree add`");
-        let args: [&std::ffi::OsStr; 5] = [
-            "worktree".as_ref(),
-            "remove".as_ref(),
-            "--force".as_ref(),
-            "--force".as_ref(),
-            path.as_os_str(),
-        ];
-        if let Err(e) = Git::new(&self.path, args).run().await {
-            tracing::warn!(error = %e, "could not remove the half-made worktree with git; deleting its folder");
-        }
-        match tokio::fs::remove_dir_all(path).await {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(GitError::io("remove the half-made worktree", path, e))
-            }
-            _ => Ok(()),
         }
     }
 
@@ -316,15 +201,6 @@ impl Mirror {
         disk_usage(&self.path).await
     }
 
-    fn worktree_handle(&self, path: PathBuf, branch: &str) -> Worktree {
-        Worktree::new(
-            path,
-            branch.to_owned(),
-            self.path.clone(),
-            self.identity.clone(),
-        )
-    }
-
     async fn check_bare(&self) -> Result<(), GitError> {
         let out = Git::new(&self.path, ["rev-parse", "--is-bare-repository"])
             .output()
@@ -381,28 +257,8 @@ impl Mirror {
     }
 
     async fn clone_fresh(&self, cache: &Path) -> Result<(), GitError> {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let file_name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = cache.join(format!(".tmp-{}-{stamp}-{file_name}", std::process::id()));
-        let args: [&std::ffi::OsStr; 6] = [
-            "clone".as_ref(),
-            "--bare".as_ref(),
-            "--quiet".as_ref(),
-            "--".as_ref(),
-            self.source.as_ref(),
-            tmp.as_os_str(),
-        ];
-        let cloned = Git::new(cache, args).run().await;
-        if let Err(e) = cloned {
-            let _ = tokio::fs::remove_dir_all(&tmp).await;
-            return Err(e);
-        }
+        let tmp = temp_path(cache, "tmp", &self.path);
+        clone_bare(cache, &self.source, &tmp).await?;
         if let Err(e) = tokio::fs::rename(&tmp, &self.path).await {
             let _ = tokio::fs::remove_dir_all(&tmp).await;
             // Another process cloned the same source meanwhile: use its mirror.
@@ -419,55 +275,56 @@ impl Mirror {
         Ok(())
     }
 
-    async fn list_worktrees(&self) -> Result<Vec<ListedWorktree>, GitError> {
-        let out = Git::new(&self.path, ["worktree", "list", "--porcelain", "-z"])
-            .run()
-            .await?;
-        Ok(parse_worktree_list(&out))
+    /// Refresh, or rebuild the mirror from its source where git finds it broken (see
+    /// `rebuild` for the checks and what is carried over).
+    async fn refresh_or_rebuild(&self, cache: &Path) -> Result<(), GitError> {
+        let broken = match rebuild::broken_refs(&self.path).await? {
+            Some(why) => why,
+            None => match self.refresh().await {
+                Ok(()) => return Ok(()),
+                Err(e) => match rebuild::broken_history(&self.path).await? {
+                    Some(why) => why,
+                    // Not the mirror: the source cannot be reached, say. A rebuild would
+                    // fail the same way, or re-clone for a passing fault.
+                    None => return Err(e),
+                },
+            },
+        };
+        rebuild::rebuild(cache, &self.path, &self.source, &broken).await
     }
 }
 
-/// One record of `git worktree list --porcelain -z`.
-#[derive(Debug, Default, PartialEq)]
-pub(crate) struct ListedWorktree {
-    pub path: PathBuf,
-    pub branch: Option<String>,
-    pub locked: Option<String>,
+/// A new, unused path in `cache` for a folder of `kind` beside the mirror at `mirror`,
+/// hidden (a leading dot) so that it is never taken for a mirror.
+pub(crate) fn temp_path(cache: &Path, kind: &str, mirror: &Path) -> PathBuf {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let file_name = mirror
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    cache.join(format!(
+        ".{kind}-{}-{stamp}-{file_name}",
+        std::process::id()
+    ))
 }
 
-pub(crate) fn parse_worktree_list(out: &[u8]) -> Vec<ListedWorktree> {
-    let mut list = Vec::new();
-    let mut current: Option<ListedWorktree> = None;
-    for field in out.split(|&b| b == 0) {
-        let field = String::from_utf8_lossy(field);
-        if field.is_empty() {
-            list.extend(current.take());
-            continue;
-        }
-        let (key, value) = field.split_once(' ').unwrap_or((&field, ""));
-        match key {
-            "worktree" => {
-                list.extend(current.take());
-                current = Some(ListedWorktree {
-                    path: PathBuf::from(value),
-                    ..ListedWorktree::default()
-                });
-            }
-            "branch" => {
-                if let Some(c) = current.as_mut() {
-                    c.branch = Some(value.to_owned());
-                }
-            }
-            "locked" => {
-                if let Some(c) = current.as_mut() {
-                    c.locked = Some(value.to_owned());
-                }
-            }
-            _ => {}
-        }
+/// `git clone --bare source dest`; nothing is left at `dest` if it fails.
+pub(crate) async fn clone_bare(cache: &Path, source: &str, dest: &Path) -> Result<(), GitError> {
+    let args: [&std::ffi::OsStr; 6] = [
+        "clone".as_ref(),
+        "--bare".as_ref(),
+        "--quiet".as_ref(),
+        "--".as_ref(),
+        source.as_ref(),
+        dest.as_os_str(),
+    ];
+    let cloned = Git::new(cache, args).run().await;
+    if cloned.is_err() {
+        let _ = tokio::fs::remove_dir_all(dest).await;
     }
-    list.extend(current);
-    list
+    cloned.map(|_| ())
 }
 
 /// The full sha of the commit `rev` names in the repository at `dir`, or `None`.
@@ -535,91 +392,6 @@ fn check_prefix(prefix: &str, repo: &Path) -> Result<(), GitError> {
     }
 }
 
-async fn dir_has_entries(path: &Path) -> Result<bool, GitError> {
-    let mut entries = tokio::fs::read_dir(path)
-        .await
-        .map_err(|e| GitError::io("list the folder", path, e))?;
-    Ok(entries
-        .next_entry()
-        .await
-        .map_err(|e| GitError::io("list the folder", path, e))?
-        .is_some())
-}
-
-/// A local path that exists becomes its canonical path; anything else must look like a
-/// git URL (`scheme://…` or scp-like `host:path`).
-fn normalize_source(source: &str) -> Result<String, GitError> {
-    let trimmed = source.trim();
-    if trimmed.is_empty() {
-        return Err(GitError::InvalidArgument {
-            what: "a repository source is empty: give a local path or a git URL".to_owned(),
-        });
-    }
-    let path = Path::new(trimmed);
-    if path.exists() {
-        let canonical =
-            std::fs::canonicalize(path).map_err(|e| GitError::io("resolve", path, e))?;
-        return canonical
-            .to_str()
-            .map(str::to_owned)
-            .ok_or_else(|| GitError::InvalidArgument {
-                what: format!(
-                    "the repository path {} is not valid UTF-8; move or rename it",
-                    canonical.display()
-                ),
-            });
-    }
-    if looks_like_url(trimmed) {
-        return Ok(trimmed.to_owned());
-    }
-    Err(GitError::NotARepository {
-        path: path.to_owned(),
-        detail:
-            "no such folder, and it is not a git URL; give the path of a git repository or a URL"
-                .to_owned(),
-    })
-}
-
-fn looks_like_url(s: &str) -> bool {
-    if s.contains("://") {
-        return true;
-    }
-    // scp-like `user@host:path`: a colon before any slash.
-    match (s.find(':'), s.find('/')) {
-        (Some(colon), Some(slash)) => colon < slash && colon > 0,
-        (Some(colon), None) => colon > 0,
-        _ => false,
-    }
-}
-
-/// `<name>-<8 hex of sha256(source)>.git`, the name from the source's last component.
-fn mirror_dir_name(source: &str) -> String {
-    let digest = Sha256::digest(source.as_bytes());
-    let hash = hex::encode(&digest[..4]);
-    let last = source
-        .trim_end_matches('/')
-        .rsplit(['/', ':'])
-        .next()
-        .unwrap_or("");
-    let last = last.strip_suffix(".git").unwrap_or(last);
-    let mut name: String = last
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(64)
-        .collect();
-    name = name.trim_start_matches('.').to_owned();
-    if name.is_empty() {
-        name = "repo".to_owned();
-    }
-    format!("{name}-{hash}.git")
-}
-
 /// Refuse a ref name that is not a full name under `refs/` (or could smuggle a second
 /// command into an `update-ref --stdin` transaction).
 pub(crate) fn check_ref_name(name: &str, repo: &Path) -> Result<(), GitError> {
@@ -632,56 +404,4 @@ pub(crate) fn check_ref_name(name: &str, repo: &Path) -> Result<(), GitError> {
         });
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mirror_names_are_readable_and_distinct() {
-        let a = mirror_dir_name("https://example.com/org/service.git");
-        assert!(
-            a.starts_with("service-") && a.ends_with(".git") && a.len() == "service-".len() + 8 + 4,
-            "{a}"
-        );
-        assert_ne!(a, mirror_dir_name("https://example.com/other/service.git"));
-        assert!(mirror_dir_name("git@host:org/api").starts_with("api-"));
-        assert!(mirror_dir_name("/").starts_with("repo-"));
-        assert!(mirror_dir_name("/srv/we ird").starts_with("we-ird-"));
-    }
-
-    #[test]
-    fn urls_are_told_from_paths() {
-        assert!(looks_like_url("https://example.com/x.git"));
-        assert!(looks_like_url("git@github.com:org/x.git"));
-        assert!(looks_like_url("file:///srv/x"));
-        assert!(!looks_like_url("./a:b"));
-        assert!(!looks_like_url("relative/path"));
-    }
-
-    #[test]
-    fn worktree_list_is_parsed() {
-        let out = b"worktree /m.git\0bare\0\0worktree /w 1\0HEAD abc\0branch refs/heads/x\0locked initializing\0\0worktree /d\0HEAD def\0detached\0\0";
-        assert_eq!(
-            parse_worktree_list(out),
-            vec![
-                ListedWorktree {
-                    path: "/m.git".into(),
-                    branch: None,
-                    locked: None
-                },
-                ListedWorktree {
-                    path: "/w 1".into(),
-                    branch: Some("refs/heads/x".into()),
-                    locked: Some("initializing".into())
-                },
-                ListedWorktree {
-                    path: "/d".into(),
-                    branch: None,
-                    locked: None
-                },
-            ]
-        );
-    }
 }

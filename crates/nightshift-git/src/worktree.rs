@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use crate::command::{Git, Identity, failed, trim_line};
 use crate::error::GitError;
-use crate::lock::lock_mirror;
+use crate::lock::{hold_generation, lock_mirror};
 use crate::mirror::{is_reachable, resolve_commit};
 use crate::usage::disk_usage;
 
@@ -98,74 +98,37 @@ impl Worktree {
         if let Some(name) = keep_ref {
             crate::mirror::check_ref_name(name, &self.mirror)?;
         }
+        // Held across staging and commit so that a mirror rebuilt meanwhile (see
+        // `Mirror::ensure`) cannot swap this worktree's index from under a `git add`.
+        let _generation = hold_generation(&self.mirror).await;
         // Staging touches only this worktree's index and writes objects atomically: it
-        // needs no lock, which keeps the mirror free while a big tree is hashed. Named
-        // files are staged and the tree written in-process where that is plain (see
-        // `index`), else by git.
-        let mut tree = match paths {
-            Some(list) => self.stage_in_process(list).await,
-            None => None,
-        };
-        if tree.is_none() {
-            let staged = match paths {
-                Some([]) => true,
-                Some(list) => {
-                    let mut args: Vec<&str> = vec!["add", "--all", "--"];
-                    args.extend(list.iter().map(String::as_str));
-                    Git::new(&self.path, &args).run().await.is_ok()
-                }
-                None => false,
-            };
-            if !staged {
-                Git::new(&self.path, ["add", "--all"]).run().await?;
+        // needs no lock, which keeps the mirror free while a big tree is hashed.
+        let staged = match paths {
+            Some([]) => true,
+            Some(list) => {
+                let mut args: Vec<&str> = vec!["add", "--all", "--"];
+                args.extend(list.iter().map(String::as_str));
+                Git::new(&self.path, &args).run().await.is_ok()
             }
+            None => false,
+        };
+        if !staged {
+            Git::new(&self.path, ["add", "--all"]).run().await?;
         }
         let _guard = lock_mirror(&self.mirror).await;
         self.reattach().await?;
         // `write-tree` + `commit-tree` + `update-ref` rather than `git commit`: the same
         // commit without re-reading every file for a status summary — about half the
         // time on a 10,000-file tree. No hook can run on this path.
-        let tree = match tree.take() {
-            Some(tree) => tree,
-            None => Git::new(&self.path, ["write-tree"]).text().await?,
-        };
-        let message = cleanup_message(message);
-        // The commit object written directly (one git process fewer), else by git.
-        let direct = {
-            let git_dir = self.mirror.clone();
-            let parent_ref = format!("refs/heads/{}", self.branch);
-            let identity = self.identity.clone();
-            let (tree, message) = (tree.clone(), message.clone());
-            let when = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            tokio::task::spawn_blocking(move || {
-                crate::loose::write_commit(&crate::loose::CommitInput {
-                    git_dir: &git_dir,
-                    tree: &tree,
-                    parent_ref: &parent_ref,
-                    identity: &identity,
-                    message: &message,
-                    when,
-                })
-            })
-            .await
-            .ok()
-            .flatten()
-        };
-        let sha = match direct {
-            Some(sha) => sha,
-            None => {
-                Git::new(
-                    &self.path,
-                    ["commit-tree", tree.as_str(), "-p", "HEAD", "-F", "-"],
-                )
-                .identity(&self.identity)
-                .input(message.into_bytes())
-                .text()
-                .await?
-            }
-        };
+        let tree = Git::new(&self.path, ["write-tree"]).text().await?;
+        let sha = Git::new(
+            &self.path,
+            ["commit-tree", tree.as_str(), "-p", "HEAD", "-F", "-"],
+        )
+        .identity(&self.identity)
+        .input(cleanup_message(message).into_bytes())
+        .text()
+        .await?;
         // One `update-ref --stdin` transaction for the branch and the kept ref: one
         // process, and no state where one moved without the other.
         let mut transaction = format!("update refs/heads/{}\0{sha}\0\0", self.branch);
@@ -181,23 +144,6 @@ impl Worktree {
         .await?;
         tracing::debug!(worktree = %self.path.display(), branch = %self.branch, sha, "committed");
         Ok(sha)
-    }
-
-    /// Stage `paths` and write the tree in-process (`index::stage_and_write_tree`): the
-    /// root tree's name, or `None` where git must do it.
-    async fn stage_in_process(&self, paths: &[String]) -> Option<String> {
-        let admin = self.admin_dir().await?;
-        let (worktree, git_dir, paths) = (self.path.clone(), self.mirror.clone(), paths.to_vec());
-        let tree = tokio::task::spawn_blocking(move || {
-            crate::index::stage_and_write_tree(&worktree, &admin.join("index"), &git_dir, &paths)
-        })
-        .await
-        .ok()
-        .flatten();
-        if tree.is_none() {
-            tracing::debug!(worktree = %self.path.display(), "staging by git: the in-process path does not apply");
-        }
-        tree
     }
 
     /// Move the branch and the files back to `sha` (`git reset --hard`, then

@@ -1,6 +1,7 @@
 mod concurrency;
 mod diff;
 mod mirror;
+mod rebuild;
 mod refs;
 mod remove;
 mod reset;
@@ -8,8 +9,32 @@ mod worktree;
 
 use std::path::{Path, PathBuf};
 
-use nightshift_git::{Mirror, Worktree, init_repo, job_branch};
+use nightshift_git::{Mirror, Worktree, job_branch};
 pub use nightshift_testkit::git;
+
+/// Create a normal repository at `dir` with `files` committed on `main` as "initial commit";
+/// returns the commit's sha.
+pub fn init_repo(dir: &Path, files: &[(&str, &str)]) -> String {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    git(dir, &["init", "--quiet", "--initial-branch=main"]);
+    for (rel, content) in files {
+        write(dir, rel, content);
+    }
+    git(dir, &["add", "--all"]);
+    git(
+        dir,
+        &[
+            "-c",
+            "commit.gpgSign=false",
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "--allow-empty",
+            "--message=initial commit",
+        ],
+    );
+    git(dir, &["rev-parse", "--verify", "HEAD"])
+}
 
 /// Commit `files` on the current branch of the normal repository at `dir`.
 pub fn commit_files(dir: &Path, files: &[(&str, &str)], message: &str) -> String {
@@ -53,7 +78,7 @@ impl Fixture {
     pub async fn new(files: &[(&str, &str)]) -> Fixture {
         let tmp = tempfile::tempdir().expect("tempdir");
         let upstream = tmp.path().join("upstream");
-        let initial = init_repo(&upstream, files).await.expect("init_repo");
+        let initial = init_repo(&upstream, files);
         let cache = tmp.path().join("cache");
         Fixture {
             tmp,
