@@ -72,27 +72,15 @@ impl Worktree {
     /// branch (the files stay as they are), so the commit always lands on the job's branch.
     /// Returns the new commit's sha.
     pub async fn commit_all(&self, message: &str) -> Result<String, GitError> {
-        self.commit_paths(message, None).await
+        self.commit_and_keep(message, None).await
     }
 
-    /// Like [`Worktree::commit_all`], but when the caller knows the only paths that can
-    /// have changed (`Some`), stage just those — on a big tree, `git add --all` stats every
-    /// file. If staging them fails (an ignored path, say), everything is staged instead.
-    pub async fn commit_paths(
-        &self,
-        message: &str,
-        paths: Option<&[String]>,
-    ) -> Result<String, GitError> {
-        self.commit_and_keep(message, paths, None).await
-    }
-
-    /// Like [`Worktree::commit_paths`], and point `keep_ref` (a full name under `refs/`,
+    /// Like [`Worktree::commit_all`], and point `keep_ref` (a full name under `refs/`,
     /// such as an iteration ref) at the new commit in the same ref transaction as the
     /// branch: both move, or neither does.
     pub async fn commit_and_keep(
         &self,
         message: &str,
-        paths: Option<&[String]>,
         keep_ref: Option<&str>,
     ) -> Result<String, GitError> {
         if let Some(name) = keep_ref {
@@ -103,18 +91,7 @@ impl Worktree {
         let _generation = hold_generation(&self.mirror).await;
         // Staging touches only this worktree's index and writes objects atomically: it
         // needs no lock, which keeps the mirror free while a big tree is hashed.
-        let staged = match paths {
-            Some([]) => true,
-            Some(list) => {
-                let mut args: Vec<&str> = vec!["add", "--all", "--"];
-                args.extend(list.iter().map(String::as_str));
-                Git::new(&self.path, &args).run().await.is_ok()
-            }
-            None => false,
-        };
-        if !staged {
-            Git::new(&self.path, ["add", "--all"]).run().await?;
-        }
+        Git::new(&self.path, ["add", "--all"]).run().await?;
         let _guard = lock_mirror(&self.mirror).await;
         self.reattach().await?;
         // `write-tree` + `commit-tree` + `update-ref` rather than `git commit`: the same

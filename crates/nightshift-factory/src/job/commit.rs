@@ -33,7 +33,7 @@ pub(crate) async fn commit(
     );
     let keep = iteration_ref(&l.shift.spec.name, &l.spec.name, n);
     let commit =
-        l.wt.commit_and_keep(&message, None, Some(&keep))
+        l.wt.commit_and_keep(&message, Some(&keep))
             .await
             .map_err(|e| l.git(e))?;
     row.state = IterationState::Committed;

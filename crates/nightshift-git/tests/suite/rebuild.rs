@@ -31,7 +31,7 @@ impl Shift {
             write(wt.path(), "README.md", &format!("iteration {n}\n"));
             let keep = iteration_ref("s", "j", n);
             let sha = wt
-                .commit_and_keep(&format!("iteration {n}"), None, Some(&keep))
+                .commit_and_keep(&format!("iteration {n}"), Some(&keep))
                 .await
                 .expect("commit");
             kept.push((keep, sha));
@@ -45,7 +45,7 @@ impl Shift {
         write(other.path(), "docs/guide.md", "k's guide\n");
         let keep = iteration_ref("s", "k", 1);
         let k1 = other
-            .commit_and_keep("iteration 1", None, Some(&keep))
+            .commit_and_keep("iteration 1", Some(&keep))
             .await
             .expect("commit");
         kept.push((keep, k1.clone()));
@@ -191,7 +191,7 @@ async fn a_job_resumes_in_its_worktree_on_the_rebuilt_mirror() {
     assert_eq!(wt.head().await.expect("head"), accepted);
     assert_eq!(read(path, "README.md"), "in progress\n");
     let sha = wt
-        .commit_and_keep("iteration 3", None, Some(&iteration_ref("s", "j", 3)))
+        .commit_and_keep("iteration 3", Some(&iteration_ref("s", "j", 3)))
         .await
         .expect("commit on the rebuilt mirror");
     assert_eq!(
@@ -215,7 +215,7 @@ async fn a_source_that_cannot_be_reached_is_not_taken_for_a_broken_mirror() {
         .expect("worktree");
     let keep = iteration_ref("s", "j", 1);
     let sha = wt
-        .commit_and_keep("iteration 1", None, Some(&keep))
+        .commit_and_keep("iteration 1", Some(&keep))
         .await
         .expect("commit");
     std::fs::rename(&fx.upstream, fx.tmp.path().join("moved")).expect("move the source");

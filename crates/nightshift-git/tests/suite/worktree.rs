@@ -334,53 +334,13 @@ async fn disk_usage_counts_every_byte_under_the_worktree_ignored_files_included(
 }
 
 #[tokio::test]
-async fn commit_paths_stages_only_the_paths_given_and_falls_back_when_it_cannot() {
-    let fx = Fixture::new(&[("README.md", "hello\n"), (".gitignore", "build/\n")]).await;
-    let (_mirror, wt) = fx.job("j").await;
-    write(wt.path(), "a.txt", "a\n");
-    write(wt.path(), "stray.txt", "not named\n");
-    let c = wt
-        .commit_paths("only a", Some(&["a.txt".to_string()]))
-        .await
-        .expect("commit");
-    assert_eq!(
-        git(wt.path(), &["show", "--name-status", "--format=", &c]),
-        "A\ta.txt"
-    );
-    assert_eq!(
-        git(wt.path(), &["status", "--porcelain"]),
-        "?? stray.txt",
-        "the unnamed file was left alone"
-    );
-
-    // An ignored path cannot be staged by name: everything is staged instead, as commit_all would.
-    write(wt.path(), "build/out.txt", "x\n");
-    let c = wt
-        .commit_paths("fallback", Some(&["build/out.txt".to_string()]))
-        .await
-        .expect("commit");
-    assert_eq!(
-        git(wt.path(), &["show", "--name-status", "--format=", &c]),
-        "A\tstray.txt"
-    );
-
-    // Nothing touched: the same tree, an empty commit.
-    let before = git(wt.path(), &["rev-parse", "HEAD^{tree}"]);
-    let c = wt.commit_paths("nothing", Some(&[])).await.expect("commit");
-    assert_eq!(
-        git(wt.path(), &["rev-parse", &format!("{c}^{{tree}}")]),
-        before
-    );
-}
-
-#[tokio::test]
 async fn commit_and_keep_moves_the_branch_and_the_kept_ref_together() {
     let fx = Fixture::new(&[("a.txt", "a\n")]).await;
     let (mirror, wt) = fx.job("j").await;
     write(wt.path(), "a.txt", "b\n");
     let keep = iteration_ref("s", "j", 1);
     let c = wt
-        .commit_and_keep("iteration 1", None, Some(&keep))
+        .commit_and_keep("iteration 1", Some(&keep))
         .await
         .expect("commit");
     assert_eq!(branch_tip(&mirror, "j").await, Some(c.clone()));
@@ -392,7 +352,7 @@ async fn commit_and_keep_moves_the_branch_and_the_kept_ref_together() {
     // A kept ref outside refs/ is refused before anything is committed or moved.
     write(wt.path(), "a.txt", "c\n");
     let err = wt
-        .commit_and_keep("iteration 2", None, Some("nightshift/s/j/2"))
+        .commit_and_keep("iteration 2", Some("nightshift/s/j/2"))
         .await
         .expect_err("refused");
     assert!(
@@ -438,7 +398,7 @@ async fn the_commit_holds_the_message_as_git_commit_cleans_it_up() {
     write(wt.path(), "dir/b.txt", "c\n");
     let message = "\n#1 nightshift: s / j iteration 1\n\n\nchanged b  \n\n\n";
     let c = wt
-        .commit_and_keep(message, None, Some(&iteration_ref("s", "j", 1)))
+        .commit_and_keep(message, Some(&iteration_ref("s", "j", 1)))
         .await
         .expect("commit");
     let cleaned = stripspace(message);
