@@ -2,12 +2,15 @@
 //! (`shift.toml`).
 //!
 //! Everything here is parsing and validation: types with the positions needed to point at
-//! a mistake (file, line, column, key), exact decimal money, and the JSON Schema of the
-//! shift spec. Nothing here opens sockets, databases or repositories (it only checks that
-//! the fleet's local paths exist and are git repositories).
+//! a mistake (file, line, column, key), exact decimal money, the shift spec's defaults
+//! (declared once, in [`defaults`]) and its JSON Schema. Nothing here opens sockets,
+//! databases or repositories (it only checks that the fleet's local paths exist and are git
+//! repositories, that a prompt file is readable, and that the store's folder exists).
 
 mod config;
+pub mod defaults;
 mod error;
+mod locate;
 pub mod money;
 mod shift;
 
@@ -17,6 +20,6 @@ pub use config::{
 };
 pub use error::{Located, SpecError};
 pub use shift::{
-    GateCommand, Gates, JobSpec, PolicySpec, ShiftSpec, StopRules, WorkerKind, scaffold,
+    GateCommand, Gates, JobSpec, Origin, PolicySpec, ShiftSpec, StopRules, WorkerKind, scaffold,
     shift_schema,
 };

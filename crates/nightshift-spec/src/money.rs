@@ -68,11 +68,38 @@ pub fn parse_usd_f64(value: f64) -> Result<i64, String> {
 }
 
 /// A dollar amount as written in TOML: a number (`2.5`) or a string (`"2.50"`).
-#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, schemars::JsonSchema)]
 #[serde(untagged)]
 pub(crate) enum UsdAmount {
     Number(f64),
     Text(String),
+}
+
+/// By hand rather than `untagged`: serde's untagged message ("data did not match any
+/// variant") does not say what to write.
+impl<'de> serde::Deserialize<'de> for UsdAmount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Amount;
+        impl serde::de::Visitor<'_> for Amount {
+            type Value = UsdAmount;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a dollar amount: a number (2.5) or a string (\"2.50\")")
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<UsdAmount, E> {
+                Ok(UsdAmount::Number(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<UsdAmount, E> {
+                Ok(UsdAmount::Text(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<UsdAmount, E> {
+                Ok(UsdAmount::Text(v.to_string()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<UsdAmount, E> {
+                Ok(UsdAmount::Text(v.to_owned()))
+            }
+        }
+        d.deserialize_any(Amount)
+    }
 }
 
 impl UsdAmount {

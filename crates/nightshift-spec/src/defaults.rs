@@ -1,0 +1,29 @@
+//! The shift spec's defaults, declared once. The parser applies them to what a spec leaves
+//! out, the JSON Schema publishes them (each key's `"default"`) and `nightshift init`'s
+//! scaffold writes them, so the three cannot drift; a test holds the schema to the parser.
+//!
+//! The configuration file's defaults live beside its types for the same reason:
+//! `GatewaySettings::default()`, `StoreConfig::DEFAULT_FILE`, `LocalProvider::DEFAULT_*`
+//! and `DEFAULT_LOCAL_MODEL`. The policy checks' defaults (`gates.policy`) are the gates'
+//! own (`nightshift_gates::Policy::default()`): the spec passes on only what is written.
+
+/// `recipe.max_turns`: model calls in one iteration.
+pub const MAX_TURNS: u32 = 40;
+/// `recipe.silence_secs`: seconds an agent CLI may write nothing before it is ended.
+pub const SILENCE_SECS: u64 = 300;
+/// `recipe.prompt_file_outside`: whether a prompt file may lie outside the spec's folder.
+pub const PROMPT_FILE_OUTSIDE: bool = false;
+/// `gates.timeout_secs`: a gate command's time limit, unless it sets its own.
+pub const GATE_TIMEOUT_SECS: u64 = 600;
+/// `gates.policy.allow_test_changes`: whether a change to an existing test assertion is
+/// flagged for review rather than a defect.
+pub const ALLOW_TEST_CHANGES: bool = false;
+/// `stop.max_iterations`: iterations of one job.
+pub const MAX_ITERATIONS: u32 = 10;
+/// `stop.stall_iterations`: iterations in a row without an accepted change before a job
+/// is stalled.
+pub const STALL_ITERATIONS: u32 = 3;
+/// `run.concurrency`: jobs running at once.
+pub const CONCURRENCY: u32 = 4;
+/// `landing.branch`: where a job's accepted work lands; `{shift}` and `{job}` are replaced.
+pub const BRANCH: &str = "nightshift/{shift}/{job}";

@@ -1,0 +1,64 @@
+//! The `shift.toml` that `nightshift init` writes: every default spelled out, from
+//! [`crate::defaults`], so that a person sees what they can change.
+
+use crate::defaults;
+
+/// A `shift.toml` to start from, for `nightshift init`.
+pub fn scaffold(name: &str, repos: &[String], model: &str) -> String {
+    let repos = if repos.is_empty() {
+        vec!["./repos/*".to_string()]
+    } else {
+        repos.to_vec()
+    };
+    let list = repos
+        .iter()
+        .map(|r| format!("{r:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        r#"# A nightshift shift: a recipe applied to a fleet of repositories under a budget.
+# Schema: `nightshift schema shift`. Run it with: nightshift run shift.toml --config nightshift.toml
+name = "{name}"
+
+[fleet]
+repos = [{list}]
+
+[recipe]
+prompt = """
+Read the code, find the most valuable small improvement (a failing test, a bug, missing
+tests), make it, and keep the build and tests green. Leave notes for the next iteration.
+"""
+worker = "builtin"
+model = "{model}"
+max_turns = {max_turns}
+
+[gates]
+commands = []          # e.g. ["cargo test --quiet"] or [{{ name = "tests", run = "pytest -q", timeout_secs = 900 }}]
+timeout_secs = {gate_timeout}
+
+[gates.policy]
+allow_test_changes = {allow_test_changes}   # true: a changed test assertion is flagged for review, not a defect
+
+[stop]
+max_iterations = {max_iterations}
+stall_iterations = {stall_iterations}
+
+[budget]
+shift_usd = 10.00
+job_usd = 2.00
+
+[run]
+concurrency = {concurrency}
+
+[landing]
+branch = "{branch}"
+"#,
+        max_turns = defaults::MAX_TURNS,
+        gate_timeout = defaults::GATE_TIMEOUT_SECS,
+        allow_test_changes = defaults::ALLOW_TEST_CHANGES,
+        max_iterations = defaults::MAX_ITERATIONS,
+        stall_iterations = defaults::STALL_ITERATIONS,
+        concurrency = defaults::CONCURRENCY,
+        branch = defaults::BRANCH,
+    )
+}

@@ -1,0 +1,138 @@
+//! The defaults are declared once: the schema publishes what the parser applies, and the
+//! scaffold `nightshift init` writes spells out the same values.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::{Fleet, MINIMAL};
+
+/// Every `"default"` in the schema, by dotted key.
+fn schema_defaults() -> BTreeMap<String, Value> {
+    let schema = nightshift_spec::shift_schema();
+    let mut out = BTreeMap::new();
+    collect(&schema, &schema, "", &mut out);
+    out
+}
+
+/// Follow a `$ref`, or the non-null branch of an `anyOf`, to the schema of a table.
+fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
+    if let Some(r) = node["$ref"].as_str() {
+        let name = r.trim_start_matches("#/$defs/");
+        return resolve(root, &root["$defs"][name]);
+    }
+    if let Some(branches) = node["anyOf"].as_array()
+        && let Some(table) = branches.iter().find(|b| b.get("$ref").is_some())
+    {
+        return resolve(root, table);
+    }
+    node
+}
+
+fn collect(root: &Value, node: &Value, prefix: &str, out: &mut BTreeMap<String, Value>) {
+    let Some(props) = resolve(root, node)["properties"].as_object() else {
+        return;
+    };
+    for (key, prop) in props {
+        let path = format!("{prefix}{key}");
+        if let Some(d) = prop.get("default") {
+            out.insert(path.clone(), d.clone());
+        }
+        collect(root, prop, &format!("{path}."), out);
+    }
+}
+
+/// What the parser makes of each key a spec leaves out.
+fn parser_defaults(f: &Fleet) -> BTreeMap<String, Value> {
+    let least = f.parse(MINIMAL).expect("the minimal spec parses");
+    let job = &least.jobs[0];
+    let with_gate = f
+        .parse(&MINIMAL.replace(
+            "[budget]",
+            "[gates]\ncommands = [\"make test\"]\n\n[budget]",
+        ))
+        .expect("a gate command parses");
+    // The prompt-file rule shows only in what it refuses: a file in another folder.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let file = elsewhere.path().join("prompt.md");
+    std::fs::write(&file, "Do it.").expect("write");
+    let outside = MINIMAL.replace(
+        "prompt = \"Do it.\"",
+        &format!("prompt_file = {:?}", file.display().to_string()),
+    );
+    let outside_allowed = f.parse(&outside).is_ok();
+    BTreeMap::from([
+        ("recipe.max_turns".into(), json!(job.max_turns)),
+        ("recipe.silence_secs".into(), json!(job.silence_secs)),
+        ("recipe.prompt_file_outside".into(), json!(outside_allowed)),
+        (
+            "gates.timeout_secs".into(),
+            json!(with_gate.jobs[0].gates.commands[0].timeout_secs),
+        ),
+        (
+            "gates.policy.allow_test_changes".into(),
+            json!(job.gates.policy.allow_test_changes),
+        ),
+        (
+            "stop.max_iterations".into(),
+            json!(least.stop.max_iterations),
+        ),
+        (
+            "stop.stall_iterations".into(),
+            json!(least.stop.stall_iterations),
+        ),
+        ("run.concurrency".into(), json!(least.concurrency)),
+        ("landing.branch".into(), json!(least.branch_template)),
+    ])
+}
+
+#[test]
+fn the_schemas_defaults_are_the_parsers() {
+    let f = Fleet::new();
+    assert_eq!(schema_defaults(), parser_defaults(&f));
+    // And they are the values the docs promise.
+    assert_eq!(
+        schema_defaults(),
+        BTreeMap::from([
+            ("gates.policy.allow_test_changes".into(), json!(false)),
+            ("gates.timeout_secs".into(), json!(600)),
+            ("landing.branch".into(), json!("nightshift/{shift}/{job}")),
+            ("recipe.max_turns".into(), json!(40)),
+            ("recipe.prompt_file_outside".into(), json!(false)),
+            ("recipe.silence_secs".into(), json!(300)),
+            ("run.concurrency".into(), json!(4)),
+            ("stop.max_iterations".into(), json!(10)),
+            ("stop.stall_iterations".into(), json!(3)),
+        ])
+    );
+}
+
+#[test]
+fn the_scaffold_parses_and_spells_out_the_defaults() {
+    let f = Fleet::new();
+    let text = nightshift_spec::scaffold("least", &["other/tool".to_string()], "gpt");
+    let scaffold = f.parse(&text).expect("the scaffold parses");
+    let least = f.parse(MINIMAL).expect("the minimal spec parses");
+    // Everything but the prompt and the budget is the minimal spec's: the scaffold writes
+    // the defaults, no other values.
+    assert_eq!(scaffold.stop, least.stop);
+    assert_eq!(
+        (scaffold.concurrency, &scaffold.branch_template),
+        (least.concurrency, &least.branch_template)
+    );
+    let (s, l) = (&scaffold.jobs[0], &least.jobs[0]);
+    assert_eq!(
+        (s.max_turns, s.silence_secs, &s.gates, s.max_iterations),
+        (l.max_turns, l.silence_secs, &l.gates, l.max_iterations)
+    );
+    for (key, value) in schema_defaults() {
+        // The agent CLIs' silence and the prompt-file rule are left out of the scaffold,
+        // which uses the built-in worker and a prompt written out.
+        if ["recipe.silence_secs", "recipe.prompt_file_outside"].contains(&key.as_str()) {
+            continue;
+        }
+        let leaf = key.rsplit('.').next().unwrap_or(&key);
+        let written = format!("{leaf} = {value}");
+        assert!(text.contains(&written), "the scaffold writes `{written}`");
+    }
+}
