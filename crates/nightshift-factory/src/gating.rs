@@ -48,6 +48,7 @@ pub fn policy(spec: &PolicySpec) -> Policy {
     if let Some(v) = spec.forbid_hook_bypass {
         p.forbid_hook_bypass = v;
     }
+    p.allow_test_changes = spec.allow_test_changes;
     p
 }
 
@@ -164,6 +165,11 @@ pub async fn judge(
     for g in &gates.commands {
         results.push(nightshift_gates::run_command(wt.path(), &command_gate(g), &tag).await);
     }
+    if results.iter().all(|r| r.passed)
+        && let Some(r) = original_tests(job, wt, gates, &policy, &change, commit).await?
+    {
+        results.push(r);
+    }
     let accepted = results.iter().all(|r| r.passed);
     let mut done_verified = false;
     if accepted && claims_done {
@@ -189,6 +195,114 @@ pub async fn judge(
         ran_commands: !gates.commands.is_empty()
             || (accepted && claims_done && gates.done_check.is_some()),
     })
+}
+
+/// The gate that runs the repository's original versions of the test files a change
+/// modified, against the changed code.
+pub const ORIGINAL_TESTS: &str = "original-tests";
+
+/// When a change modifies existing test files (and `protect_tests` is on), the command
+/// gates run again with those files as they were at the base: the repository's original
+/// tests must still pass against the changed code, whatever the new versions assert. With
+/// `allow_test_changes` a failure is not a defect but is flagged for review. The worktree
+/// is put back at the commit afterwards. `None` when there is nothing to run.
+async fn original_tests(
+    job: &str,
+    wt: &Worktree,
+    gates: &Gates,
+    policy: &Policy,
+    change: &Change,
+    commit: &str,
+) -> Result<Option<GateResult>, FactoryError> {
+    let tag = process_tag(wt.path());
+    if !policy.protect_tests || gates.commands.is_empty() {
+        return Ok(None);
+    }
+    let files = nightshift_gates::modified_test_files(policy, change)
+        .map_err(|e| FactoryError::Invalid(e.to_string()))?;
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let names: Vec<&str> = files.iter().map(|f| f.old_path()).collect();
+    for f in &files {
+        let path = wt.path().join(f.old_path());
+        let text = f.old_text.as_deref().unwrap_or_default();
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|source| FactoryError::Io {
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
+        }
+        tokio::fs::write(&path, text)
+            .await
+            .map_err(|source| FactoryError::Io {
+                path: path.clone(),
+                source,
+            })?;
+    }
+    let mut duration_ms = 0;
+    let mut failed = None;
+    let mut last = None;
+    for g in &gates.commands {
+        let r = nightshift_gates::run_command(wt.path(), &command_gate(g), &tag).await;
+        duration_ms += r.duration_ms;
+        if !r.passed {
+            failed = Some(r);
+            break;
+        }
+        last = Some(r);
+    }
+    // Back to the commit: the new versions of the test files, nothing the run left.
+    wt.reset_to(commit)
+        .await
+        .map_err(|source| FactoryError::Git {
+            job: job.to_string(),
+            source,
+        })?;
+    let (what, verb) = match names.as_slice() {
+        [one] => (
+            format!("the original version of {one}"),
+            ("passes", "fails"),
+        ),
+        many => (
+            format!(
+                "the original versions of {} modified test files ({})",
+                many.len(),
+                many.join(", ")
+            ),
+            ("pass", "fail"),
+        ),
+    };
+    let result = match failed {
+        None => GateResult {
+            gate: ORIGINAL_TESTS.into(),
+            passed: true,
+            duration_ms,
+            exit_code: Some(0),
+            timed_out: false,
+            detail: format!("{what} still {} against the changed code", verb.0),
+            excerpt: last.map(|r| r.excerpt).unwrap_or_default(),
+            review: None,
+        },
+        Some(r) => {
+            let detail = format!("{what} {} against the changed code: {}", verb.1, r.detail);
+            GateResult {
+                gate: ORIGINAL_TESTS.into(),
+                passed: policy.allow_test_changes,
+                duration_ms,
+                exit_code: r.exit_code,
+                timed_out: r.timed_out,
+                review: policy.allow_test_changes.then(|| {
+                    format!("`allow_test_changes` let the change alter tests that the repository's original versions hold it to: {detail}; a person should check the new behaviour is intended before this lands")
+                }),
+                detail,
+                excerpt: r.excerpt,
+            }
+        }
+    };
+    Ok(Some(result))
 }
 
 #[cfg(test)]

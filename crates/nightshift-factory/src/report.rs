@@ -26,6 +26,9 @@ pub struct JobReport {
     pub defects: i64,
     /// Rejected iterations per failing gate (an iteration can fail several).
     pub defects_by_gate: BTreeMap<String, i64>,
+    /// Accepted iterations a gate passed only with a flag for a person's review (a test
+    /// changed where the recipe allows it): their work is on the branch, not vetted.
+    pub needs_review: i64,
     pub calls: i64,
     pub input_tokens: i64,
     pub output_tokens: i64,
@@ -71,13 +74,18 @@ pub async fn report(store: &dyn Backend, shift: &str) -> Result<ShiftReport, Fac
     let mut jobs = Vec::new();
     for j in store.jobs(shift).await? {
         let mut by_gate = BTreeMap::new();
+        let mut needs_review = 0;
         for it in store.iterations(shift, &j.name).await? {
+            if !it.state.is_judged() {
+                continue;
+            }
+            let gates = store.gate_results(shift, &j.name, it.n).await?;
             if it.state == IterationState::Rejected {
-                for g in store.gate_results(shift, &j.name, it.n).await? {
-                    if !g.passed {
-                        *by_gate.entry(g.gate).or_insert(0) += 1;
-                    }
+                for g in gates.into_iter().filter(|g| !g.passed) {
+                    *by_gate.entry(g.gate).or_insert(0) += 1;
                 }
+            } else if gates.iter().any(|g| g.review.is_some()) {
+                needs_review += 1;
             }
         }
         let sp = spend
@@ -99,6 +107,7 @@ pub async fn report(store: &dyn Backend, shift: &str) -> Result<ShiftReport, Fac
             accepted: j.accepted,
             defects: j.defects,
             defects_by_gate: by_gate,
+            needs_review,
             calls: sp.calls,
             input_tokens: sp.input_tokens,
             output_tokens: sp.output_tokens,
@@ -175,6 +184,15 @@ impl ShiftReport {
             format_usd(self.spent_nanos),
             self.nanos_per_accepted.map_or("-".into(), format_usd),
         ));
+        for j in self.jobs.iter().filter(|j| j.needs_review > 0) {
+            out.push_str(&format!(
+                "{}: {} accepted iteration{} passed a gate only with a flag for review (a test changed where the recipe allows it): read them before the work lands (`nightshift status {} --json`, gate results)\n",
+                j.job,
+                j.needs_review,
+                if j.needs_review == 1 { "" } else { "s" },
+                self.shift
+            ));
+        }
         let disk: i64 = self.jobs.iter().filter_map(|j| j.worktree_bytes).sum();
         if disk > 0 {
             out.push_str(&format!(

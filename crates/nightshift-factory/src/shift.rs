@@ -31,6 +31,7 @@ pub struct Options {
 /// Check the spec against the configuration before anything runs; returns about what an
 /// iteration's first call costs (the budget stop rule's threshold).
 fn preflight(config: &Config, spec: &ShiftSpec) -> Result<i64, FactoryError> {
+    spec.check_models(config)?;
     let book = nightshift_meter::PriceBook::builtin();
     let date = nightshift_clock::today();
     let mut min_call = 0;
@@ -40,16 +41,9 @@ fn preflight(config: &Config, spec: &ShiftSpec) -> Result<i64, FactoryError> {
                 FactoryError::Invalid(format!("{}: job `{}`: {e}", spec.file.display(), job.name))
             })?;
         }
+        // `check_models` has refused a model the configuration does not name.
         let Some(model) = config.model(&job.model) else {
-            let names: Vec<_> = config.models.iter().map(|m| m.name.as_str()).collect();
-            return Err(FactoryError::Invalid(format!(
-                "{}: job `{}` asks for model `{}`, which {} does not configure (configured: {})",
-                spec.file.display(),
-                job.name,
-                job.model,
-                config.file.display(),
-                names.join(", ")
-            )));
+            continue;
         };
         let price = book
             .resolve(model, &date)

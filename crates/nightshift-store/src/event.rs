@@ -53,6 +53,10 @@ pub enum Event {
         done_verified: bool,
         /// How long the gates took, in milliseconds.
         gate_ms: u64,
+        /// Gates that passed but want a person to look before the work lands (a test
+        /// changed where the recipe allows it).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        review: Vec<String>,
     },
     /// A job stopped.
     JobFinished {
@@ -116,6 +120,7 @@ mod tests {
             failed_gates: vec!["tests".into()],
             done_verified: false,
             gate_ms: 1200,
+            review: vec![],
         };
         assert_eq!(e.kind(), "iteration_gated");
         assert_eq!(
@@ -156,10 +161,11 @@ mod tests {
             },
             Event::IterationGated {
                 n: 1,
-                verdict: IterationState::Verified,
+                verdict: IterationState::Accepted,
                 failed_gates: vec![],
                 done_verified: true,
                 gate_ms: 0,
+                review: vec!["tests-intact".into()],
             },
             Event::JobFinished {
                 reason: StopReason::Done,

@@ -103,7 +103,7 @@ async fn record_verdict(
             timed_out: r.timed_out,
             detail: r.detail.clone(),
             excerpt: r.excerpt.clone(),
-            review: None,
+            review: r.review.clone(),
         })
         .collect();
     let failed_gates: Vec<String> = verdict
@@ -128,6 +128,12 @@ async fn record_verdict(
         failed_gates,
         done_verified: verdict.done_verified,
         gate_ms,
+        review: verdict
+            .results
+            .iter()
+            .filter(|r| r.review.is_some())
+            .map(|r| r.gate.clone())
+            .collect(),
     };
     l.record(event, &changes).await
 }

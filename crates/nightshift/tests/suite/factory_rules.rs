@@ -410,3 +410,124 @@ async fn a_job_stops_at_its_wall_clock_limit() {
     assert_eq!(summary(job).0, "wall_clock", "{report:#}");
     assert_eq!(job["iterations"], 1);
 }
+
+/// The test file, with its one real assertion replaced by `replacement` (still one test and
+/// one assertion: counting them saw nothing).
+fn test_file_asserting(replacement: &str) -> String {
+    format!(
+        "import unittest\n\nfrom calc import add\n\n\nclass AddTest(unittest.TestCase):\n    def test_add(self):\n        {replacement}\n\n\nif __name__ == \"__main__\":\n    unittest.main()\n"
+    )
+}
+
+/// The gate results of the job's iteration `n` as (gate, passed, review).
+async fn gates_of(w: &World, n: i64) -> Vec<(String, bool, Option<String>)> {
+    use nightshift_store::FactoryStore as _;
+    let store =
+        nightshift_store::SqliteStore::open(&format!("sqlite://{}", w.path("ledger.db").display()))
+            .await
+            .expect("store");
+    store
+        .gate_results("rules", "calc", n)
+        .await
+        .expect("gates")
+        .into_iter()
+        .map(|g| (g.gate, g.passed, g.review))
+        .collect()
+}
+
+/// Regression: an iteration that replaced the failing test's real assertion with one that
+/// is always true passed `protect_tests` and was accepted — the policy counted tests and
+/// assertions, and the counts did not drop. Done is verified, not declared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_weakened_into_a_tautology_does_not_land() {
+    let weaken = call(
+        "write_file",
+        json!({"path": "test_calc.py", "content": test_file_asserting("self.assertTrue(True)")}),
+    );
+    let (w, job, _) = run_one(
+        Script::new([weaken, finish(true)]),
+        "[stop]\nmax_iterations = 1",
+    )
+    .await;
+    assert_eq!(
+        summary(&job),
+        ("max_iterations".into(), 1, 0, 1, json!({"tests-intact": 1}))
+    );
+    assert_eq!(job["landing"], "nothing");
+    let gates = gates_of(&w, 1).await;
+    assert!(
+        gates.contains(&("tests-intact".into(), false, None)),
+        "{gates:?}"
+    );
+}
+
+/// With `allow_test_changes`, the same change is not a defect but is never silently
+/// accepted: the assertion change and the original test failing against the changed code
+/// are both flagged for review, and the report says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allowed_test_change_is_accepted_only_with_a_flag_for_review() {
+    let weaken = call(
+        "write_file",
+        json!({"path": "test_calc.py", "content": test_file_asserting("self.assertTrue(True)")}),
+    );
+    let w = World::new(Script::new([weaken, finish(false)])).await;
+    python_repo(&w.path("calc"));
+    w.spec(&spec(
+        "\"calc\"",
+        "[gates.policy]\nallow_test_changes = true\n\n[stop]\nmax_iterations = 1",
+    ));
+    let (code, report, stderr) =
+        w.run_json(&["run", "shift.toml", "--config", "nightshift.toml", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let job = &report["jobs"][0];
+    assert_eq!(summary(job), ("max_iterations".into(), 1, 1, 0, json!({})));
+    assert_eq!(job["needs_review"], 1);
+    let flagged: Vec<(String, bool, bool)> = gates_of(&w, 1)
+        .await
+        .into_iter()
+        .map(|(g, passed, review)| (g, passed, review.is_some()))
+        .filter(|(_, _, flagged)| *flagged)
+        .collect();
+    assert_eq!(
+        flagged,
+        [
+            ("tests-intact".to_string(), true, true),
+            ("original-tests".to_string(), true, true)
+        ]
+    );
+    let out = super::run(
+        &["status", "rules", "--config", "nightshift.toml"],
+        w.dir.path(),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("calc: 1 accepted iteration passed a gate only with a flag for review"),
+        "{text}"
+    );
+}
+
+/// A real fix that also adds an assertion keeps every original assertion, and the
+/// repository's original test passes against it: accepted, nothing to review.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fix_that_adds_an_assertion_runs_the_original_test_and_lands() {
+    let fix = call(
+        "write_file",
+        json!({"path": "calc.py", "content": "def add(a, b):\n    return a + b\n"}),
+    );
+    let extend = call(
+        "write_file",
+        json!({"path": "test_calc.py", "content": test_file_asserting("self.assertEqual(add(2, 3), 5)\n        self.assertEqual(add(-1, 1), 0)")}),
+    );
+    let (w, job, _) = run_one(
+        Script::new([fix, extend, finish(true)]),
+        "[stop]\nmax_iterations = 1",
+    )
+    .await;
+    assert_eq!(summary(&job), ("done".into(), 1, 1, 0, json!({})));
+    assert_eq!(job["needs_review"], 0);
+    let gates = gates_of(&w, 1).await;
+    assert!(
+        gates.contains(&("original-tests".into(), true, None)),
+        "the original test ran against the fix: {gates:?}"
+    );
+}
