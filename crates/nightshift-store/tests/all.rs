@@ -5,6 +5,8 @@
     reason = "tests own every task they spawn and await it"
 )]
 
+mod suite;
+
 use std::sync::Arc;
 
 use nightshift_store::{
