@@ -292,39 +292,36 @@ pub(crate) async fn reconcile_usage(
     // first): make sure this iteration's last calls are counted.
     shift.ledger_up_to_date().await?;
     let rows = shift.store.ledger_rows_of_token(token_id, since_ms).await?;
+    let sum = |f: fn(&nightshift_store::LedgerRow) -> i64| -> u64 {
+        rows.iter().map(|r| u64::try_from(f(r)).unwrap_or(0)).sum()
+    };
     let ledger = nightshift_workers::Usage {
-        input: rows.iter().map(|r| r.input_tokens.max(0) as u64).sum(),
-        cached_input: rows
-            .iter()
-            .map(|r| r.cached_input_tokens.max(0) as u64)
-            .sum(),
-        cache_write: rows
-            .iter()
-            .map(|r| r.cache_write_tokens.max(0) as u64)
-            .sum(),
-        output: rows.iter().map(|r| r.output_tokens.max(0) as u64).sum(),
-        reasoning: rows.iter().map(|r| r.reasoning_tokens.max(0) as u64).sum(),
+        input_tokens: sum(|r| r.input_tokens),
+        cached_input_tokens: sum(|r| r.cached_input_tokens),
+        cache_write_tokens: sum(|r| r.cache_write_tokens),
+        output_tokens: sum(|r| r.output_tokens),
+        reasoning_tokens: sum(|r| r.reasoning_tokens),
     };
     let calls = rows.iter().filter(|r| r.outcome != "refused").count();
     let refused = rows.iter().rev().find(|r| r.outcome == "refused");
     events.push(format!(
         "ledger: {calls} calls, {} input ({} cached), {} output",
-        ledger.input, ledger.cached_input, ledger.output
+        ledger.input_tokens, ledger.cached_input_tokens, ledger.output_tokens
     ));
     match report.reported_usage {
         Some(cli)
-            if (cli.input, cli.cached_input, cli.output)
-                != (ledger.input, ledger.cached_input, ledger.output) =>
+            if (cli.input_tokens, cli.cached_input_tokens, cli.output_tokens)
+                != (ledger.input_tokens, ledger.cached_input_tokens, ledger.output_tokens) =>
         {
             tracing::warn!(
                 job = %job, iteration = n,
-                cli_input = cli.input, cli_cached = cli.cached_input, cli_output = cli.output,
-                ledger_input = ledger.input, ledger_cached = ledger.cached_input, ledger_output = ledger.output,
+                cli_input = cli.input_tokens, cli_cached = cli.cached_input_tokens, cli_output = cli.output_tokens,
+                ledger_input = ledger.input_tokens, ledger_cached = ledger.cached_input_tokens, ledger_output = ledger.output_tokens,
                 "The agent CLI's usage disagrees with the ledger; the ledger counts."
             );
             events.push(format!(
                 "usage disagreement: the CLI reported {} input ({} cached), {} output; the ledger has {} input ({} cached), {} output, and counts",
-                cli.input, cli.cached_input, cli.output, ledger.input, ledger.cached_input, ledger.output
+                cli.input_tokens, cli.cached_input_tokens, cli.output_tokens, ledger.input_tokens, ledger.cached_input_tokens, ledger.output_tokens
             ));
         }
         Some(_) => events.push("usage: the CLI's figures match the ledger".into()),

@@ -20,6 +20,16 @@ pub struct Usage {
     pub reasoning_tokens: u64,
 }
 
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, o: Self) {
+        self.input_tokens += o.input_tokens;
+        self.cached_input_tokens += o.cached_input_tokens;
+        self.cache_write_tokens += o.cache_write_tokens;
+        self.output_tokens += o.output_tokens;
+        self.reasoning_tokens += o.reasoning_tokens;
+    }
+}
+
 fn num(v: &Value, path: &[&str]) -> Option<u64> {
     let mut cur = v;
     for p in path {

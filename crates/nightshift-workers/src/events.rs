@@ -15,27 +15,10 @@ use serde_json::Value;
 
 use crate::cli::Cli;
 
-/// Token usage as the CLI reports it, in the ledger's terms: `input` counts every prompt
-/// token (cached and cache-write ones included), `output` every output token (reasoning
-/// included).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
-    pub input: u64,
-    pub cached_input: u64,
-    pub cache_write: u64,
-    pub output: u64,
-    pub reasoning: u64,
-}
-
-impl Usage {
-    fn add(&mut self, o: &Usage) {
-        self.input += o.input;
-        self.cached_input += o.cached_input;
-        self.cache_write += o.cache_write;
-        self.output += o.output;
-        self.reasoning += o.reasoning;
-    }
-}
+/// Token usage as the CLI reports it, in the ledger's terms (the gateway's one `Usage`):
+/// `input_tokens` counts every prompt token (cached and cache-write ones included),
+/// `output_tokens` every output token (reasoning included).
+pub use nightshift_wire::Usage;
 
 /// How the CLI says its run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +107,7 @@ impl std::fmt::Display for Event {
             Self::Usage(u) => write!(
                 f,
                 "usage: {} input ({} cached, {} cache write), {} output ({} reasoning)",
-                u.input, u.cached_input, u.cache_write, u.output, u.reasoning
+                u.input_tokens, u.cached_input_tokens, u.cache_write_tokens, u.output_tokens, u.reasoning_tokens
             ),
             Self::End(End::Completed) => write!(f, "end: completed"),
             Self::End(End::MaxTurns) => write!(f, "end: turn limit"),
@@ -205,11 +188,11 @@ fn codex(v: &Value) -> Vec<Event> {
             let u = v.get("usage").unwrap_or(&Value::Null);
             vec![
                 Event::Usage(Usage {
-                    input: n(u, &["input_tokens"]),
-                    cached_input: n(u, &["cached_input_tokens"]),
-                    cache_write: n(u, &["cache_write_input_tokens"]),
-                    output: n(u, &["output_tokens"]),
-                    reasoning: n(u, &["reasoning_output_tokens"]),
+                    input_tokens: n(u, &["input_tokens"]),
+                    cached_input_tokens: n(u, &["cached_input_tokens"]),
+                    cache_write_tokens: n(u, &["cache_write_input_tokens"]),
+                    output_tokens: n(u, &["output_tokens"]),
+                    reasoning_tokens: n(u, &["reasoning_output_tokens"]),
                 }),
                 Event::End(End::Completed),
             ]
@@ -282,11 +265,11 @@ fn claude(v: &Value) -> Vec<Event> {
                 n(u, &["cache_creation_input_tokens"]),
             );
             let usage = Event::Usage(Usage {
-                input: n(u, &["input_tokens"]) + read + write,
-                cached_input: read,
-                cache_write: write,
-                output: n(u, &["output_tokens"]),
-                reasoning: n(u, &["output_tokens_details", "thinking_tokens"]),
+                input_tokens: n(u, &["input_tokens"]) + read + write,
+                cached_input_tokens: read,
+                cache_write_tokens: write,
+                output_tokens: n(u, &["output_tokens"]),
+                reasoning_tokens: n(u, &["output_tokens_details", "thinking_tokens"]),
             });
             let is_error = v.get("is_error").and_then(Value::as_bool).unwrap_or(false);
             let end = match s(v, &["subtype"]) {
@@ -348,11 +331,11 @@ fn opencode(v: &Value) -> Vec<Event> {
             let (read, write) = (n(t, &["cache", "read"]), n(t, &["cache", "write"]));
             let reasoning = n(t, &["reasoning"]);
             vec![Event::Usage(Usage {
-                input: n(t, &["input"]) + read + write,
-                cached_input: read,
-                cache_write: write,
-                output: n(t, &["output"]) + reasoning,
-                reasoning,
+                input_tokens: n(t, &["input"]) + read + write,
+                cached_input_tokens: read,
+                cache_write_tokens: write,
+                output_tokens: n(t, &["output"]) + reasoning,
+                reasoning_tokens: reasoning,
             })]
         }
         "error" => {
@@ -419,7 +402,7 @@ impl Tally {
                 }
             }
             Event::Usage(u) => {
-                self.usage.add(u);
+                self.usage += *u;
                 self.usage_reported = true;
             }
             Event::End(end) => {
@@ -581,7 +564,7 @@ Reading additional input from stdin..."#,
             ]
         );
         assert_eq!(
-            (t.turns, t.usage.input, t.usage.cached_input, t.usage.output),
+            (t.turns, t.usage.input_tokens, t.usage.cached_input_tokens, t.usage.output_tokens),
             (2, 2100, 1000, 25)
         );
         assert_eq!(t.end, None);
