@@ -311,7 +311,11 @@ pub(crate) async fn reconcile_usage(
     match report.reported_usage {
         Some(cli)
             if (cli.input_tokens, cli.cached_input_tokens, cli.output_tokens)
-                != (ledger.input_tokens, ledger.cached_input_tokens, ledger.output_tokens) =>
+                != (
+                    ledger.input_tokens,
+                    ledger.cached_input_tokens,
+                    ledger.output_tokens,
+                ) =>
         {
             tracing::warn!(
                 job = %job, iteration = n,

@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 /// The folder `scripts/install-agents.sh` prints: `node_modules/.bin/{codex,claude,opencode}`
 /// and `opencode-plugin/` inside.
 pub const AGENTS_DIR_ENV: &str = "NIGHTSHIFT_AGENTS_DIR";
+/// Where `scripts/install-agents.sh` keeps its installs (default `$HOME/.cache/nightshift`):
+/// `agents/<versions>/` under it, each finished install marked by a `.complete` file.
+pub const TOOLS_CACHE_ENV: &str = "NIGHTSHIFT_TOOLS_CACHE";
 /// A folder holding `package.json`, `package-lock.json` and `node_modules/` with
 /// `@opencode-ai/plugin` installed (default: `$NIGHTSHIFT_AGENTS_DIR/opencode-plugin`).
 pub const OPENCODE_PLUGIN_DIR_ENV: &str = "NIGHTSHIFT_OPENCODE_PLUGIN_DIR";
@@ -71,7 +74,10 @@ impl Cli {
     }
 
     /// The binary: `$NIGHTSHIFT_<CLI>_BIN`, else `$NIGHTSHIFT_AGENTS_DIR/node_modules/.bin/<name>`,
-    /// else `<name>` on `PATH`. `env` reads a variable (the process environment in use).
+    /// else `<name>` on `PATH`, else the newest complete install of
+    /// `scripts/install-agents.sh` in its default place ([`TOOLS_CACHE_ENV`]), so that a user
+    /// who ran the script need not export anything. `env` reads a variable (the process
+    /// environment in use).
     pub fn resolve(self, env: &dyn Fn(&str) -> Option<String>) -> Result<PathBuf, NotInstalled> {
         let install = format!(
             "run scripts/install-agents.sh and set {AGENTS_DIR_ENV} to the folder it prints, or set {} to the `{}` binary",
@@ -114,6 +120,12 @@ impl Cli {
         {
             return Ok(path);
         }
+        if let Some(path) =
+            installed(env).map(|d| d.join("node_modules/.bin").join(self.binary_name()))
+            && is_executable(&path)
+        {
+            return Ok(path);
+        }
         Err(NotInstalled(format!(
             "worker `{}` needs the {} CLI (`{}`, npm package {}), which is not installed: {install}",
             self.worker(),
@@ -146,6 +158,24 @@ impl Cli {
     }
 }
 
+/// The newest complete install under `$NIGHTSHIFT_TOOLS_CACHE/agents` (default
+/// `$HOME/.cache/nightshift/agents`), as the install script leaves it.
+fn installed(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let cache = env(TOOLS_CACHE_ENV)
+        .filter(|c| !c.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".cache/nightshift")))?;
+    std::fs::read_dir(cache.join("agents"))
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let done = std::fs::metadata(e.path().join(".complete")).ok()?;
+            Some((done.modified().ok()?, e.path()))
+        })
+        .max()
+        .map(|(_, dir)| dir)
+}
+
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -166,6 +196,39 @@ mod tests {
             err.0,
             "worker `codex` needs the Codex CLI (`codex`, npm package @openai/codex), which is not installed: run scripts/install-agents.sh and set NIGHTSHIFT_AGENTS_DIR to the folder it prints, or set NIGHTSHIFT_CODEX_BIN to the `codex` binary"
         );
+    }
+
+    /// Regression: after `scripts/install-agents.sh`, `nightshift run` found no agent CLI
+    /// until the user exported the folder the script printed.
+    #[test]
+    fn the_install_scripts_default_place_is_found_without_a_variable() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let home = tempfile::tempdir().unwrap();
+        let install = |key: &str, complete: bool| {
+            let dir = home.path().join(".cache/nightshift/agents").join(key);
+            let bin = dir.join("node_modules/.bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            let codex = bin.join("codex");
+            std::fs::write(&codex, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&codex, std::fs::Permissions::from_mode(0o755)).unwrap();
+            if complete {
+                std::fs::write(dir.join(".complete"), "").unwrap();
+            }
+            codex
+        };
+        let finished = install("codex-1.0", true);
+        install("codex-2.0", false);
+        let h = home.path().display().to_string();
+        let empty = tempfile::tempdir().unwrap();
+        let path = empty.path().display().to_string();
+        let env = |k: &str| match k {
+            "HOME" => Some(h.clone()),
+            "PATH" => Some(path.clone()),
+            _ => None,
+        };
+        // The half-done install (no `.complete`) is not used.
+        assert_eq!(Cli::Codex.resolve(&env).unwrap(), finished);
+        assert!(Cli::ClaudeCode.resolve(&env).is_err());
     }
 
     #[test]

@@ -107,7 +107,11 @@ impl std::fmt::Display for Event {
             Self::Usage(u) => write!(
                 f,
                 "usage: {} input ({} cached, {} cache write), {} output ({} reasoning)",
-                u.input_tokens, u.cached_input_tokens, u.cache_write_tokens, u.output_tokens, u.reasoning_tokens
+                u.input_tokens,
+                u.cached_input_tokens,
+                u.cache_write_tokens,
+                u.output_tokens,
+                u.reasoning_tokens
             ),
             Self::End(End::Completed) => write!(f, "end: completed"),
             Self::End(End::MaxTurns) => write!(f, "end: turn limit"),
@@ -564,7 +568,12 @@ Reading additional input from stdin..."#,
             ]
         );
         assert_eq!(
-            (t.turns, t.usage.input_tokens, t.usage.cached_input_tokens, t.usage.output_tokens),
+            (
+                t.turns,
+                t.usage.input_tokens,
+                t.usage.cached_input_tokens,
+                t.usage.output_tokens
+            ),
             (2, 2100, 1000, 25)
         );
         assert_eq!(t.end, None);

@@ -17,7 +17,7 @@ mod cli;
 mod events;
 mod launch;
 
-pub use cli::{AGENTS_DIR_ENV, Cli, NotInstalled, OPENCODE_PLUGIN_DIR_ENV};
+pub use cli::{AGENTS_DIR_ENV, Cli, NotInstalled, OPENCODE_PLUGIN_DIR_ENV, TOOLS_CACHE_ENV};
 pub use events::{End, Event, Tally, Usage, parse_line};
 pub use launch::{
     CONTINUE_MARKER, DEFAULT_MAX_OUTPUT_TOKENS, Launch, LaunchInput, claims_done, prompt,
