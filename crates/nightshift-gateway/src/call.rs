@@ -213,8 +213,8 @@ async fn process(
         // `to_vec`, not `to_string`: the latter goes through `fmt` (~1 % of the CPU per call).
         let up_body = match serde_json::to_vec(&Value::Object(up)) {
             Ok(b) => Bytes::from(b),
+            // The reservation is dropped unsettled on the way out, which releases it.
             Err(e) => {
-                state.budgets.settle(&reservation, 0);
                 return Err(ApiError::Internal(format!(
                     "cannot encode the upstream request: {e}"
                 )));
@@ -238,8 +238,7 @@ async fn process(
             attempts: 0,
         };
         if let Err(e) = pending.begin().await {
-            // Not recorded, so not sent: give the reservation back.
-            state.budgets.settle(&pending.reservation, 0);
+            // Not recorded, so not sent: dropping the pending call releases its reservation.
             return Err(ApiError::Internal(format!(
                 "the ledger cannot record this call: {e}"
             )));

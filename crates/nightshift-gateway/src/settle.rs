@@ -94,11 +94,12 @@ impl Pending {
             (true, Some(u)) => (self.price.cost(&u), u, "upstream"),
             (true, None) => (self.reservation.amount, Usage::default(), "reserved"),
         };
-        self.state.budgets.settle(&self.reservation, cost);
-        if cost > self.reservation.amount {
+        let reserved = self.reservation.amount;
+        self.reservation.settle(cost);
+        if cost > reserved {
             tracing::warn!(
                 call_id = %self.call_id,
-                reserved = self.reservation.amount,
+                reserved,
                 settled = cost,
                 "Upstream reported more usage than was reserved; the budget is overshot by the difference."
             );
@@ -119,7 +120,7 @@ impl Pending {
             cache_write_tokens: usage.cache_write_tokens as i64,
             output_tokens: usage.output_tokens as i64,
             reasoning_tokens: usage.reasoning_tokens as i64,
-            reserved_nanos: self.reservation.amount,
+            reserved_nanos: reserved,
             settled_nanos: cost,
             price_version: self.price_version,
             upstream_status: end.upstream_status.map(i64::from),
