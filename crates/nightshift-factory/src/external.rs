@@ -369,8 +369,14 @@ pub(crate) async fn reconcile_usage(
         output: rows.iter().map(|r| r.output_tokens.max(0) as u64).sum(),
         reasoning: rows.iter().map(|r| r.reasoning_tokens.max(0) as u64).sum(),
     };
-    let calls = rows.iter().filter(|r| r.outcome != "refused").count();
-    let refused = rows.iter().rev().find(|r| r.outcome == "refused");
+    let calls = rows
+        .iter()
+        .filter(|r| r.outcome != nightshift_store::CallOutcome::Refused)
+        .count();
+    let refused = rows
+        .iter()
+        .rev()
+        .find(|r| r.outcome == nightshift_store::CallOutcome::Refused);
     events.push(format!(
         "ledger: {calls} calls, {} input ({} cached), {} output",
         ledger.input, ledger.cached_input, ledger.output

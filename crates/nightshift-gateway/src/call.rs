@@ -14,8 +14,9 @@ use nightshift_meter::{Ask, Price, Refusal, format_usd};
 use nightshift_wire::{WireFormat, output_cap, set_output_cap};
 
 use crate::error::ApiError;
-use crate::settle::{Ending, Outcome, Pending, new_call_id, record_refusal};
+use crate::settle::{Ending, Pending, new_call_id, record_refusal};
 use nightshift_clock::now_ms;
+use nightshift_store::CallOutcome;
 
 use crate::state::{DEFAULT_OUTPUT_CAP, GatewayState};
 use crate::upstream::{self, Attempt};
@@ -270,7 +271,7 @@ async fn process(
                 );
                 pending
                     .settle(Ending::nothing(
-                        Outcome::UpstreamError,
+                        CallOutcome::UpstreamError,
                         Some(status),
                         detail,
                     ))
@@ -298,7 +299,7 @@ async fn process(
                 tracing::warn!(model = %name, provider = %provider.config.name, attempts, error = %message, "Upstream failed; trying the next fallback if any.");
                 pending
                     .settle(Ending::nothing(
-                        Outcome::UpstreamError,
+                        CallOutcome::UpstreamError,
                         status,
                         message.clone(),
                     ))
@@ -313,7 +314,7 @@ async fn process(
             Attempt::Config(message) => {
                 pending
                     .settle(Ending::nothing(
-                        Outcome::UpstreamError,
+                        CallOutcome::UpstreamError,
                         None,
                         message.clone(),
                     ))

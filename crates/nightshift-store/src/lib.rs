@@ -9,6 +9,7 @@ mod factory_model;
 mod factory_sqlite;
 mod journal;
 mod model;
+mod outcome;
 mod sqlite;
 mod writer;
 
@@ -19,6 +20,7 @@ pub use error::StoreError;
 pub use factory_model::{EventRow, GateRow, IterationRow, JobRow, JobSpend, ShiftRow};
 pub use journal::Journal;
 pub use model::{GroupBy, InflightRow, LedgerRow, NewToken, TokenRecord, TotalRow, Write};
+pub use outcome::{CallOutcome, UnknownValue, UsageSource};
 pub use sqlite::SqliteStore;
 pub use writer::LedgerWriter;
 

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use nightshift_store::{
-    GroupBy, InflightRow, Journal, LedgerRow, LedgerStore, LedgerWriter, SqliteStore, TokenStore,
-    Write,
+    CallOutcome, GroupBy, InflightRow, Journal, LedgerRow, LedgerStore, LedgerWriter, SqliteStore,
+    TokenStore, UsageSource, Write,
 };
 
 async fn store() -> (SqliteStore, tempfile::TempDir) {
@@ -57,8 +57,8 @@ fn settle(id: &str, model: &str, settled: i64) -> LedgerRow {
         price_version: "v".into(),
         upstream_status: Some(200),
         latency_ms: 3,
-        outcome: "ok".into(),
-        usage_source: "upstream".into(),
+        outcome: CallOutcome::Ok,
+        usage_source: UsageSource::Upstream,
         attempts: 1,
         detail: None,
     }
@@ -235,7 +235,7 @@ async fn with_a_journal_only_calls_still_open_at_a_flush_reach_inflight() {
         1,
         "only the open call was written to inflight"
     );
-    let rows: Vec<(String, String, i64)> = s
+    let rows: Vec<(String, CallOutcome, i64)> = s
         .ledger_rows()
         .await
         .expect("rows")
@@ -245,8 +245,8 @@ async fn with_a_journal_only_calls_still_open_at_a_flush_reach_inflight() {
     assert_eq!(
         rows,
         [
-            ("done".to_string(), "ok".to_string(), 3),
-            ("open".to_string(), "interrupted".to_string(), 5)
+            ("done".to_string(), CallOutcome::Ok, 3),
+            ("open".to_string(), CallOutcome::Interrupted, 5)
         ]
     );
 }

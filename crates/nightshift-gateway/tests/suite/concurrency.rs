@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use nightshift_store::LedgerStore;
+use nightshift_store::{CallOutcome, LedgerStore};
 use nightshift_testkit::{Script, Step};
 
 use super::harness::Harness;
@@ -96,7 +96,7 @@ async fn spend_never_exceeds_a_shared_budget_under_concurrency() {
     );
     assert!(
         rows.iter()
-            .all(|r| r.settled_nanos <= r.reserved_nanos || r.outcome == "refused")
+            .all(|r| r.settled_nanos <= r.reserved_nanos || r.outcome == CallOutcome::Refused)
     );
     // The in-memory budget and the ledger agree to the nanodollar.
     assert_eq!(

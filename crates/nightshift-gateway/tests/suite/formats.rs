@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use nightshift_store::{CallOutcome, UsageSource};
 use nightshift_testkit::{Script, Step, Usage};
 
 use super::harness::{Harness, cost, sse_data, sse_names};
@@ -73,12 +74,8 @@ async fn chat_passthrough_bills_exact_usage_and_sets_model_and_cap() {
     assert_eq!(r.settled_nanos, cost(1000, 600, 0, 3, 0));
     assert_eq!(r.settled_nanos, 400 * 2000 + 600 * 500 + 3 * 8000);
     assert_eq!(
-        (
-            r.outcome.as_str(),
-            r.usage_source.as_str(),
-            r.price_version.as_str()
-        ),
-        ("ok", "upstream", "config")
+        (r.outcome, r.usage_source, r.price_version.as_str()),
+        (CallOutcome::Ok, UsageSource::Upstream, "config")
     );
     assert_eq!((r.upstream_status, r.attempts), (Some(200), 1));
     assert!(r.reserved_nanos >= r.settled_nanos);
@@ -129,7 +126,7 @@ async fn chat_stream_asks_upstream_for_usage_and_strips_it_when_the_client_did_n
     );
     assert!(
         rows.iter()
-            .all(|r| r.streamed && r.usage_source == "upstream")
+            .all(|r| r.streamed && r.usage_source == UsageSource::Upstream)
     );
 }
 
