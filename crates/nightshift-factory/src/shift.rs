@@ -58,8 +58,6 @@ pub(crate) struct ShiftCtx {
     /// The in-process gateway, or `None` when a running one is used.
     pub gateway: Option<Arc<GatewayState>>,
     pub gateway_v1: String,
-    /// With a running gateway, its journal: calls it answered but has not yet committed.
-    pub ledger_journal: Option<std::path::PathBuf>,
     pub shift_token_id: String,
     pub layout: Layout,
     pub progress: Option<mpsc::UnboundedSender<Progress>>,
@@ -67,17 +65,6 @@ pub(crate) struct ShiftCtx {
 }
 
 impl ShiftCtx {
-    /// Make every call the gateway has answered visible in the ledger: flush this
-    /// process's own gateway, or copy a running one's journal records in.
-    pub async fn ledger_up_to_date(&self) -> Result<(), FactoryError> {
-        if let Some(g) = &self.gateway {
-            g.writer.flush().await?;
-        } else if let Some(journal) = &self.ledger_journal {
-            nightshift_store::Journal::catch_up(self.store.as_ref(), journal).await?;
-        }
-        Ok(())
-    }
-
     pub fn report(&self, p: Progress) {
         if let Some(tx) = &self.progress {
             let _ = tx.send(p);
@@ -101,9 +88,8 @@ impl ShiftCtx {
                 .min(shift.map_or(0, |n| n.left()));
             return Ok((spent, left));
         }
-        // Not brought up to date from the running gateway's journal first: this is read for
-        // every progress report, and a call answered in the last few milliseconds changes
-        // no decision here (the gateway itself refuses what a budget cannot pay for).
+        // Read for every progress report: the store's reads copy in only what the running
+        // gateway has journalled since the last read, so this stays cheap.
         let by_token: std::collections::HashMap<String, i64> =
             self.store.spent_by_token().await?.into_iter().collect();
         let spent = by_token.get(token_id).copied().unwrap_or(0);
@@ -186,7 +172,6 @@ pub async fn run_shift(
         let link = GatewayLink {
             state: None,
             v1,
-            journal: nightshift_store::Journal::path_for(&config.store.url),
         };
         run_jobs(spec, store.clone(), link, layout, progress, min_call_nanos).await?;
         return report(store.as_ref(), &name).await;
@@ -214,7 +199,6 @@ pub async fn run_shift(
     let link = GatewayLink {
         state: Some(gateway),
         v1: format!("http://{addr}/v1"),
-        journal: None,
     };
     let result = run_jobs(spec, store.clone(), link, layout, progress, min_call_nanos).await;
     let _ = stop_tx.send(());
@@ -231,8 +215,6 @@ pub async fn run_shift(
 struct GatewayLink {
     state: Option<Arc<GatewayState>>,
     v1: String,
-    /// A running gateway's journal on the shared store.
-    journal: Option<std::path::PathBuf>,
 }
 
 async fn run_jobs(
@@ -308,7 +290,6 @@ async fn run_jobs(
         store: store.clone(),
         gateway: link.state,
         gateway_v1: link.v1,
-        ledger_journal: link.journal,
         shift_token_id,
         layout,
         progress,

@@ -121,15 +121,13 @@ impl GatewayState {
             None => None,
         };
         if let Some(j) = &journal {
-            let records = j.records()?;
-            if !records.is_empty() {
-                store.write_batch(&records).await?;
+            let replayed = j.replay(store.as_ref()).await?;
+            if replayed > 0 {
                 tracing::warn!(
-                    records = records.len(),
+                    records = replayed,
                     "Replayed ledger records an earlier stop left in the journal."
                 );
             }
-            j.truncate_if(|| true)?;
         }
         let recovered = store.recover_inflight(now_ms()).await?;
         if recovered > 0 {

@@ -74,7 +74,7 @@ pub struct InflightRow {
     pub price_version: String,
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Write {
     Begin(InflightRow),
     Settle(LedgerRow),

@@ -11,8 +11,10 @@ use std::collections::HashSet;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use crate::error::StoreError;
+use crate::journal::Journal;
 use crate::model::{GroupBy, InflightRow, LedgerRow, NewToken, TokenRecord, TotalRow, Write};
 use crate::outcome::{CallOutcome, UnknownValue, UsageSource};
+use crate::tail::JournalTail;
 use crate::{BoxFuture, LedgerStore, TokenStore};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -25,6 +27,9 @@ pub struct SqliteStore {
     /// that made single statements wait seconds. SQLite runs one writer at a time anyway;
     /// reads do not wait (WAL).
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The journal of a store on a file: every ledger read first copies into the ledger
+    /// what a gateway has answered and not yet committed.
+    journal: Option<std::sync::Arc<JournalTail>>,
 }
 
 impl SqliteStore {
@@ -61,7 +66,18 @@ impl SqliteStore {
         Ok(Self {
             pool,
             writer: std::sync::Arc::default(),
+            journal: Journal::path_for(url).map(|p| std::sync::Arc::new(JournalTail::new(p))),
         })
+    }
+
+    /// Bring the ledger up to date with the journal: the settled calls a gateway has made
+    /// durable there and not yet committed (nothing to do for a store with no journal).
+    /// Every ledger read does this first.
+    pub async fn catch_up(&self) -> Result<(), StoreError> {
+        if let Some(tail) = &self.journal {
+            tail.catch_up(self).await?;
+        }
+        Ok(())
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -383,6 +399,7 @@ impl LedgerStore for SqliteStore {
 
     fn spent_by_token(&self) -> BoxFuture<'_, Vec<(String, i64)>> {
         Box::pin(async move {
+            self.catch_up().await?;
             let rows = sqlx::query(
                 "SELECT token_id, SUM(settled_nanos) AS s FROM ledger GROUP BY token_id",
             )
@@ -397,6 +414,7 @@ impl LedgerStore for SqliteStore {
 
     fn totals(&self, by: GroupBy) -> BoxFuture<'_, Vec<TotalRow>> {
         Box::pin(async move {
+            self.catch_up().await?;
             let sql = match by {
                 GroupBy::Token => TOTALS_BY_TOKEN,
                 GroupBy::Model => TOTALS_BY_MODEL,
@@ -424,6 +442,7 @@ impl LedgerStore for SqliteStore {
 
     fn ledger_rows(&self) -> BoxFuture<'_, Vec<LedgerRow>> {
         Box::pin(async move {
+            self.catch_up().await?;
             let rows = sqlx::query(LEDGER_COLUMNS_SELECT)
                 .fetch_all(&self.pool)
                 .await?;
@@ -437,6 +456,7 @@ impl LedgerStore for SqliteStore {
         since_ms: i64,
     ) -> BoxFuture<'a, Vec<LedgerRow>> {
         Box::pin(async move {
+            self.catch_up().await?;
             let rows = sqlx::query(LEDGER_TOKEN_SINCE_SELECT)
                 .bind(token_id)
                 .bind(since_ms)
