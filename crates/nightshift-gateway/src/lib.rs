@@ -123,10 +123,9 @@ async fn dispatch(state: Arc<GatewayState>, req: Request, format: WireFormat) ->
     };
     // A client hanging up cannot cancel the call half-way: it always settles and writes
     // its ledger row.
-    match finish::Finish::new(call::handle(state, format, headers, body)).await {
+    match finish::to_the_end(call::handle(state, format, headers, body)).await {
         Ok(r) => r,
         Err(finish::Panicked) => {
-            tracing::error!("A call panicked; its client gets a 500.");
             ApiError::Internal("the call failed inside the gateway".into()).into_format(format)
         }
     }
