@@ -80,13 +80,9 @@ impl ShiftCtx {
         token_budget: i64,
     ) -> Result<(i64, i64), FactoryError> {
         if let Some(g) = &self.gateway {
-            let job = g.budgets.get(token_id);
-            let shift = g.budgets.get(&self.shift_token_id);
-            let spent = job.as_ref().map_or(0, |n| n.spent);
-            let left = job
-                .map_or(0, |n| n.left())
-                .min(shift.map_or(0, |n| n.left()));
-            return Ok((spent, left));
+            // The job's token is a child of the shift's: its view's `left` is the least of
+            // the two budgets.
+            return Ok(g.budget_of(token_id).map_or((0, 0), |b| (b.spent, b.left)));
         }
         // Read for every progress report: the store's reads copy in only what the running
         // gateway has journalled since the last read, so this stays cheap.

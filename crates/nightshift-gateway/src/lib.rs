@@ -41,6 +41,7 @@ pub use error::ApiError;
 /// The local model crate, for tests and benchmarks that load a model themselves.
 #[cfg(feature = "local")]
 pub use nightshift_local;
+pub use nightshift_meter::BudgetView;
 pub use state::{GatewayState, StartError};
 
 /// Build the gateway's state from its configuration and store.

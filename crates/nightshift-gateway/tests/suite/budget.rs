@@ -3,6 +3,7 @@
 
 use serde_json::json;
 
+use nightshift_gateway::BudgetView;
 use nightshift_store::CallOutcome;
 use nightshift_testkit::{Script, Step};
 
@@ -41,8 +42,15 @@ async fn output_cap_is_clamped_to_what_the_budget_can_pay() {
         "the reservation is the whole budget, and no more"
     );
     assert_eq!(r.settled_nanos, cost(20, 0, 0, 5, 0));
-    let node = h.state.budgets.get(&id).expect("budget");
-    assert_eq!((node.spent, node.reserved), (cost(20, 0, 0, 5, 0), 0));
+    assert_eq!(
+        h.state.budget_of(&id),
+        Some(BudgetView {
+            limit: budget,
+            spent: cost(20, 0, 0, 5, 0),
+            reserved: 0,
+            left: budget - cost(20, 0, 0, 5, 0),
+        })
+    );
 }
 
 #[tokio::test]
@@ -147,5 +155,5 @@ async fn a_parent_budget_binds_its_children_and_siblings_stay_apart() {
             ("other-shift", CallOutcome::Ok)
         ]
     );
-    assert_eq!(h.state.budgets.get(&shift_id).expect("shift").spent, spent);
+    assert_eq!(h.state.budget_of(&shift_id).expect("shift").spent, spent);
 }

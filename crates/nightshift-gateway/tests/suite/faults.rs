@@ -59,7 +59,7 @@ async fn failed_at_no_cost(h: &Harness, attempts: i64) {
         .map(|r| (r.outcome, r.settled_nanos, r.attempts))
         .collect();
     assert_eq!(rows, [(CallOutcome::UpstreamError, 0, attempts)]);
-    assert_eq!(h.state.budgets.total_reserved(), 0);
+    assert_eq!(h.state.total_reserved(), 0);
 }
 
 #[tokio::test]
@@ -268,7 +268,7 @@ async fn an_upstream_that_ignores_the_cap_is_cut_with_a_proper_ending() {
             (CallOutcome::Cut, r.reserved_nanos)
         );
     }
-    let node = h.state.budgets.get(&id).expect("budget");
+    let node = h.state.budget_of(&id).expect("budget");
     assert!(node.spent <= node.limit);
 }
 
@@ -335,7 +335,7 @@ async fn a_client_that_hangs_up_mid_stream_is_settled_for_what_the_upstream_prod
         (r.output_tokens, r.settled_nanos),
         (10, cost(9, 0, 0, 10, 0))
     );
-    assert_eq!(h.state.budgets.total_reserved(), 0);
+    assert_eq!(h.state.total_reserved(), 0);
 }
 
 #[tokio::test]
@@ -364,7 +364,7 @@ async fn a_client_that_hangs_up_before_a_whole_answer_still_gets_its_call_settle
         (rows[0].outcome, rows[0].settled_nanos),
         (CallOutcome::Ok, cost(7, 0, 0, 2, 0))
     );
-    assert_eq!(h.state.budgets.total_reserved(), 0);
+    assert_eq!(h.state.total_reserved(), 0);
 }
 
 #[tokio::test]

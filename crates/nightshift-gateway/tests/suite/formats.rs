@@ -79,7 +79,7 @@ async fn chat_passthrough_bills_exact_usage_and_sets_model_and_cap() {
     );
     assert_eq!((r.upstream_status, r.attempts), (Some(200), 1));
     assert!(r.reserved_nanos >= r.settled_nanos);
-    assert_eq!(h.state.budgets.total_reserved(), 0);
+    assert_eq!(h.state.total_reserved(), 0);
 }
 
 #[tokio::test]

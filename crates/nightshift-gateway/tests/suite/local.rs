@@ -136,7 +136,7 @@ upstream = "gemma3-270m-q4_k_m"
     }
 
     async fn ledger(&self) -> Vec<LedgerRow> {
-        self.state.writer.flush().await.expect("flush");
+        // No flush: the store's reads count what the gateway has so far only journalled.
         self.store.ledger_rows().await.expect("ledger")
     }
 

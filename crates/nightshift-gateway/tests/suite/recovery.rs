@@ -72,7 +72,7 @@ async fn calls_left_in_flight_are_settled_at_their_reservation_on_restart() {
         ]
     );
     assert_eq!(
-        state.budgets.get(&id).expect("budget").spent,
+        state.budget_of(&id).expect("budget").spent,
         cost(3, 0, 0, 1, 0) + 777_000
     );
 
