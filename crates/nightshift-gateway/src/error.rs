@@ -20,6 +20,10 @@ pub enum ApiError {
         "request body is {got} bytes or more; the gateway accepts at most {limit} (gateway.max_body_bytes)"
     )]
     TooLarge { got: usize, limit: usize },
+    #[error(
+        "the request body did not arrive within {within} ms (gateway.body_read_timeout_ms); send it whole, at once"
+    )]
+    ClientTimeout { within: u64 },
     #[error("{0}")]
     Budget(String),
     #[error("{0}")]
@@ -41,6 +45,7 @@ impl ApiError {
             Self::BadRequest(_) | Self::Unpriced(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ClientTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             // 402, not 429: SDKs retry 429 by themselves, and an exhausted budget does not
             // refill by waiting.
             Self::Budget(_) => StatusCode::PAYMENT_REQUIRED,
@@ -60,6 +65,7 @@ impl ApiError {
             }
             Self::NotFound(_) => ("not_found_error", "not_found_error"),
             Self::TooLarge { .. } => ("invalid_request_error", "request_too_large"),
+            Self::ClientTimeout { .. } => ("invalid_request_error", "invalid_request_error"),
             Self::Budget(_) => ("insufficient_quota", "billing_error"),
             Self::BadGateway(_) | Self::Internal(_) => ("api_error", "api_error"),
             Self::Timeout(_) => ("timeout", "api_error"),
@@ -73,6 +79,7 @@ impl ApiError {
             Self::BadRequest(_) => "invalid_request",
             Self::NotFound(_) => "model_not_found",
             Self::TooLarge { .. } => "request_too_large",
+            Self::ClientTimeout { .. } => "request_timeout",
             Self::Budget(_) => "budget_exhausted",
             Self::Unpriced(_) => "model_unpriced",
             Self::BadGateway(_) => "upstream_error",

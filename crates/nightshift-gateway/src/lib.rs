@@ -14,6 +14,7 @@ mod finish;
 #[cfg(feature = "local")]
 mod local;
 mod relay;
+mod server;
 mod settle;
 mod state;
 mod translate;
@@ -27,7 +28,6 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use serde_json::json;
 
 use nightshift_meter::PriceBook;
@@ -83,15 +83,8 @@ pub async fn serve(
             }
         }
     });
-    // Without TCP_NODELAY, small SSE writes wait on the peer's delayed ACK (~40 ms each).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "Could not set TCP_NODELAY on an accepted connection.");
-        }
-    });
-    let result = axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let header_timeout = Duration::from_millis(state.settings.header_read_timeout_ms);
+    let result = server::serve(router(state.clone()), listener, header_timeout, shutdown).await;
     poller.abort();
     // Every settled call waited for its row; this waits for the write-ahead records too.
     if let Err(e) = state.writer.flush().await {
@@ -106,13 +99,21 @@ async fn read_body(
     format: WireFormat,
 ) -> Result<bytes::Bytes, Response> {
     let limit = state.settings.max_body_bytes;
-    match axum::body::to_bytes(req.into_body(), limit).await {
-        Ok(b) => Ok(b),
-        Err(_) => Err(ApiError::TooLarge {
+    let within = state.settings.body_read_timeout_ms;
+    match tokio::time::timeout(
+        Duration::from_millis(within),
+        axum::body::to_bytes(req.into_body(), limit),
+    )
+    .await
+    {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(_)) => Err(ApiError::TooLarge {
             got: limit + 1,
             limit,
         }
         .into_format(format)),
+        // A client trickling its body must not hold the connection (and its task) forever.
+        Err(_) => Err(ApiError::ClientTimeout { within }.into_format(format)),
     }
 }
 

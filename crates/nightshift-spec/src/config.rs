@@ -42,6 +42,12 @@ pub struct GatewaySettings {
     pub request_timeout_ms: u64,
     /// Longest silence allowed between two chunks of a stream.
     pub stream_idle_timeout_ms: u64,
+    /// Time a client has to send a request's headers (and the most a kept-alive
+    /// connection may sit idle); past it the connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// Time a client has to send a request's whole body once its headers are in; past it
+    /// the call is answered 408.
+    pub body_read_timeout_ms: u64,
     /// Bytes of request body counted as one input token when reserving. 1 is a true upper
     /// bound for byte-level BPE tokenizers, which makes input overshoot impossible.
     pub input_bytes_per_token: u32,
@@ -60,6 +66,8 @@ impl Default for GatewaySettings {
             connect_timeout_ms: 10_000,
             request_timeout_ms: 600_000,
             stream_idle_timeout_ms: 300_000,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 60_000,
             input_bytes_per_token: 1,
             input_overhead_tokens: 512,
         }
@@ -210,6 +218,8 @@ struct RawGateway {
     connect_timeout_ms: Option<u64>,
     request_timeout_ms: Option<u64>,
     stream_idle_timeout_ms: Option<u64>,
+    header_read_timeout_ms: Option<u64>,
+    body_read_timeout_ms: Option<u64>,
     input_bytes_per_token: Option<Spanned<u32>>,
     input_overhead_tokens: Option<u32>,
 }
@@ -380,6 +390,8 @@ impl Config {
                 connect_timeout_ms,
                 request_timeout_ms,
                 stream_idle_timeout_ms,
+                header_read_timeout_ms,
+                body_read_timeout_ms,
                 input_overhead_tokens
             );
             if let Some(b) = g.input_bytes_per_token {
