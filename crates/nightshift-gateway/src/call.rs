@@ -113,6 +113,7 @@ async fn process(
     else {
         return Err(ApiError::BadRequest("request has no `model` string".into()));
     };
+    crate::caps::check(format, request)?;
     let streamed = request
         .get("stream")
         .and_then(Value::as_bool)

@@ -14,6 +14,12 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     BadRequest(String),
+    /// A field of the request that holds a value its format forbids.
+    #[error("{message}")]
+    InvalidField {
+        param: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error(
@@ -42,7 +48,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::BadRequest(_) | Self::Unpriced(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::InvalidField { .. } | Self::Unpriced(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ClientTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -60,7 +68,7 @@ impl ApiError {
         // (OpenAI type, Anthropic type)
         match self {
             Self::Unauthorized(_) => ("invalid_api_key", "authentication_error"),
-            Self::BadRequest(_) | Self::Unpriced(_) => {
+            Self::BadRequest(_) | Self::InvalidField { .. } | Self::Unpriced(_) => {
                 ("invalid_request_error", "invalid_request_error")
             }
             Self::NotFound(_) => ("not_found_error", "not_found_error"),
@@ -77,6 +85,7 @@ impl ApiError {
         match self {
             Self::Unauthorized(_) => "invalid_api_key",
             Self::BadRequest(_) => "invalid_request",
+            Self::InvalidField { .. } => "invalid_value",
             Self::NotFound(_) => "model_not_found",
             Self::TooLarge { .. } => "request_too_large",
             Self::ClientTimeout { .. } => "request_timeout",
@@ -99,7 +108,11 @@ impl ApiError {
         let body = if format.is_anthropic() {
             json!({"type": "error", "error": {"type": anthropic_type, "message": message}})
         } else {
-            json!({"error": {"message": message, "type": openai_type, "param": null, "code": self.code()}})
+            let param = match &self {
+                Self::InvalidField { param, .. } => Some(*param),
+                _ => None,
+            };
+            json!({"error": {"message": message, "type": openai_type, "param": param, "code": self.code()}})
         };
         let mut resp = (self.status(), body.to_string()).into_response();
         resp.headers_mut().insert(

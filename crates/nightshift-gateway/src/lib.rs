@@ -8,6 +8,7 @@
 
 mod auth;
 mod call;
+mod caps;
 mod client;
 mod error;
 mod finish;

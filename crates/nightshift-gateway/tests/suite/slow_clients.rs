@@ -24,13 +24,19 @@ async fn trickle(base: &str, first: &str, piece: &[u8]) -> Option<(String, Durat
     for _ in 0..50 {
         match tokio::time::timeout(Duration::from_millis(100), tcp.read(&mut buf)).await {
             Ok(Ok(0) | Err(_)) => {
-                return Some((String::from_utf8_lossy(&got).into_owned(), started.elapsed()));
+                return Some((
+                    String::from_utf8_lossy(&got).into_owned(),
+                    started.elapsed(),
+                ));
             }
             Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
             Err(_) => {}
         }
         if tcp.write_all(piece).await.is_err() {
-            return Some((String::from_utf8_lossy(&got).into_owned(), started.elapsed()));
+            return Some((
+                String::from_utf8_lossy(&got).into_owned(),
+                started.elapsed(),
+            ));
         }
     }
     None
