@@ -23,7 +23,7 @@ use crate::upstream::{self, Attempt};
 use crate::{relay, translate};
 
 /// The secret a client presented: `Authorization: Bearer …` or Anthropic's `x-api-key`.
-fn presented_secret(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn presented_secret(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

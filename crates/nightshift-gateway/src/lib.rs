@@ -146,12 +146,26 @@ async fn messages(State(s): State<Arc<GatewayState>>, req: Request) -> Response 
     dispatch(s, req, WireFormat::Messages).await
 }
 
-async fn models(State(s): State<Arc<GatewayState>>) -> Response {
+/// The models clients may ask for, by name only, in OpenAI's list shape: a caller with a
+/// valid token learns what it may call, and nobody learns the providers behind them.
+async fn models(State(s): State<Arc<GatewayState>>, headers: axum::http::HeaderMap) -> Response {
+    let format = if headers.contains_key("anthropic-version") {
+        WireFormat::Messages
+    } else {
+        WireFormat::Chat
+    };
+    let secret = call::presented_secret(&headers);
+    if let Err(e) = s
+        .auth
+        .authenticate(secret, nightshift_clock::now_ms())
+        .await
+    {
+        return e.into_format(format);
+    }
     let data: Vec<_> = s
         .model_order
         .iter()
-        .filter_map(|name| s.routes.get(name))
-        .map(|r| json!({"id": r.config.name, "object": "model", "created": 0, "owned_by": r.provider.config.name}))
+        .map(|name| json!({"id": name, "object": "model", "created": 0, "owned_by": "nightshift"}))
         .collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
 }
