@@ -135,7 +135,9 @@ upstream = "gemma3-270m-q4_k_m"
         (status, serde_json::from_str(&text).expect("a JSON body"))
     }
 
+    /// The ledger, once every call made has settled (each settles before its answer ends).
     async fn ledger(&self) -> Vec<LedgerRow> {
+        assert_eq!(self.state.total_reserved(), 0, "nothing is left reserved");
         // No flush: the store's reads count what the gateway has so far only journalled.
         self.store.ledger_rows().await.expect("ledger")
     }
