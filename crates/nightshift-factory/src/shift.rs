@@ -165,10 +165,7 @@ pub async fn run_shift(
         } else {
             format!("{base}/v1")
         };
-        let link = GatewayLink {
-            state: None,
-            v1,
-        };
+        let link = GatewayLink { state: None, v1 };
         run_jobs(spec, store.clone(), link, layout, progress, min_call_nanos).await?;
         return report(store.as_ref(), &name).await;
     }
