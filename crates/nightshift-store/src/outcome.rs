@@ -1,6 +1,6 @@
 //! How a call ended, and where its billed usage came from: the ledger's two closed sets of
-//! words, as types. Stored as TEXT in exactly these spellings (the schema's `CHECK`
-//! constraints list the same ones), and as the same strings in the journal (serde).
+//! words, as types. Stored as TEXT in exactly these spellings, and as the same strings in
+//! the journal (serde); a `CHECK` on either column must list the same words.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub struct UnknownValue {
     pub column: &'static str,
     pub value: String,
-    pub expected: &'static str,
+    pub expected: String,
 }
 
 /// How a model call ended (`ledger.outcome`).
@@ -33,51 +33,6 @@ pub enum CallOutcome {
     Interrupted,
 }
 
-impl CallOutcome {
-    /// Every outcome, in the order the docs list them.
-    pub const ALL: [Self; 6] = [
-        Self::Ok,
-        Self::Refused,
-        Self::Cut,
-        Self::UpstreamError,
-        Self::ClientAbort,
-        Self::Interrupted,
-    ];
-
-    /// The word stored in the ledger.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ok => "ok",
-            Self::Refused => "refused",
-            Self::Cut => "cut",
-            Self::UpstreamError => "upstream_error",
-            Self::ClientAbort => "client_abort",
-            Self::Interrupted => "interrupted",
-        }
-    }
-}
-
-impl std::fmt::Display for CallOutcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for CallOutcome {
-    type Err = UnknownValue;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .ok_or_else(|| UnknownValue {
-                column: "outcome",
-                value: s.to_string(),
-                expected: "ok, refused, cut, upstream_error, client_abort, interrupted",
-            })
-    }
-}
-
 /// Where a row's billed usage came from (`ledger.usage_source`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -91,39 +46,59 @@ pub enum UsageSource {
     None,
 }
 
-impl UsageSource {
-    pub const ALL: [Self; 3] = [Self::Upstream, Self::Reserved, Self::None];
+/// `ALL`, `as_str`, `Display` and `FromStr` for an enum of ledger words, from its
+/// variant-to-word table: one table per column, so a word is spelled once.
+macro_rules! ledger_words {
+    ($ty:ident, $column:literal, [$($variant:ident => $word:literal),+ $(,)?]) => {
+        impl $ty {
+            /// Every value, in the order the docs list them.
+            pub const ALL: [Self; [$($word),+].len()] = [$(Self::$variant),+];
 
-    /// The word stored in the ledger.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Upstream => "upstream",
-            Self::Reserved => "reserved",
-            Self::None => "none",
+            /// The word stored in the ledger.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $word),+
+                }
+            }
         }
-    }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = UnknownValue;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL
+                    .into_iter()
+                    .find(|v| v.as_str() == s)
+                    .ok_or_else(|| UnknownValue {
+                        column: $column,
+                        value: s.to_string(),
+                        expected: [$($word),+].join(", "),
+                    })
+            }
+        }
+    };
 }
 
-impl std::fmt::Display for UsageSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+ledger_words!(CallOutcome, "outcome", [
+    Ok => "ok",
+    Refused => "refused",
+    Cut => "cut",
+    UpstreamError => "upstream_error",
+    ClientAbort => "client_abort",
+    Interrupted => "interrupted",
+]);
 
-impl std::str::FromStr for UsageSource {
-    type Err = UnknownValue;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .ok_or_else(|| UnknownValue {
-                column: "usage_source",
-                value: s.to_string(),
-                expected: "upstream, reserved, none",
-            })
-    }
-}
+ledger_words!(UsageSource, "usage_source", [
+    Upstream => "upstream",
+    Reserved => "reserved",
+    None => "none",
+]);
 
 #[cfg(test)]
 mod tests {
