@@ -1,7 +1,6 @@
 //! What every job of a running shift shares: the spec, the store, the gateway, the
 //! shift's token, the layout, the live progress.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -42,12 +41,9 @@ pub(crate) enum GatewayLink {
         state: Arc<GatewayState>,
         v1: String,
     },
-    /// A running `nightshift gateway` on the same store; `journal` holds the calls it
-    /// answered and has not yet committed.
-    Running {
-        v1: String,
-        journal: Option<PathBuf>,
-    },
+    /// A running `nightshift gateway` on the same store (whose ledger reads catch up from
+    /// its journal by themselves).
+    Running { v1: String },
 }
 
 impl GatewayLink {
@@ -67,19 +63,17 @@ impl GatewayLink {
     }
 
     /// From the in-process gateway's budgets (reservations in flight included): what
-    /// `token_id` has spent, and what it may still spend (the least of its budget and
-    /// `shift_token_id`'s). `None` with a running gateway.
-    fn budgets(&self, token_id: &str, shift_token_id: &str) -> Option<(i64, i64)> {
+    /// `token_id` has spent, and what it may still spend (the least left on its chain of
+    /// budgets: a job's token is a child of the shift's). `None` with a running gateway.
+    fn budgets(&self, token_id: &str) -> Option<(i64, i64)> {
         let Self::InProcess { state, .. } = self else {
             return None;
         };
-        let job = state.budgets.get(token_id);
-        let shift = state.budgets.get(shift_token_id);
-        let spent = job.as_ref().map_or(0, |n| n.spent);
-        let left = job
-            .map_or(0, |n| n.left())
-            .min(shift.map_or(0, |n| n.left()));
-        Some((spent, left))
+        Some(
+            state
+                .budget_of(token_id)
+                .map_or((0, 0), |b| (b.spent, b.left)),
+        )
     }
 }
 
@@ -96,21 +90,6 @@ pub(crate) struct ShiftCtx {
 }
 
 impl ShiftCtx {
-    /// Make every call the gateway has answered visible in the ledger: flush this
-    /// process's own gateway, or copy a running one's journal records in.
-    pub async fn ledger_up_to_date(&self) -> Result<(), FactoryError> {
-        match &self.gateway {
-            GatewayLink::InProcess { state, .. } => state.writer.flush().await?,
-            GatewayLink::Running {
-                journal: Some(j), ..
-            } => {
-                nightshift_store::Journal::catch_up(self.store.as_ref(), j).await?;
-            }
-            GatewayLink::Running { journal: None, .. } => {}
-        }
-        Ok(())
-    }
-
     pub fn report(&self, p: Progress) {
         if let Some(tx) = &self.progress {
             let _ = tx.send(p);
@@ -125,12 +104,11 @@ impl ShiftCtx {
         token_id: &str,
         token_budget: i64,
     ) -> Result<(i64, i64), FactoryError> {
-        if let Some(b) = self.gateway.budgets(token_id, &self.shift_token_id) {
+        if let Some(b) = self.gateway.budgets(token_id) {
             return Ok(b);
         }
-        // Not brought up to date from the running gateway's journal first: this is read for
-        // every progress report, and a call answered in the last few milliseconds changes
-        // no decision here (the gateway itself refuses what a budget cannot pay for).
+        // Read for every progress report: the store's reads copy in only what the running
+        // gateway has journalled since the last read, so this stays cheap.
         let by_token: std::collections::HashMap<String, i64> =
             self.store.spent_by_token().await?.into_iter().collect();
         let spent = by_token.get(token_id).copied().unwrap_or(0);

@@ -288,9 +288,8 @@ pub(crate) async fn reconcile_usage(
     report: &WorkerReport,
     events: &mut Vec<String>,
 ) -> Result<WorkerEnd, FactoryError> {
-    // The gateway writes the ledger in background batches (each call is in its journal
-    // first): make sure this iteration's last calls are counted.
-    shift.ledger_up_to_date().await?;
+    // The store's ledger reads count the calls the gateway has so far only journalled, so
+    // this iteration's last calls are in these rows.
     let rows = shift.store.ledger_rows_of_token(token_id, since_ms).await?;
     let sum = |f: fn(&nightshift_store::LedgerRow) -> i64| -> u64 {
         rows.iter().map(|r| u64::try_from(f(r)).unwrap_or(0)).sum()
@@ -302,8 +301,14 @@ pub(crate) async fn reconcile_usage(
         output_tokens: sum(|r| r.output_tokens),
         reasoning_tokens: sum(|r| r.reasoning_tokens),
     };
-    let calls = rows.iter().filter(|r| r.outcome != "refused").count();
-    let refused = rows.iter().rev().find(|r| r.outcome == "refused");
+    let calls = rows
+        .iter()
+        .filter(|r| r.outcome != nightshift_store::CallOutcome::Refused)
+        .count();
+    let refused = rows
+        .iter()
+        .rev()
+        .find(|r| r.outcome == nightshift_store::CallOutcome::Refused);
     events.push(format!(
         "ledger: {calls} calls, {} input ({} cached), {} output",
         ledger.input_tokens, ledger.cached_input_tokens, ledger.output_tokens

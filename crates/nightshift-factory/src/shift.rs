@@ -106,10 +106,7 @@ pub async fn run_shift(
         } else {
             format!("{base}/v1")
         };
-        let link = GatewayLink::Running {
-            v1,
-            journal: nightshift_store::Journal::path_for(&config.store.url),
-        };
+        let link = GatewayLink::Running { v1 };
         run_jobs(spec, store.clone(), link, layout, progress, min_call_nanos).await?;
         return report(store.as_ref(), &name).await;
     }

@@ -14,15 +14,16 @@ use nightshift_meter::{Ask, Price, Refusal, format_usd};
 use nightshift_wire::{WireFormat, output_cap, set_output_cap};
 
 use crate::error::ApiError;
-use crate::settle::{Ending, Outcome, Pending, new_call_id, record_refusal};
+use crate::settle::{Ending, Pending, new_call_id, record_refusal};
 use nightshift_clock::now_ms;
+use nightshift_store::CallOutcome;
 
 use crate::state::{DEFAULT_OUTPUT_CAP, GatewayState};
 use crate::upstream::{self, Attempt};
 use crate::{relay, translate};
 
 /// The secret a client presented: `Authorization: Bearer …` or Anthropic's `x-api-key`.
-fn presented_secret(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn presented_secret(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -112,6 +113,7 @@ async fn process(
     else {
         return Err(ApiError::BadRequest("request has no `model` string".into()));
     };
+    crate::caps::check(format, request)?;
     let streamed = request
         .get("stream")
         .and_then(Value::as_bool)
@@ -213,8 +215,8 @@ async fn process(
         // `to_vec`, not `to_string`: the latter goes through `fmt` (~1 % of the CPU per call).
         let up_body = match serde_json::to_vec(&Value::Object(up)) {
             Ok(b) => Bytes::from(b),
+            // The reservation is dropped unsettled on the way out, which releases it.
             Err(e) => {
-                state.budgets.settle(&reservation, 0);
                 return Err(ApiError::Internal(format!(
                     "cannot encode the upstream request: {e}"
                 )));
@@ -238,8 +240,7 @@ async fn process(
             attempts: 0,
         };
         if let Err(e) = pending.begin().await {
-            // Not recorded, so not sent: give the reservation back.
-            state.budgets.settle(&pending.reservation, 0);
+            // Not recorded, so not sent: dropping the pending call releases its reservation.
             return Err(ApiError::Internal(format!(
                 "the ledger cannot record this call: {e}"
             )));
@@ -271,7 +272,7 @@ async fn process(
                 );
                 pending
                     .settle(Ending::nothing(
-                        Outcome::UpstreamError,
+                        CallOutcome::UpstreamError,
                         Some(status),
                         detail,
                     ))
@@ -299,7 +300,7 @@ async fn process(
                 tracing::warn!(model = %name, provider = %provider.config.name, attempts, error = %message, "Upstream failed; trying the next fallback if any.");
                 pending
                     .settle(Ending::nothing(
-                        Outcome::UpstreamError,
+                        CallOutcome::UpstreamError,
                         status,
                         message.clone(),
                     ))
@@ -314,7 +315,7 @@ async fn process(
             Attempt::Config(message) => {
                 pending
                     .settle(Ending::nothing(
-                        Outcome::UpstreamError,
+                        CallOutcome::UpstreamError,
                         None,
                         message.clone(),
                     ))

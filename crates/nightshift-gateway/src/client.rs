@@ -1,31 +1,19 @@
-//! The gateway's HTTP client for upstream providers.
+//! The gateway's HTTP client for upstream providers: one pooled reqwest client.
 //!
-//! Calls go out on hyper's pooled client directly (HTTP/1.1, or HTTP/2 where TLS
-//! negotiates it). reqwest, which wraps the same client, cost about a tenth of the
-//! gateway's CPU per call on top of it (it re-parses the URL twice per call for its
-//! redirect handling, copies the headers twice, and wraps every future). Where the
-//! environment names an outbound proxy (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, in
-//! either case) the calls go through reqwest instead, which honours those variables and
-//! `NO_PROXY`.
+//! What it guarantees, and the tests that hold it: `connect_timeout_ms` bounds the whole
+//! connection — name lookup, TCP and the TLS handshake
+//! (`the_connect_timeout_covers_the_tls_handshake`); an outbound proxy named in the
+//! environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, either case) is used, honouring
+//! `NO_PROXY`, read once at start (the binary's proxy test); errors never carry the URL;
+//! redirects are not followed; and reqwest retries nothing itself, since the gateway
+//! retries a failed send only before any byte reached the client (`upstream::send`).
+//! HTTP/1.1, or HTTP/2 where TLS negotiates it; the public web's root certificates are
+//! built in, so no system store is read.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode, Uri};
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// A response body: the upstream's bytes as they arrive.
-pub type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
+use http::{HeaderMap, StatusCode};
 
 /// The environment variables that name an outbound proxy.
 pub const PROXY_VARS: [&str; 6] = [
@@ -38,42 +26,31 @@ pub const PROXY_VARS: [&str; 6] = [
 ];
 
 /// An upstream's answer: status and headers received, the body still to read.
-pub struct UpstreamResponse {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: UpstreamBody,
-}
+pub struct UpstreamResponse(reqwest::Response);
 
 impl UpstreamResponse {
-    pub fn new(status: StatusCode, headers: HeaderMap, body: UpstreamBody) -> Self {
-        Self {
-            status,
-            headers,
-            body,
-        }
+    /// An answer made in this process (the local model's), read as an upstream's is.
+    #[cfg(feature = "local")]
+    pub fn new(response: http::Response<reqwest::Body>) -> Self {
+        Self(reqwest::Response::from(response))
     }
 
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status()
     }
 
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        self.0.headers()
     }
 
     /// The whole body.
-    pub async fn bytes(self) -> Result<Bytes, BoxError> {
-        Ok(self.body.collect().await?.to_bytes())
+    pub async fn bytes(self) -> Result<Bytes, String> {
+        self.0.bytes().await.map_err(|e| chain(&e.without_url()))
     }
 
     /// The next piece of the body, or `None` at its end.
-    pub async fn chunk(&mut self) -> Result<Option<Bytes>, BoxError> {
-        while let Some(frame) = self.body.frame().await {
-            if let Ok(data) = frame?.into_data() {
-                return Ok(Some(data));
-            }
-        }
-        Ok(None)
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, String> {
+        self.0.chunk().await.map_err(|e| chain(&e.without_url()))
     }
 }
 
@@ -88,157 +65,74 @@ pub struct SendError {
 }
 
 /// The client all upstream calls go out on.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one per gateway, never moved after start"
-)]
-pub enum UpstreamClient {
-    Direct(Client<ConnectWithin<HttpsConnector<HttpConnector>>, Full<Bytes>>),
-    Proxied(reqwest::Client),
+pub struct UpstreamClient {
+    http: reqwest::Client,
+    connect_timeout: Duration,
 }
 
 impl UpstreamClient {
-    /// A pooled client; through reqwest only if the environment names a proxy.
+    /// A pooled client, through the proxy the environment names if any.
     pub fn new(connect_timeout: Duration) -> Result<Self, reqwest::Error> {
-        let proxied = PROXY_VARS
+        if PROXY_VARS
             .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
-        if proxied {
+            .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()))
+        {
             tracing::info!(
                 "An outbound proxy is set in the environment; upstream calls go through it."
             );
-            return Ok(Self::Proxied(
-                reqwest::Client::builder()
-                    .connect_timeout(connect_timeout)
-                    .pool_idle_timeout(Duration::from_secs(90))
-                    .pool_max_idle_per_host(256)
-                    .tcp_nodelay(true)
-                    .redirect(reqwest::redirect::Policy::none())
-                    // The gateway retries failed sends itself.
-                    .retry(reqwest::retry::never().max_retries_per_request(0))
-                    .build()?,
-            ));
         }
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(connect_timeout));
-        http.enforce_http(false);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_all_versions()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(ConnectWithin {
-                inner: https,
-                limit: connect_timeout,
-            });
-        Ok(Self::Direct(client))
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            // The gateway retries failed sends itself, and only before any byte reached
+            // the client, so nothing is billed twice.
+            .retry(reqwest::retry::never())
+            .build()?;
+        Ok(Self {
+            http,
+            connect_timeout,
+        })
     }
 
-    /// `POST` `body` to `uri` with `headers`.
+    /// `POST` `body` to `url` with `headers`.
     pub async fn post(
         &self,
-        uri: &Uri,
+        url: &reqwest::Url,
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<UpstreamResponse, SendError> {
-        match self {
-            Self::Direct(client) => {
-                let mut req = Request::new(Full::new(body));
-                *req.method_mut() = Method::POST;
-                *req.uri_mut() = uri.clone();
-                *req.headers_mut() = headers;
-                let resp = client.request(req).await.map_err(|e| SendError {
-                    connect: e.is_connect(),
-                    timed_out: timed_out(&e),
-                    message: chain(&e),
-                })?;
-                let (parts, body) = resp.into_parts();
-                Ok(UpstreamResponse::new(
-                    parts.status,
-                    parts.headers,
-                    body.map_err(BoxError::from).boxed_unsync(),
-                ))
-            }
-            Self::Proxied(client) => {
-                let resp = client
-                    .post(uri.to_string())
-                    .headers(headers)
-                    .body(body)
-                    .send()
-                    .await
-                    .map_err(|e| SendError {
-                        connect: e.is_connect(),
-                        timed_out: e.is_timeout(),
-                        message: chain(&e.without_url()),
-                    })?;
-                let (parts, body) = http::Response::<reqwest::Body>::from(resp).into_parts();
-                Ok(UpstreamResponse::new(
-                    parts.status,
-                    parts.headers,
-                    body.map_err(BoxError::from).boxed_unsync(),
-                ))
+        let sent = self
+            .http
+            .post(url.clone())
+            .headers(headers)
+            .body(body)
+            .send()
+            .await;
+        match sent {
+            Ok(resp) => Ok(UpstreamResponse(resp)),
+            Err(e) => {
+                let connect = e.is_connect();
+                let timed_out = e.is_timeout();
+                // reqwest says "operation timed out" deep in its chain; say what timed out.
+                let message = if connect && timed_out {
+                    format!(
+                        "no connection within {} ms",
+                        self.connect_timeout.as_millis()
+                    )
+                } else {
+                    chain(&e.without_url())
+                };
+                Err(SendError {
+                    connect,
+                    timed_out,
+                    message,
+                })
             }
         }
     }
-}
-
-/// A connector whose whole connection — name lookup, TCP and TLS handshake — must be
-/// made within `limit` (hyper's own connect timeout covers the TCP connect alone).
-#[derive(Clone)]
-pub struct ConnectWithin<C> {
-    inner: C,
-    limit: Duration,
-}
-
-impl<C> tower::Service<Uri> for ConnectWithin<C>
-where
-    C: tower::Service<Uri>,
-    C::Error: Into<BoxError>,
-    C::Future: Send + 'static,
-{
-    type Response = C::Response;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        let connecting = self.inner.call(uri);
-        let limit = self.limit;
-        Box::pin(async move {
-            match tokio::time::timeout(limit, connecting).await {
-                Ok(made) => made.map_err(Into::into),
-                Err(_) => Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no connection within {} ms", limit.as_millis()),
-                )
-                .into()),
-            }
-        })
-    }
-}
-
-/// Whether an I/O timeout is among an error's sources.
-fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut src = Some(e);
-    while let Some(inner) = src {
-        if inner
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-        {
-            return true;
-        }
-        src = inner.source();
-    }
-    false
 }
 
 /// An error and its sources, as one line.
@@ -284,13 +178,13 @@ mod tests {
             }
         });
         let client = UpstreamClient::new(Duration::from_millis(200)).expect("client");
-        let uri = format!("https://{addr}/v1/chat/completions")
+        let url = format!("https://{addr}/v1/chat/completions")
             .parse()
-            .expect("uri");
+            .expect("url");
         let started = Instant::now();
         let sent = tokio::time::timeout(
             Duration::from_secs(5),
-            client.post(&uri, HeaderMap::new(), Bytes::from_static(b"{}")),
+            client.post(&url, HeaderMap::new(), Bytes::from_static(b"{}")),
         )
         .await
         .expect("gave up within the connect timeout, not after 5 s");
@@ -298,7 +192,28 @@ mod tests {
             panic!("a silent TLS endpoint answered");
         };
         assert!(e.connect && e.timed_out, "{e:?}");
-        assert!(e.message.contains("no connection within 200 ms"), "{e:?}");
-        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(e.message, "no connection within 200 ms");
+        assert!(started.elapsed() >= Duration::from_millis(200));
+    }
+
+    /// A connection refused is a connect error whose message names no URL.
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_error_without_the_url() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        let client = UpstreamClient::new(Duration::from_secs(2)).expect("client");
+        let url = format!("http://{addr}/v1/secret-path")
+            .parse()
+            .expect("url");
+        let Err(e) = client
+            .post(&url, HeaderMap::new(), Bytes::from_static(b"{}"))
+            .await
+        else {
+            panic!("nobody listens there");
+        };
+        assert!(e.connect && !e.timed_out, "{e:?}");
+        assert!(!e.message.contains("secret-path"), "{e:?}");
+        assert!(!e.message.contains(&addr.port().to_string()), "{e:?}");
     }
 }

@@ -14,12 +14,22 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     BadRequest(String),
+    /// A field of the request that holds a value its format forbids.
+    #[error("{message}")]
+    InvalidField {
+        param: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error(
         "request body is {got} bytes or more; the gateway accepts at most {limit} (gateway.max_body_bytes)"
     )]
     TooLarge { got: usize, limit: usize },
+    #[error(
+        "the request body did not arrive within {within} ms (gateway.body_read_timeout_ms); send it whole, at once"
+    )]
+    ClientTimeout { within: u64 },
     #[error("{0}")]
     Budget(String),
     #[error("{0}")]
@@ -38,9 +48,12 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::BadRequest(_) | Self::Unpriced(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::InvalidField { .. } | Self::Unpriced(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ClientTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             // 402, not 429: SDKs retry 429 by themselves, and an exhausted budget does not
             // refill by waiting.
             Self::Budget(_) => StatusCode::PAYMENT_REQUIRED,
@@ -55,11 +68,12 @@ impl ApiError {
         // (OpenAI type, Anthropic type)
         match self {
             Self::Unauthorized(_) => ("invalid_api_key", "authentication_error"),
-            Self::BadRequest(_) | Self::Unpriced(_) => {
+            Self::BadRequest(_) | Self::InvalidField { .. } | Self::Unpriced(_) => {
                 ("invalid_request_error", "invalid_request_error")
             }
             Self::NotFound(_) => ("not_found_error", "not_found_error"),
             Self::TooLarge { .. } => ("invalid_request_error", "request_too_large"),
+            Self::ClientTimeout { .. } => ("invalid_request_error", "invalid_request_error"),
             Self::Budget(_) => ("insufficient_quota", "billing_error"),
             Self::BadGateway(_) | Self::Internal(_) => ("api_error", "api_error"),
             Self::Timeout(_) => ("timeout", "api_error"),
@@ -71,8 +85,10 @@ impl ApiError {
         match self {
             Self::Unauthorized(_) => "invalid_api_key",
             Self::BadRequest(_) => "invalid_request",
+            Self::InvalidField { .. } => "invalid_value",
             Self::NotFound(_) => "model_not_found",
             Self::TooLarge { .. } => "request_too_large",
+            Self::ClientTimeout { .. } => "request_timeout",
             Self::Budget(_) => "budget_exhausted",
             Self::Unpriced(_) => "model_unpriced",
             Self::BadGateway(_) => "upstream_error",
@@ -92,7 +108,11 @@ impl ApiError {
         let body = if format.is_anthropic() {
             json!({"type": "error", "error": {"type": anthropic_type, "message": message}})
         } else {
-            json!({"error": {"message": message, "type": openai_type, "param": null, "code": self.code()}})
+            let param = match &self {
+                Self::InvalidField { param, .. } => Some(*param),
+                _ => None,
+            };
+            json!({"error": {"message": message, "type": openai_type, "param": param, "code": self.code()}})
         };
         let mut resp = (self.status(), body.to_string()).into_response();
         resp.headers_mut().insert(

@@ -8,12 +8,14 @@
 
 mod auth;
 mod call;
+mod caps;
 mod client;
 mod error;
 mod finish;
 #[cfg(feature = "local")]
 mod local;
 mod relay;
+mod server;
 mod settle;
 mod state;
 mod translate;
@@ -27,7 +29,6 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use serde_json::json;
 
 use nightshift_meter::PriceBook;
@@ -41,6 +42,7 @@ pub use error::ApiError;
 /// The local model crate, for tests and benchmarks that load a model themselves.
 #[cfg(feature = "local")]
 pub use nightshift_local;
+pub use nightshift_meter::BudgetView;
 pub use state::{GatewayState, StartError};
 
 /// Build the gateway's state from its configuration and store.
@@ -82,15 +84,8 @@ pub async fn serve(
             }
         }
     });
-    // Without TCP_NODELAY, small SSE writes wait on the peer's delayed ACK (~40 ms each).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "Could not set TCP_NODELAY on an accepted connection.");
-        }
-    });
-    let result = axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let header_timeout = Duration::from_millis(state.settings.header_read_timeout_ms);
+    let result = server::serve(router(state.clone()), listener, header_timeout, shutdown).await;
     poller.abort();
     // Every settled call waited for its row; this waits for the write-ahead records too.
     if let Err(e) = state.writer.flush().await {
@@ -105,13 +100,21 @@ async fn read_body(
     format: WireFormat,
 ) -> Result<bytes::Bytes, Response> {
     let limit = state.settings.max_body_bytes;
-    match axum::body::to_bytes(req.into_body(), limit).await {
-        Ok(b) => Ok(b),
-        Err(_) => Err(ApiError::TooLarge {
+    let within = state.settings.body_read_timeout_ms;
+    match tokio::time::timeout(
+        Duration::from_millis(within),
+        axum::body::to_bytes(req.into_body(), limit),
+    )
+    .await
+    {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(_)) => Err(ApiError::TooLarge {
             got: limit + 1,
             limit,
         }
         .into_format(format)),
+        // A client trickling its body must not hold the connection (and its task) forever.
+        Err(_) => Err(ApiError::ClientTimeout { within }.into_format(format)),
     }
 }
 
@@ -123,10 +126,9 @@ async fn dispatch(state: Arc<GatewayState>, req: Request, format: WireFormat) ->
     };
     // A client hanging up cannot cancel the call half-way: it always settles and writes
     // its ledger row.
-    match finish::Finish::new(call::handle(state, format, headers, body)).await {
+    match finish::to_the_end(call::handle(state, format, headers, body)).await {
         Ok(r) => r,
         Err(finish::Panicked) => {
-            tracing::error!("A call panicked; its client gets a 500.");
             ApiError::Internal("the call failed inside the gateway".into()).into_format(format)
         }
     }
@@ -144,12 +146,26 @@ async fn messages(State(s): State<Arc<GatewayState>>, req: Request) -> Response 
     dispatch(s, req, WireFormat::Messages).await
 }
 
-async fn models(State(s): State<Arc<GatewayState>>) -> Response {
+/// The models clients may ask for, by name only, in OpenAI's list shape: a caller with a
+/// valid token learns what it may call, and nobody learns the providers behind them.
+async fn models(State(s): State<Arc<GatewayState>>, headers: axum::http::HeaderMap) -> Response {
+    let format = if headers.contains_key("anthropic-version") {
+        WireFormat::Messages
+    } else {
+        WireFormat::Chat
+    };
+    let secret = call::presented_secret(&headers);
+    if let Err(e) = s
+        .auth
+        .authenticate(secret, nightshift_clock::now_ms())
+        .await
+    {
+        return e.into_format(format);
+    }
     let data: Vec<_> = s
         .model_order
         .iter()
-        .filter_map(|name| s.routes.get(name))
-        .map(|r| json!({"id": r.config.name, "object": "model", "created": 0, "owned_by": r.provider.config.name}))
+        .map(|name| json!({"id": name, "object": "model", "created": 0, "owned_by": "nightshift"}))
         .collect();
     axum::Json(json!({"object": "list", "data": data})).into_response()
 }

@@ -10,27 +10,25 @@ use serde_json::Value;
 use nightshift_local::{LocalModel, Reply, SseStream};
 use nightshift_spec::GatewaySettings;
 
-use http_body_util::{BodyExt, Full, StreamBody};
-
-use crate::client::{BoxError, UpstreamBody, UpstreamResponse};
+use crate::client::UpstreamResponse;
 use crate::upstream::Attempt;
 
-fn response(content_type: &'static str, body: UpstreamBody) -> Attempt {
-    let mut headers = http::HeaderMap::new();
-    headers.insert(
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn response(content_type: &'static str, body: reqwest::Body) -> Attempt {
+    let mut resp = http::Response::new(body);
+    resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static(content_type),
     );
-    Attempt::Ok(UpstreamResponse::new(http::StatusCode::OK, headers, body))
+    Attempt::Ok(UpstreamResponse::new(resp))
 }
 
-fn sse_body(stream: SseStream) -> UpstreamBody {
+fn sse_body(stream: SseStream) -> reqwest::Body {
     let events = futures_util::stream::unfold(stream, |mut s| async move {
-        s.next()
-            .await
-            .map(|b| (Ok::<_, BoxError>(hyper::body::Frame::data(b)), s))
+        s.next().await.map(|b| (Ok::<_, BoxError>(b), s))
     });
-    StreamBody::new(events).boxed_unsync()
+    reqwest::Body::wrap_stream(events)
 }
 
 /// Ask the local model. A request it refuses (a prompt longer than its context, a
@@ -67,12 +65,7 @@ pub async fn send(
             message: format!("local provider `{provider}`: {e}"),
             timed_out: false,
         },
-        Ok(Ok(Reply::Whole(v))) => response(
-            "application/json",
-            Full::new(Bytes::from(v.to_string()))
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        ),
+        Ok(Ok(Reply::Whole(v))) => response("application/json", reqwest::Body::from(v.to_string())),
         Ok(Ok(Reply::Stream(s))) => response("text/event-stream", sse_body(s)),
     }
 }

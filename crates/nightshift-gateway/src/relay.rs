@@ -17,9 +17,10 @@ use nightshift_wire::{StreamTracker, Usage, WireFormat, cut_events, stream_error
 
 use crate::client::UpstreamResponse;
 use crate::error::ApiError;
-use crate::settle::{Ending, Outcome, Pending};
+use crate::settle::{Ending, Pending};
 use crate::translate;
 use crate::upstream::passthrough_headers;
+use nightshift_store::CallOutcome;
 
 fn with_headers(
     mut resp: Response,
@@ -114,7 +115,7 @@ pub async fn whole(p: Pending, resp: UpstreamResponse, original: &Value) -> Resp
 /// the reservation, tell the client 502.
 async fn fail_billed(p: Pending, status: u16, what: String, client: WireFormat) -> Response {
     let end = Ending {
-        outcome: Outcome::UpstreamError,
+        outcome: CallOutcome::UpstreamError,
         usage: None,
         billable: true,
         upstream_status: Some(status),
@@ -259,31 +260,31 @@ async fn run_stream(
     let usage = tracker.usage().filter(|_| tracker.finished);
     let (outcome, detail) = if cut {
         (
-            Outcome::Cut,
+            CallOutcome::Cut,
             Some(format!(
                 "cut after {cap} output events: the upstream did not honour the output cap"
             )),
         )
     } else if let Some(b) = &broken {
-        (Outcome::UpstreamError, Some(b.clone()))
+        (CallOutcome::UpstreamError, Some(b.clone()))
     } else if !tracker.finished {
         (
-            Outcome::UpstreamError,
+            CallOutcome::UpstreamError,
             Some("the upstream stream ended without its terminal event".to_string()),
         )
     } else if sink.gone {
         (
-            Outcome::ClientAbort,
+            CallOutcome::ClientAbort,
             Some("the client disconnected; settled for what the upstream produced".to_string()),
         )
     } else if tracker.errored {
         (
-            Outcome::UpstreamError,
+            CallOutcome::UpstreamError,
             Some("the upstream reported an error inside the stream".to_string()),
         )
     } else {
         (
-            Outcome::Ok,
+            CallOutcome::Ok,
             usage
                 .is_none()
                 .then(|| "the upstream reported no usage: billed at the reservation".to_string()),
@@ -292,7 +293,7 @@ async fn run_stream(
     let ending = match outcome {
         // A cut stream is billed at its reservation: the upstream ignored the cap, so we
         // cannot trust it to report what it generated after we stopped reading.
-        Outcome::Cut => Ending {
+        CallOutcome::Cut => Ending {
             outcome,
             usage: None,
             billable: true,

@@ -5,34 +5,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use nightshift_meter::{Price, Reservation};
-use nightshift_store::{InflightRow, LedgerRow, StoreError, Write};
+use nightshift_store::{CallOutcome, InflightRow, LedgerRow, StoreError, UsageSource, Write};
 use nightshift_wire::{Usage, WireFormat};
 
 use crate::auth::Caller;
 use nightshift_clock::now_ms;
 
 use crate::state::GatewayState;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Ok,
-    Refused,
-    Cut,
-    UpstreamError,
-    ClientAbort,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ok => "ok",
-            Self::Refused => "refused",
-            Self::Cut => "cut",
-            Self::UpstreamError => "upstream_error",
-            Self::ClientAbort => "client_abort",
-        }
-    }
-}
 
 /// Everything known about a call between its reservation and its settlement.
 pub struct Pending {
@@ -55,7 +34,7 @@ pub struct Pending {
 
 /// How a call ended, as far as money goes.
 pub struct Ending {
-    pub outcome: Outcome,
+    pub outcome: CallOutcome,
     /// The upstream's usage; `None` bills the reservation (we could not see what was used).
     pub usage: Option<Usage>,
     /// `false` when no upstream call produced anything billable (a refused or failed call).
@@ -90,15 +69,20 @@ impl Pending {
     /// Settle the budgets and write the ledger row; returns once the row is durable.
     pub async fn settle(self, end: Ending) -> Result<(), StoreError> {
         let (cost, usage, source) = match (end.billable, end.usage) {
-            (false, _) => (0, Usage::default(), "none"),
-            (true, Some(u)) => (self.price.cost(&u), u, "upstream"),
-            (true, None) => (self.reservation.amount, Usage::default(), "reserved"),
+            (false, _) => (0, Usage::default(), UsageSource::None),
+            (true, Some(u)) => (self.price.cost(&u), u, UsageSource::Upstream),
+            (true, None) => (
+                self.reservation.amount,
+                Usage::default(),
+                UsageSource::Reserved,
+            ),
         };
-        self.state.budgets.settle(&self.reservation, cost);
-        if cost > self.reservation.amount {
+        let reserved = self.reservation.amount;
+        self.reservation.settle(cost);
+        if cost > reserved {
             tracing::warn!(
                 call_id = %self.call_id,
-                reserved = self.reservation.amount,
+                reserved,
                 settled = cost,
                 "Upstream reported more usage than was reserved; the budget is overshot by the difference."
             );
@@ -119,13 +103,13 @@ impl Pending {
             cache_write_tokens: usage.cache_write_tokens as i64,
             output_tokens: usage.output_tokens as i64,
             reasoning_tokens: usage.reasoning_tokens as i64,
-            reserved_nanos: self.reservation.amount,
+            reserved_nanos: reserved,
             settled_nanos: cost,
             price_version: self.price_version,
             upstream_status: end.upstream_status.map(i64::from),
             latency_ms: self.started.elapsed().as_millis() as i64,
-            outcome: end.outcome.as_str().into(),
-            usage_source: source.into(),
+            outcome: end.outcome,
+            usage_source: source,
             attempts: i64::from(self.attempts),
             detail: end.detail,
         };
@@ -153,8 +137,8 @@ pub async fn record_refusal(
         model: model.into(),
         client_format: client_format.as_str().into(),
         streamed,
-        outcome: Outcome::Refused.as_str().into(),
-        usage_source: "none".into(),
+        outcome: CallOutcome::Refused,
+        usage_source: UsageSource::None,
         detail: Some(detail),
         ..LedgerRow::default()
     };
@@ -183,7 +167,7 @@ pub fn new_call_id() -> String {
 impl Ending {
     pub fn ok(usage: Option<Usage>, status: u16) -> Self {
         Self {
-            outcome: Outcome::Ok,
+            outcome: CallOutcome::Ok,
             usage,
             billable: true,
             upstream_status: Some(status),
@@ -191,7 +175,7 @@ impl Ending {
         }
     }
 
-    pub fn nothing(outcome: Outcome, status: Option<u16>, detail: String) -> Self {
+    pub fn nothing(outcome: CallOutcome, status: Option<u16>, detail: String) -> Self {
         Self {
             outcome,
             usage: None,

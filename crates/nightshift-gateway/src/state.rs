@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nightshift_clock::{now_ms, today};
-use nightshift_meter::{Budgets, PriceBook, ResolvedPrice};
+use nightshift_meter::{BudgetView, Budgets, PriceBook, ResolvedPrice};
 use nightshift_spec::{Config, GatewaySettings, ModelConfig, ProviderConfig, ProviderKind};
 use nightshift_store::{LedgerWriter, Store, StoreError};
 
@@ -23,15 +23,16 @@ pub struct Route {
 /// Output cap used when neither the client nor the model's config sets one.
 pub const DEFAULT_OUTPUT_CAP: u64 = 16_384;
 
+/// The gateway's shared state. Code outside the gateway holds it only to make tokens known
+/// and read budgets (the factory's in-process gateway), through the methods below.
 pub struct GatewayState {
-    pub settings: GatewaySettings,
-    pub routes: HashMap<String, Route>,
-    pub model_order: Vec<String>,
-    pub auth: Auth,
-    pub budgets: Arc<Budgets>,
-    pub writer: LedgerWriter,
-    pub store: Arc<dyn Store>,
-    pub http: UpstreamClient,
+    pub(crate) settings: GatewaySettings,
+    pub(crate) routes: HashMap<String, Route>,
+    pub(crate) model_order: Vec<String>,
+    pub(crate) auth: Auth,
+    pub(crate) budgets: Arc<Budgets>,
+    pub(crate) writer: LedgerWriter,
+    pub(crate) http: UpstreamClient,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +94,23 @@ async fn load_local(config: &ProviderConfig) -> Result<Provider, StartError> {
 }
 
 impl GatewayState {
+    /// What a token has spent and may still spend, reservations of calls in flight
+    /// included; `None` for a token this gateway has not seen (see [`Self::register`]).
+    pub fn budget_of(&self, token_id: &str) -> Option<BudgetView> {
+        self.budgets.view(token_id)
+    }
+
+    /// What calls in flight hold, over every budget: zero once every call has settled.
+    pub fn total_reserved(&self) -> i64 {
+        self.budgets.total_reserved()
+    }
+
+    /// Mark the tokens revoked in the store as revoked here now (the gateway also does this
+    /// every second while it serves).
+    pub async fn refresh_revocations(&self) -> Result<(), StoreError> {
+        self.auth.refresh_revocations().await
+    }
+
     /// Make a token minted while the gateway runs known to its budgets at once (otherwise
     /// it is loaded on its first call), so its owner can read its budget before calling.
     pub fn register(&self, token: &nightshift_store::TokenRecord) {
@@ -121,15 +139,13 @@ impl GatewayState {
             None => None,
         };
         if let Some(j) = &journal {
-            let records = j.records()?;
-            if !records.is_empty() {
-                store.write_batch(&records).await?;
+            let replayed = j.replay(store.as_ref()).await?;
+            if replayed > 0 {
                 tracing::warn!(
-                    records = records.len(),
+                    records = replayed,
                     "Replayed ledger records an earlier stop left in the journal."
                 );
             }
-            j.truncate_if(|| true)?;
         }
         let recovered = store.recover_inflight(now_ms()).await?;
         if recovered > 0 {
@@ -187,7 +203,6 @@ impl GatewayState {
             auth,
             budgets,
             writer,
-            store,
             http,
         }))
     }

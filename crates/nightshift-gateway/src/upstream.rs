@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
-use http::{HeaderMap, Uri};
+use reqwest::Url;
 
 #[cfg(feature = "local")]
 use nightshift_local::LocalModel;
@@ -23,11 +24,11 @@ pub struct Provider {
     local: Option<LocalModel>,
     /// The upstream's endpoint for each wire format (chat, responses, messages), parsed
     /// once: parsing a URL for every call was about 1 % of the gateway's CPU.
-    endpoints: [Result<Uri, String>; 3],
+    endpoints: [Result<Url, String>; 3],
 }
 
 /// `base_url` + each format's path, parsed, or why it is not an `http(s)://` URL.
-fn endpoints(base_url: &str) -> [Result<Uri, String>; 3] {
+fn endpoints(base_url: &str) -> [Result<Url, String>; 3] {
     [
         WireFormat::Chat,
         WireFormat::Responses,
@@ -36,12 +37,10 @@ fn endpoints(base_url: &str) -> [Result<Uri, String>; 3] {
     .map(|f| endpoint(&format!("{base_url}{}", f.path())))
 }
 
-fn endpoint(url: &str) -> Result<Uri, String> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| format!("`{url}` is not a URL ({e})"))?;
-    match (uri.scheme_str(), uri.authority()) {
-        (Some("http" | "https"), Some(_)) => Ok(uri),
+fn endpoint(url: &str) -> Result<Url, String> {
+    let parsed = Url::parse(url).map_err(|e| format!("`{url}` is not a URL ({e})"))?;
+    match (parsed.scheme(), parsed.host_str()) {
+        ("http" | "https", Some(_)) => Ok(parsed),
         _ => Err(format!(
             "`{url}` is not an http:// or https:// URL with a host"
         )),
@@ -230,7 +229,7 @@ pub async fn send(
         Ok(h) => h,
         Err(e) => return Attempt::Config(e),
     };
-    let uri = match &provider.endpoints[slot(format)] {
+    let url = match &provider.endpoints[slot(format)] {
         Ok(u) => u,
         Err(e) => {
             return Attempt::Config(format!(
@@ -245,7 +244,7 @@ pub async fn send(
         *attempts += 1;
         let wait = match tokio::time::timeout(
             Duration::from_millis(settings.request_timeout_ms),
-            client.post(uri, headers.clone(), body.clone()),
+            client.post(url, headers.clone(), body.clone()),
         )
         .await
         {

@@ -7,6 +7,10 @@
 //! one lock, so two calls can never both take the last dollar. Settling replaces the
 //! reservation with the real cost.
 //!
+//! A [`Reservation`] is a guard, like `tokio::sync::SemaphorePermit`: dropped unsettled (an
+//! error path, a panic, a task cancelled), it gives its amount back to every budget of its
+//! chain; [`Reservation::settle`] consumes it, so nothing is released or counted twice.
+//!
 //! Overshoot bound: a settled cost exceeds its reservation only when the upstream reports
 //! more input tokens than the estimate or more output tokens than the cap it was sent.
 //! With the default estimate (one token per request byte, plus an allowance for hidden
@@ -32,14 +36,71 @@ impl BudgetNode {
     }
 }
 
-/// What a successful reservation holds until it is settled.
-#[derive(Debug, Clone, PartialEq, Eq)]
+type Nodes = HashMap<Arc<str>, BudgetNode>;
+
+/// What a successful reservation holds until it is settled. Dropping it unsettled releases
+/// the amount on every budget of its chain.
+#[must_use = "a reservation dropped at once is released at once"]
 pub struct Reservation {
+    nodes: Arc<Mutex<Nodes>>,
+    /// The budgets it holds `amount` on; emptied once settled or released.
     chain: Vec<Arc<str>>,
     /// Nanodollars held on every budget of the chain.
     pub amount: i64,
     /// Output tokens the call may produce: the request's cap after clamping.
     pub output_cap: u64,
+}
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reservation")
+            .field("chain", &self.chain)
+            .field("amount", &self.amount)
+            .field("output_cap", &self.output_cap)
+            .finish()
+    }
+}
+
+impl Reservation {
+    /// Replace the reservation with the real cost, on every budget of its chain.
+    pub fn settle(mut self, cost: i64) {
+        self.apply(cost);
+    }
+
+    fn apply(&mut self, cost: i64) {
+        let chain = std::mem::take(&mut self.chain);
+        if chain.is_empty() {
+            return;
+        }
+        let mut nodes = lock(&self.nodes);
+        for key in &chain {
+            if let Some(n) = nodes.get_mut(key) {
+                n.reserved -= self.amount;
+                n.spent += cost;
+            }
+        }
+    }
+}
+
+impl Drop for Reservation {
+    /// Unsettled: nothing was spent, so the whole amount goes back.
+    fn drop(&mut self) {
+        self.apply(0);
+    }
+}
+
+/// What a token may still spend, as its budgets stand now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetView {
+    /// The token's own limit.
+    pub limit: i64,
+    /// Settled on the token, its own calls and its descendants'.
+    pub spent: i64,
+    /// Held on the token by calls in flight.
+    pub reserved: i64,
+    /// The most a call on this token can still reserve: the least left on any budget of
+    /// its chain (its own, its parent's, …), never below zero.
+    pub left: i64,
 }
 
 /// Why a call was refused.
@@ -64,7 +125,14 @@ pub enum Refusal {
 /// The budgets of every token, in memory. The store is the record; this is the lock.
 #[derive(Debug, Default)]
 pub struct Budgets {
-    nodes: Mutex<HashMap<Arc<str>, BudgetNode>>,
+    /// Shared with every reservation, which needs it to give its amount back.
+    nodes: Arc<Mutex<Nodes>>,
+}
+
+fn lock(nodes: &Mutex<Nodes>) -> MutexGuard<'_, Nodes> {
+    // A panic while holding this lock leaves plain integers behind; they are still
+    // consistent at every await-free step, so recovering the guard is safe.
+    nodes.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// What a reservation asks for.
@@ -84,10 +152,8 @@ impl Budgets {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, BudgetNode>> {
-        // A panic while holding this lock leaves plain integers behind; they are still
-        // consistent at every await-free step, so recovering the guard is safe.
-        self.nodes.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Nodes> {
+        lock(&self.nodes)
     }
 
     /// Add (or replace) a budget. `spent` is what the ledger already holds for it and its
@@ -111,7 +177,26 @@ impl Budgets {
         self.lock().get(id).cloned()
     }
 
-    fn chain_of(nodes: &HashMap<Arc<str>, BudgetNode>, id: &str) -> Option<Vec<Arc<str>>> {
+    /// What `id` has spent and may still spend, its whole chain considered.
+    pub fn view(&self, id: &str) -> Option<BudgetView> {
+        let nodes = self.lock();
+        let own = nodes.get(id)?;
+        let chain = Self::chain_of(&nodes, id)?;
+        let left = chain
+            .iter()
+            .filter_map(|k| nodes.get(k))
+            .map(BudgetNode::left)
+            .min()
+            .unwrap_or(0);
+        Some(BudgetView {
+            limit: own.limit,
+            spent: own.spent,
+            reserved: own.reserved,
+            left: left.max(0),
+        })
+    }
+
+    fn chain_of(nodes: &Nodes, id: &str) -> Option<Vec<Arc<str>>> {
         let mut chain = Vec::new();
         let mut cur = nodes.get_key_value(id)?.0.clone();
         loop {
@@ -171,21 +256,11 @@ impl Budgets {
             }
         }
         Ok(Reservation {
+            nodes: self.nodes.clone(),
             chain,
             amount,
             output_cap,
         })
-    }
-
-    /// Replace a reservation with the real cost.
-    pub fn settle(&self, r: &Reservation, cost: i64) {
-        let mut nodes = self.lock();
-        for key in &r.chain {
-            if let Some(n) = nodes.get_mut(key) {
-                n.reserved -= r.amount;
-                n.spent += cost;
-            }
-        }
     }
 
     /// Sum of what is still held by calls in flight, over every budget.
@@ -227,7 +302,7 @@ mod tests {
             matches!(&err, Refusal::Exhausted { label, left: 0, needed: 102_000, .. } if label == "shift"),
             "{err:?}"
         );
-        b.settle(&r, 300_000);
+        r.settle(300_000);
         assert_eq!(
             b.get("shift").map(|n| (n.spent, n.reserved)),
             Some((300_000, 0))
@@ -247,7 +322,10 @@ mod tests {
         b.insert("b", "b", 50_000_000, Some("shift"), 0);
         assert!(b.reserve("a", ask(2_000, 1_000, 10)).is_err());
         assert!(b.reserve("b", ask(2_000, 1_000, 10)).is_ok());
-        assert_eq!(b.reserve("zzz", ask(1, 1, 1)), Err(Refusal::UnknownToken));
+        assert_eq!(
+            b.reserve("zzz", ask(1, 1, 1)).err(),
+            Some(Refusal::UnknownToken)
+        );
     }
 
     #[test]
@@ -268,18 +346,105 @@ mod tests {
                     let b = b.clone();
                     s.spawn(move || {
                         let mut sum = 0;
+                        let mut held = Vec::new();
                         for _ in 0..1000 {
                             if let Ok(r) = b.reserve("t", ask(1_000, 1_000_000, 10)) {
                                 sum += r.amount;
+                                held.push(r);
                             }
                         }
-                        sum
+                        // Held until every thread is done reserving, so none is released
+                        // early and reserved again.
+                        (sum, held)
                     })
                 })
                 .collect();
-            hs.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+            let held: Vec<(i64, Vec<Reservation>)> =
+                hs.into_iter().map(|h| h.join().expect("thread")).collect();
+            let granted = held.iter().map(|(sum, _)| sum).sum();
+            assert_eq!(granted, 1_000_000 - b.get("t").map_or(0, |n| n.left()));
+            granted
         });
-        assert_eq!(granted, 1_000_000 - b.get("t").map_or(0, |n| n.left()));
-        assert!(granted <= 1_000_000);
+        // 1,010 nanodollars a call (1,000 input, 10 output tokens): 990 calls fit, and the
+        // 100 left cannot pay for the next call's input.
+        assert_eq!(granted, 990 * 1_010);
+        assert_eq!(b.total_reserved(), 0, "all released when dropped");
+    }
+
+    #[test]
+    fn a_reservation_dropped_unsettled_releases_every_budget_of_its_chain() {
+        let b = Budgets::new();
+        b.insert("shift", "shift", 1_000_000, None, 0);
+        b.insert("job", "job", 500_000, Some("shift"), 0);
+        let r = b.reserve("job", ask(1_000, 1_000_000, 100)).expect("fits");
+        assert_eq!(r.amount, 1_100);
+        let held = |id: &str| b.get(id).map(|n| (n.spent, n.reserved));
+        assert_eq!(
+            (held("shift"), held("job")),
+            (Some((0, 1_100)), Some((0, 1_100)))
+        );
+        drop(r);
+        assert_eq!((held("shift"), held("job")), (Some((0, 0)), Some((0, 0))));
+    }
+
+    #[test]
+    fn a_settled_reservation_counts_its_cost_once_and_releases_nothing_more() {
+        let b = Budgets::new();
+        b.insert("shift", "shift", 1_000_000, None, 0);
+        b.insert("job", "job", 500_000, Some("shift"), 0);
+        let r = b.reserve("job", ask(1_000, 1_000_000, 100)).expect("fits");
+        let other = b.reserve("job", ask(1_000, 1_000_000, 100)).expect("fits");
+        r.settle(700);
+        // Settling consumed it: no drop runs afterwards to release its amount again, which
+        // would take the other call's reservation off the books.
+        let node = |id: &str| b.get(id).expect("budget");
+        assert_eq!((node("shift").spent, node("shift").reserved), (700, 1_100));
+        assert_eq!((node("job").spent, node("job").reserved), (700, 1_100));
+        other.settle(1_100);
+        assert_eq!(
+            b.view("job"),
+            Some(BudgetView {
+                limit: 500_000,
+                spent: 1_800,
+                reserved: 0,
+                left: 498_200
+            })
+        );
+    }
+
+    #[test]
+    fn a_panic_while_a_reservation_is_held_releases_it() {
+        let b = Budgets::new();
+        b.insert("t", "t", 1_000_000, None, 0);
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _r = b.reserve("t", ask(1_000, 1_000_000, 100)).expect("fits");
+            assert_eq!(b.total_reserved(), 1_100);
+            panic!("a bug while the call is in flight");
+        }));
+        assert!(unwound.is_err());
+        assert_eq!(
+            b.get("t").map(|n| (n.spent, n.reserved)),
+            Some((0, 0)),
+            "released during the unwind"
+        );
+    }
+
+    #[test]
+    fn a_view_is_the_tightest_budget_of_the_chain() {
+        let b = Budgets::new();
+        b.insert("shift", "shift", 1_000, None, 600);
+        b.insert("job", "job", 5_000, Some("shift"), 100);
+        assert_eq!(
+            b.view("job"),
+            Some(BudgetView {
+                limit: 5_000,
+                spent: 100,
+                reserved: 0,
+                left: 400
+            })
+        );
+        b.insert("over", "over", 10, None, 50);
+        assert_eq!(b.view("over").map(|v| v.left), Some(0), "never below zero");
+        assert_eq!(b.view("nobody"), None);
     }
 }

@@ -8,6 +8,6 @@
 mod budget;
 mod price;
 
-pub use budget::{Ask, BudgetNode, Budgets, Refusal, Reservation};
+pub use budget::{Ask, BudgetNode, BudgetView, Budgets, Refusal, Reservation};
 pub use nightshift_spec::money::{NANOS_PER_USD, format_usd, parse_usd};
 pub use price::{Price, PriceBook, PriceBookError, ResolvedPrice};

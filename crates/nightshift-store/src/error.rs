@@ -23,3 +23,36 @@ pub enum StoreError {
     #[error("the store holds {what} it cannot read: {detail}")]
     Corrupt { what: String, detail: String },
 }
+
+impl StoreError {
+    /// Whether trying the same write again later may succeed: the database was busy or
+    /// locked, the disk full or failing, the pool out of connections. A row the schema
+    /// refuses (a constraint, a trigger, a value it cannot hold) fails the same way every
+    /// time.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Query(e) => query_is_transient(e),
+            Self::Open { .. } | Self::WriterGone => true,
+            Self::Migrate { .. } | Self::Invalid(_) | Self::Corrupt { .. } => false,
+        }
+    }
+}
+
+fn query_is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            // SQLite's primary result code is the low byte of the extended one.
+            let primary = db
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .map(|c| c & 0xff);
+            // BUSY, LOCKED, IOERR, FULL, CANTOPEN, PROTOCOL.
+            matches!(primary, Some(5 | 6 | 10 | 13 | 14 | 15))
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
+}

@@ -336,6 +336,7 @@ impl FactoryStore for SqliteStore {
     fn spend_by_job(&self, shift: &str) -> BoxFuture<'_, Vec<JobSpend>> {
         let shift = shift.to_string();
         Box::pin(async move {
+            self.catch_up().await?;
             let rows = sqlx::query(
                 "SELECT t.job AS job, COUNT(l.seq) AS calls, COALESCE(SUM(l.input_tokens), 0) AS i, COALESCE(SUM(l.output_tokens), 0) AS o, COALESCE(SUM(l.settled_nanos), 0) AS s \
                  FROM job_tokens t LEFT JOIN ledger l ON l.token_id = t.token_id WHERE t.shift = ? GROUP BY t.job ORDER BY t.job",

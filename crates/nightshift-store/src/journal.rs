@@ -10,6 +10,11 @@
 //! The journal is locked for as long as it is open: one gateway per store. A second
 //! process on the same store would otherwise settle the first one's calls in flight as
 //! interrupted.
+//!
+//! Readers need not wait for those batches: a [`crate::SqliteStore`] opened on a file
+//! copies the settled records appended since its last read into the ledger before each
+//! ledger read (see `tail.rs`). A record the ledger refuses is kept in the rejects file
+//! beside the journal (`<store>.rejects`; see `commit.rs`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write as _};
@@ -99,23 +104,59 @@ impl Journal {
         Ok(out)
     }
 
-    /// Bring the ledger up to date with the settled calls in the journal at `path`, for a
-    /// reader in another process than the gateway: a call is durable (and its client
-    /// answered) once its record is appended, but the gateway commits it to the ledger in
-    /// batches, moments later. Ledger inserts are idempotent by `call_id`, so the gateway's
-    /// own commit of the same rows is harmless. Returns the settled records found.
-    pub async fn catch_up(store: &dyn LedgerStore, path: &Path) -> Result<usize, StoreError> {
-        if !path.exists() {
-            return Ok(0);
-        }
-        let settled: Vec<Write> = Self::read(path)?
+    /// Write every record of the journal into the ledger (at start, before anything is
+    /// appended), then empty it. A record the ledger refuses goes to the rejects file; if
+    /// one can be kept in neither, the journal is left as it is and this fails. Returns
+    /// the records replayed.
+    pub async fn replay(&self, store: &dyn LedgerStore) -> Result<usize, StoreError> {
+        let records = self.records()?;
+        let failed: Vec<String> = crate::commit::commit(store, &records, Some(self))
+            .await
             .into_iter()
-            .filter(|w| matches!(w, Write::Settle(_)))
+            .flatten()
             .collect();
-        if !settled.is_empty() {
-            store.write_batch(&settled).await?;
+        if let Some(first) = failed.first() {
+            return Err(StoreError::Invalid(format!(
+                "cannot replay the ledger journal {}: {} record(s) could be written neither to the ledger nor to {} (first error: {first}); free the disk or fix the store, then start again",
+                self.path.display(),
+                failed.len(),
+                self.rejects_path().display()
+            )));
         }
-        Ok(settled.len())
+        self.truncate_if(|| true)?;
+        Ok(records.len())
+    }
+
+    /// Where records the ledger refuses are kept: `<store>.rejects` beside `<store>.journal`.
+    pub fn rejects_path(&self) -> PathBuf {
+        self.path.with_extension("rejects")
+    }
+
+    /// Keep a record the ledger refuses, with why, as one JSON line of the rejects file.
+    pub fn reject(&self, w: &Write, error: &str) -> Result<(), StoreError> {
+        let path = self.rejects_path();
+        let io = |e: std::io::Error| {
+            StoreError::Invalid(format!(
+                "cannot write the rejects file {}: {e}",
+                path.display()
+            ))
+        };
+        let rejected_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let mut line = serde_json::to_vec(&serde_json::json!({
+            "rejected_ms": rejected_ms,
+            "error": error,
+            "record": w,
+        }))
+        .map_err(|e| StoreError::Invalid(format!("cannot encode a rejected record: {e}")))?;
+        line.push(b'\n');
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&line))
+            .map_err(io)
     }
 
     /// Encode a record as its journal line.

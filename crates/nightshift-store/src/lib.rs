@@ -4,6 +4,7 @@
 //! implementation can be added without touching them. Migrations are embedded. Nothing
 //! here knows about HTTP, prices or budgets: amounts are plain integer nanodollars.
 
+mod commit;
 mod error;
 mod event;
 mod factory_model;
@@ -12,6 +13,7 @@ mod journal;
 mod model;
 mod sqlite;
 mod states;
+mod tail;
 mod writer;
 
 use std::future::Future;
@@ -24,8 +26,8 @@ pub use journal::Journal;
 pub use model::{GroupBy, InflightRow, LedgerRow, NewToken, TokenRecord, TotalRow, Write};
 pub use sqlite::SqliteStore;
 pub use states::{
-    IterationState, JobState, Landing, LandingKind, ShiftState, StopReason, UnknownState,
-    WorkerStop,
+    CallOutcome, IterationState, JobState, Landing, LandingKind, ShiftState, StopReason,
+    UnknownState, UsageSource, WorkerStop,
 };
 pub use writer::LedgerWriter;
 
@@ -43,6 +45,10 @@ pub trait TokenStore: Send + Sync {
 }
 
 /// The append-only ledger of model calls and the write-ahead record of calls in flight.
+///
+/// Every read counts every call whose ledger row is durable, including rows a gateway has
+/// so far only appended to the store's journal (the SQLite store copies them in first), so
+/// no reader, in the gateway's process or another, needs to catch up by hand.
 pub trait LedgerStore: Send + Sync {
     /// Write a batch in one transaction: begun calls into `inflight`, settled calls into
     /// `ledger` (removing their `inflight` row). A settled call already in the ledger is

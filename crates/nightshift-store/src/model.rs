@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::states::{CallOutcome, UsageSource};
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TokenRecord {
     pub id: String,
@@ -24,8 +26,8 @@ pub struct NewToken {
     pub expires_ms: Option<i64>,
 }
 
-/// One settled model call. `Default` is a row of zeros and empty names, for rows of calls
-/// that never reached an upstream (refusals).
+/// One settled model call. `Default` is a refusal's row: zeros and empty names, outcome
+/// `refused`, usage source `none` (a call that never reached an upstream).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LedgerRow {
     pub call_id: String,
@@ -49,11 +51,8 @@ pub struct LedgerRow {
     pub price_version: String,
     pub upstream_status: Option<i64>,
     pub latency_ms: i64,
-    /// `ok`, `refused`, `cut`, `upstream_error`, `client_abort`, `interrupted`.
-    pub outcome: String,
-    /// `upstream` (reported usage), `reserved` (usage missing: billed at the reservation)
-    /// or `none` (no upstream call was made).
-    pub usage_source: String,
+    pub outcome: CallOutcome,
+    pub usage_source: UsageSource,
     pub attempts: i64,
     pub detail: Option<String>,
 }
@@ -75,7 +74,7 @@ pub struct InflightRow {
     pub price_version: String,
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Write {
     Begin(InflightRow),
     Settle(LedgerRow),

@@ -11,7 +11,10 @@ use std::collections::HashSet;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use crate::error::StoreError;
+use crate::journal::Journal;
 use crate::model::{GroupBy, InflightRow, LedgerRow, NewToken, TokenRecord, TotalRow, Write};
+use crate::states::{CallOutcome, UnknownState, UsageSource};
+use crate::tail::JournalTail;
 use crate::{BoxFuture, LedgerStore, TokenStore};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -24,6 +27,9 @@ pub struct SqliteStore {
     /// that made single statements wait seconds. SQLite runs one writer at a time anyway;
     /// reads do not wait (WAL).
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The journal of a store on a file: every ledger read first copies into the ledger
+    /// what a gateway has answered and not yet committed.
+    journal: Option<std::sync::Arc<JournalTail>>,
 }
 
 impl SqliteStore {
@@ -60,7 +66,18 @@ impl SqliteStore {
         Ok(Self {
             pool,
             writer: std::sync::Arc::default(),
+            journal: Journal::path_for(url).map(|p| std::sync::Arc::new(JournalTail::new(p))),
         })
+    }
+
+    /// Bring the ledger up to date with the journal: the settled calls a gateway has made
+    /// durable there and not yet committed (nothing to do for a store with no journal).
+    /// Every ledger read does this first.
+    pub async fn catch_up(&self) -> Result<(), StoreError> {
+        if let Some(tail) = &self.journal {
+            tail.catch_up(self).await?;
+        }
+        Ok(())
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -221,6 +238,20 @@ const INSERT_LEDGER_HEAD: &str = "INSERT OR IGNORE INTO ledger (call_id, ts_ms, 
 const LEDGER_COLUMNS_SELECT: &str = "SELECT call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, reserved_nanos, settled_nanos, price_version, upstream_status, latency_ms, outcome, usage_source, attempts, detail FROM ledger ORDER BY seq";
 const LEDGER_TOKEN_SINCE_SELECT: &str = "SELECT call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, reserved_nanos, settled_nanos, price_version, upstream_status, latency_ms, outcome, usage_source, attempts, detail FROM ledger WHERE token_id = ? AND ts_ms >= ? ORDER BY seq";
 
+/// A TEXT column read as one of its known words; another word is a decoding error that
+/// names the column and the words it may hold.
+fn parse_column<T>(r: &SqliteRow, column: &'static str) -> Result<T, sqlx::Error>
+where
+    T: std::str::FromStr<Err = UnknownState>,
+{
+    let text: String = r.try_get(column)?;
+    text.parse()
+        .map_err(|e: UnknownState| sqlx::Error::ColumnDecode {
+            index: column.to_string(),
+            source: Box::new(e),
+        })
+}
+
 fn ledger_from(r: &SqliteRow) -> Result<LedgerRow, sqlx::Error> {
     Ok(LedgerRow {
         call_id: r.try_get("call_id")?,
@@ -243,8 +274,8 @@ fn ledger_from(r: &SqliteRow) -> Result<LedgerRow, sqlx::Error> {
         price_version: r.try_get("price_version")?,
         upstream_status: r.try_get("upstream_status")?,
         latency_ms: r.try_get("latency_ms")?,
-        outcome: r.try_get("outcome")?,
-        usage_source: r.try_get("usage_source")?,
+        outcome: parse_column(r, "outcome")?,
+        usage_source: parse_column(r, "usage_source")?,
         attempts: r.try_get("attempts")?,
         detail: r.try_get("detail")?,
     })
@@ -326,8 +357,8 @@ impl LedgerStore for SqliteStore {
                         .push_bind(&r.price_version)
                         .push_bind(r.upstream_status)
                         .push_bind(r.latency_ms)
-                        .push_bind(&r.outcome)
-                        .push_bind(&r.usage_source)
+                        .push_bind(r.outcome.as_str())
+                        .push_bind(r.usage_source.as_str())
                         .push_bind(r.attempts)
                         .push_bind(&r.detail);
                 });
@@ -350,9 +381,11 @@ impl LedgerStore for SqliteStore {
             let (_turn, mut tx) = self.begin_write().await?;
             let moved = sqlx::query(
                 "INSERT OR IGNORE INTO ledger (call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, reserved_nanos, settled_nanos, price_version, upstream_status, latency_ms, outcome, usage_source, attempts, detail) \
-                 SELECT call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, 0, 0, 0, 0, 0, reserved_nanos, reserved_nanos, price_version, NULL, MAX(0, ? - ts_ms), 'interrupted', 'reserved', 0, 'the gateway stopped while this call was in flight; billed at its reservation' FROM inflight",
+                 SELECT call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, 0, 0, 0, 0, 0, reserved_nanos, reserved_nanos, price_version, NULL, MAX(0, ? - ts_ms), ?, ?, 0, 'the gateway stopped while this call was in flight; billed at its reservation' FROM inflight",
             )
             .bind(now_ms)
+            .bind(CallOutcome::Interrupted.as_str())
+            .bind(UsageSource::Reserved.as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -366,6 +399,7 @@ impl LedgerStore for SqliteStore {
 
     fn spent_by_token(&self) -> BoxFuture<'_, Vec<(String, i64)>> {
         Box::pin(async move {
+            self.catch_up().await?;
             let rows = sqlx::query(
                 "SELECT token_id, SUM(settled_nanos) AS s FROM ledger GROUP BY token_id",
             )
@@ -380,6 +414,7 @@ impl LedgerStore for SqliteStore {
 
     fn totals(&self, by: GroupBy) -> BoxFuture<'_, Vec<TotalRow>> {
         Box::pin(async move {
+            self.catch_up().await?;
             let sql = match by {
                 GroupBy::Token => TOTALS_BY_TOKEN,
                 GroupBy::Model => TOTALS_BY_MODEL,
@@ -407,6 +442,7 @@ impl LedgerStore for SqliteStore {
 
     fn ledger_rows(&self) -> BoxFuture<'_, Vec<LedgerRow>> {
         Box::pin(async move {
+            self.catch_up().await?;
             let rows = sqlx::query(LEDGER_COLUMNS_SELECT)
                 .fetch_all(&self.pool)
                 .await?;
@@ -420,6 +456,7 @@ impl LedgerStore for SqliteStore {
         since_ms: i64,
     ) -> BoxFuture<'a, Vec<LedgerRow>> {
         Box::pin(async move {
+            self.catch_up().await?;
             let rows = sqlx::query(LEDGER_TOKEN_SINCE_SELECT)
                 .bind(token_id)
                 .bind(since_ms)

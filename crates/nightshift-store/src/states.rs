@@ -56,6 +56,14 @@ macro_rules! text_state {
                 f.write_str(self.as_str())
             }
         }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownState;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                Self::parse(text)
+            }
+        }
     };
 }
 
@@ -142,6 +150,41 @@ text_state!(
         Nothing = "nothing",
         Pushed = "pushed",
         Failed = "failed",
+    }
+);
+
+text_state!(
+    /// How a model call ended (the ledger's `outcome`). The default is a refusal, so that
+    /// `LedgerRow::default()` is a refusal's row of zeros.
+    #[derive(Default)]
+    CallOutcome, "call outcome", {
+        /// Answered in full.
+        Ok = "ok",
+        /// Refused before any upstream call (no budget left); its row costs nothing.
+        #[default]
+        Refused = "refused",
+        /// A stream the gateway ended itself because the upstream ignored the output cap.
+        Cut = "cut",
+        /// The upstream failed, answered an error, or sent something unusable.
+        UpstreamError = "upstream_error",
+        /// The client went away mid-stream; settled for what the upstream produced.
+        ClientAbort = "client_abort",
+        /// The gateway stopped while the call was in flight; billed at its reservation.
+        Interrupted = "interrupted",
+    }
+);
+
+text_state!(
+    /// Where a ledger row's billed usage came from (the ledger's `usage_source`).
+    #[derive(Default)]
+    UsageSource, "usage source", {
+        /// The upstream reported it.
+        Upstream = "upstream",
+        /// The usage never arrived: billed at the reservation.
+        Reserved = "reserved",
+        /// No upstream call produced anything billable (a refusal's row).
+        #[default]
+        None = "none",
     }
 );
 
@@ -258,6 +301,8 @@ mod tests {
         check(StopReason::ALL, StopReason::as_str, StopReason::parse);
         check(WorkerStop::ALL, WorkerStop::as_str, WorkerStop::parse);
         check(LandingKind::ALL, LandingKind::as_str, LandingKind::parse);
+        check(CallOutcome::ALL, CallOutcome::as_str, CallOutcome::parse);
+        check(UsageSource::ALL, UsageSource::as_str, UsageSource::parse);
     }
 
     #[test]

@@ -8,6 +8,13 @@
 //! batch gathers. With a journal, a begun call's `inflight` row is only written if the
 //! call is still open when the journal may be emptied or at a flush: most calls settle
 //! first, and their write-ahead row never costs SQLite an insert and a delete.
+//!
+//! The journal is emptied when every record appended to it is dealt with. A row that
+//! fails is tried again if the failure may pass, and a row that can never be written is
+//! kept in the rejects file beside the journal and logged (`commit.rs`): either way it is
+//! dealt with, so one bad row never keeps the journal from being emptied. Only a row that
+//! can be written neither to the ledger nor to the rejects file stays outstanding, and the
+//! journal keeps it for the next start to replay.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::LedgerStore;
+use crate::commit::commit;
 use crate::error::StoreError;
 use crate::journal::Journal;
 use crate::model::Write;
@@ -25,7 +33,7 @@ use crate::model::Write;
 const MAX_BATCH: usize = 1024;
 
 enum Job {
-    Write(Write, Option<oneshot::Sender<Result<(), String>>>),
+    Write(Write, Waiter),
 }
 
 /// A handle to the single task that writes the ledger.
@@ -140,93 +148,103 @@ async fn run(
     // may be emptied and on every flush.
     let mut held: HashMap<String, Write> = HashMap::new();
     while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
-        if journal.is_some()
-            && buf.len() < MAX_BATCH
-            && !buf.iter().any(|Job::Write(w, _)| matches!(w, Write::Flush))
-        {
-            // Nobody waits on these commits (each write is already durable in the
-            // journal), so gather for a moment: one transaction of many rows costs SQLite's
-            // thread far less than many transactions of a few.
-            tokio::time::sleep(BATCH_WINDOW).await;
-            while buf.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(job) => buf.push(job),
-                    Err(_) => break,
-                }
-            }
+        if journal.is_some() {
+            gather(&mut rx, &mut buf).await;
         }
-        let mut writes = Vec::with_capacity(buf.len());
-        let mut waiters = Vec::with_capacity(buf.len());
+        let mut jobs = Vec::with_capacity(buf.len());
+        let mut flushes = Vec::new();
         let mut flush = false;
         for Job::Write(w, done) in buf.drain(..) {
             if matches!(w, Write::Flush) {
                 flush = true;
+                flushes.extend(done);
             } else {
-                writes.push(w);
-            }
-            if let Some(d) = done {
-                waiters.push(d);
+                jobs.push((w, done));
             }
         }
-        // Journal records this batch accounts for: written, or a held begin made moot by
-        // its settlement in this batch.
+        let j = journal.as_ref().and_then(std::sync::Weak::upgrade);
+        // Journal records this batch accounts for: a held begin made moot by its
+        // settlement in this batch needs no write; the rest count once written or rejected.
         let mut journaled = 0u64;
-        if let Some(j) = journal.as_ref().and_then(std::sync::Weak::upgrade) {
-            let mut kept = Vec::with_capacity(writes.len());
-            for w in writes {
-                match w {
-                    Write::Begin(b) => {
-                        held.insert(b.call_id.clone(), Write::Begin(b));
-                    }
-                    Write::Settle(r) => {
-                        if held.remove(&r.call_id).is_some() {
-                            journaled += 1;
-                        }
-                        kept.push(Write::Settle(r));
-                    }
-                    Write::Flush => {}
-                }
-            }
-            if flush || j.len() > JOURNAL_CHECKPOINT_BYTES {
-                kept.extend(held.drain().map(|(_, b)| b));
-            }
-            journaled += kept.len() as u64;
-            writes = kept;
+        if let Some(j) = &j {
+            let (kept, moot) =
+                hold_begins(jobs, &mut held, flush || j.len() > JOURNAL_CHECKPOINT_BYTES);
+            jobs = kept;
+            journaled += moot;
         }
-        let result = if writes.is_empty() {
-            Ok(())
-        } else {
-            store.write_batch(&writes).await
-        };
-        let result = match result {
-            Ok(()) => Ok(()),
-            Err(first) => {
-                // One bad row must not sink its neighbours: retry them one by one.
-                tracing::warn!(error = %first, rows = writes.len(), "Ledger batch failed; retrying rows one at a time.");
-                let mut last = Ok(());
-                for w in writes {
-                    if let Err(e) = store.write_batch(std::slice::from_ref(&w)).await {
-                        tracing::error!(error = %e, "Ledger row could not be written.");
-                        last = Err(e.to_string());
-                    }
-                }
-                last
-            }
-        };
-        if result.is_ok() {
-            // A failed row stays counted as outstanding, so the journal keeps it until a
-            // restart replays it.
-            counts.committed.fetch_add(journaled, Ordering::SeqCst);
-        }
-        if let Some(j) = journal.as_ref().and_then(std::sync::Weak::upgrade)
+        let (writes, waiters): (Vec<Write>, Vec<_>) = jobs.into_iter().unzip();
+        let results = commit(store.as_ref(), &writes, j.as_deref()).await;
+        let failed = results.iter().filter(|r| r.is_some()).count();
+        // A row neither written nor rejected stays outstanding, so the journal keeps it
+        // until a restart replays it.
+        journaled += (results.len() - failed) as u64;
+        counts.committed.fetch_add(journaled, Ordering::SeqCst);
+        if let Some(j) = &j
             && j.len() > JOURNAL_CHECKPOINT_BYTES
         {
             let _ = j.truncate_if(|| {
                 counts.queued.load(Ordering::SeqCst) == counts.committed.load(Ordering::SeqCst)
             });
         }
-        for d in waiters {
-            let _ = d.send(result.clone());
+        for (done, result) in waiters.into_iter().zip(&results) {
+            if let Some(d) = done {
+                let _ = d.send(result.clone().map_or(Ok(()), Err));
+            }
+        }
+        let flushed = match results.into_iter().flatten().next() {
+            None => Ok(()),
+            Some(e) => Err(format!("{failed} ledger row(s) could not be recorded: {e}")),
+        };
+        for d in flushes {
+            let _ = d.send(flushed.clone());
         }
     }
+}
+
+/// With a journal, gather writes for a moment before committing them together: nobody
+/// waits on these commits (each write is already durable in the journal), and one
+/// transaction of many rows costs SQLite's thread far less than many transactions of a few.
+async fn gather(rx: &mut mpsc::UnboundedReceiver<Job>, buf: &mut Vec<Job>) {
+    if buf.len() >= MAX_BATCH || buf.iter().any(|Job::Write(w, _)| matches!(w, Write::Flush)) {
+        return;
+    }
+    tokio::time::sleep(BATCH_WINDOW).await;
+    while buf.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => buf.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
+type Waiter = Option<oneshot::Sender<Result<(), String>>>;
+
+/// Hold this batch's begins instead of writing them, and drop those its settlements make
+/// moot; with `release`, write every held begin too. Returns the writes left and the number
+/// of journal records made moot.
+fn hold_begins(
+    jobs: Vec<(Write, Waiter)>,
+    held: &mut HashMap<String, Write>,
+    release: bool,
+) -> (Vec<(Write, Waiter)>, u64) {
+    let mut kept = Vec::with_capacity(jobs.len());
+    let mut moot = 0;
+    for (w, done) in jobs {
+        match w {
+            Write::Begin(b) => {
+                held.insert(b.call_id.clone(), Write::Begin(b));
+            }
+            Write::Settle(r) => {
+                if held.remove(&r.call_id).is_some() {
+                    moot += 1;
+                }
+                kept.push((Write::Settle(r), done));
+            }
+            Write::Flush => {}
+        }
+    }
+    if release {
+        kept.extend(held.drain().map(|(_, b)| (b, None)));
+    }
+    (kept, moot)
 }

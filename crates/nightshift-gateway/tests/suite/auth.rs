@@ -71,7 +71,7 @@ async fn revoked_tokens_and_their_children_are_refused() {
             .await
             .expect("revoke")
     );
-    h.state.auth.refresh_revocations().await.expect("refresh");
+    h.state.refresh_revocations().await.expect("refresh");
     for t in [&parent, &child] {
         let (status, v) = h.post_json("/v1/chat/completions", t, &body()).await;
         assert_eq!(

@@ -3,6 +3,8 @@
 
 use serde_json::json;
 
+use nightshift_gateway::BudgetView;
+use nightshift_store::CallOutcome;
 use nightshift_testkit::{Script, Step};
 
 use super::harness::{Harness, cost};
@@ -40,8 +42,15 @@ async fn output_cap_is_clamped_to_what_the_budget_can_pay() {
         "the reservation is the whole budget, and no more"
     );
     assert_eq!(r.settled_nanos, cost(20, 0, 0, 5, 0));
-    let node = h.state.budgets.get(&id).expect("budget");
-    assert_eq!((node.spent, node.reserved), (cost(20, 0, 0, 5, 0), 0));
+    assert_eq!(
+        h.state.budget_of(&id),
+        Some(BudgetView {
+            limit: budget,
+            spent: cost(20, 0, 0, 5, 0),
+            reserved: 0,
+            left: budget - cost(20, 0, 0, 5, 0),
+        })
+    );
 }
 
 #[tokio::test]
@@ -66,11 +75,11 @@ async fn exhausted_budget_is_refused_in_the_openai_format_and_recorded() {
     assert_eq!(rows.len(), 1);
     assert_eq!(
         (
-            rows[0].outcome.as_str(),
+            rows[0].outcome,
             rows[0].settled_nanos,
             rows[0].token_id.as_str()
         ),
-        ("refused", 0, id.as_str())
+        (CallOutcome::Refused, 0, id.as_str())
     );
 }
 
@@ -136,15 +145,15 @@ async fn a_parent_budget_binds_its_children_and_siblings_stay_apart() {
     let rows = h.ledger().await;
     let labels: Vec<_> = rows
         .iter()
-        .map(|r| (r.label_chain.as_str(), r.outcome.as_str()))
+        .map(|r| (r.label_chain.as_str(), r.outcome))
         .collect();
     assert_eq!(
         labels,
         [
-            ("shift/job-a", "ok"),
-            ("shift/job-b", "refused"),
-            ("other-shift", "ok")
+            ("shift/job-a", CallOutcome::Ok),
+            ("shift/job-b", CallOutcome::Refused),
+            ("other-shift", CallOutcome::Ok)
         ]
     );
-    assert_eq!(h.state.budgets.get(&shift_id).expect("shift").spent, spent);
+    assert_eq!(h.state.budget_of(&shift_id).expect("shift").spent, spent);
 }

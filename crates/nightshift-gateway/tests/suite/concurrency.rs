@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use nightshift_store::LedgerStore;
+use nightshift_store::{CallOutcome, LedgerStore};
 use nightshift_testkit::{Script, Step};
 
 use super::harness::Harness;
@@ -68,14 +68,10 @@ async fn spend_never_exceeds_a_shared_budget_under_concurrency() {
     }
     // Abandoned calls settle in their own tasks; wait until nothing is held.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while h.state.budgets.total_reserved() != 0 && Instant::now() < deadline {
+    while h.state.total_reserved() != 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(
-        h.state.budgets.total_reserved(),
-        0,
-        "nothing is left reserved"
-    );
+    assert_eq!(h.state.total_reserved(), 0, "nothing is left reserved");
 
     let rows = h.ledger().await;
     let settled: i64 = rows.iter().map(|r| r.settled_nanos).sum();
@@ -96,13 +92,10 @@ async fn spend_never_exceeds_a_shared_budget_under_concurrency() {
     );
     assert!(
         rows.iter()
-            .all(|r| r.settled_nanos <= r.reserved_nanos || r.outcome == "refused")
+            .all(|r| r.settled_nanos <= r.reserved_nanos || r.outcome == CallOutcome::Refused)
     );
     // The in-memory budget and the ledger agree to the nanodollar.
-    assert_eq!(
-        h.state.budgets.get(&shift_id).expect("shift").spent,
-        settled
-    );
+    assert_eq!(h.state.budget_of(&shift_id).expect("shift").spent, settled);
     let by_token: i64 = h
         .store
         .spent_by_token()

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use nightshift_store::{CallOutcome, UsageSource};
 use nightshift_testkit::{Script, ScriptedError, ScriptedProvider, Step};
 
 use super::harness::{Harness, cost, sse_data};
@@ -51,14 +52,14 @@ async fn retry_after_is_honoured_and_the_call_is_billed_once() {
 /// The ledger holds exactly one row, an `upstream_error` at $0 after `attempts` tries, and
 /// nothing is left reserved.
 async fn failed_at_no_cost(h: &Harness, attempts: i64) {
-    let rows: Vec<(String, i64, i64)> = h
+    let rows: Vec<(CallOutcome, i64, i64)> = h
         .ledger()
         .await
         .into_iter()
         .map(|r| (r.outcome, r.settled_nanos, r.attempts))
         .collect();
-    assert_eq!(rows, [("upstream_error".to_string(), 0, attempts)]);
-    assert_eq!(h.state.budgets.total_reserved(), 0);
+    assert_eq!(rows, [(CallOutcome::UpstreamError, 0, attempts)]);
+    assert_eq!(h.state.total_reserved(), 0);
 }
 
 #[tokio::test]
@@ -147,12 +148,8 @@ async fn a_hanging_upstream_times_out_with_504() {
     );
     let rows = h.ledger().await;
     assert_eq!(
-        (
-            rows[0].outcome.as_str(),
-            rows[0].attempts,
-            rows[0].settled_nanos
-        ),
-        ("upstream_error", 2, 0)
+        (rows[0].outcome, rows[0].attempts, rows[0].settled_nanos),
+        (CallOutcome::UpstreamError, 2, 0)
     );
 }
 
@@ -176,8 +173,8 @@ async fn a_stream_cut_mid_way_ends_with_an_error_and_is_billed_at_its_reservatio
     assert_eq!(data[n - 1], Value::String("[DONE]".into()));
     let r = &h.ledger().await[0];
     assert_eq!(
-        (r.outcome.as_str(), r.usage_source.as_str()),
-        ("upstream_error", "reserved")
+        (r.outcome, r.usage_source),
+        (CallOutcome::UpstreamError, UsageSource::Reserved)
     );
     assert_eq!(r.settled_nanos, r.reserved_nanos, "never metered at $0");
 }
@@ -201,8 +198,8 @@ async fn malformed_json_from_upstream_is_a_502_billed_at_its_reservation() {
     );
     let r = &h.ledger().await[0];
     assert_eq!(
-        (r.outcome.as_str(), r.settled_nanos),
-        ("upstream_error", r.reserved_nanos)
+        (r.outcome, r.settled_nanos),
+        (CallOutcome::UpstreamError, r.reserved_nanos)
     );
 }
 
@@ -226,8 +223,8 @@ async fn missing_usage_is_billed_at_the_reservation_never_zero() {
     assert_eq!(rows.len(), 2);
     for r in rows {
         assert_eq!(
-            (r.outcome.as_str(), r.usage_source.as_str()),
-            ("ok", "reserved")
+            (r.outcome, r.usage_source),
+            (CallOutcome::Ok, UsageSource::Reserved)
         );
         assert!(r.settled_nanos > 0 && r.settled_nanos == r.reserved_nanos);
     }
@@ -267,11 +264,11 @@ async fn an_upstream_that_ignores_the_cap_is_cut_with_a_proper_ending() {
     let rows = h.ledger().await;
     for r in &rows {
         assert_eq!(
-            (r.outcome.as_str(), r.settled_nanos),
-            ("cut", r.reserved_nanos)
+            (r.outcome, r.settled_nanos),
+            (CallOutcome::Cut, r.reserved_nanos)
         );
     }
-    let node = h.state.budgets.get(&id).expect("budget");
+    let node = h.state.budget_of(&id).expect("budget");
     assert!(node.spent <= node.limit);
 }
 
@@ -296,7 +293,7 @@ async fn fallback_model_answers_when_the_first_fails() {
             (
                 r.model.as_str(),
                 r.provider.as_str(),
-                r.outcome.as_str(),
+                r.outcome,
                 r.settled_nanos,
             )
         })
@@ -304,8 +301,8 @@ async fn fallback_model_answers_when_the_first_fails() {
     assert_eq!(
         summary,
         [
-            ("with-fallback", "compat", "upstream_error", 0),
-            ("gpt", "scripted", "ok", cost(4, 0, 0, 3, 0))
+            ("with-fallback", "compat", CallOutcome::UpstreamError, 0),
+            ("gpt", "scripted", CallOutcome::Ok, cost(4, 0, 0, 3, 0))
         ]
     );
 }
@@ -331,14 +328,14 @@ async fn a_client_that_hangs_up_mid_stream_is_settled_for_what_the_upstream_prod
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
     assert_eq!(
-        (r.outcome.as_str(), r.usage_source.as_str()),
-        ("client_abort", "upstream")
+        (r.outcome, r.usage_source),
+        (CallOutcome::ClientAbort, UsageSource::Upstream)
     );
     assert_eq!(
         (r.output_tokens, r.settled_nanos),
         (10, cost(9, 0, 0, 10, 0))
     );
-    assert_eq!(h.state.budgets.total_reserved(), 0);
+    assert_eq!(h.state.total_reserved(), 0);
 }
 
 #[tokio::test]
@@ -364,10 +361,10 @@ async fn a_client_that_hangs_up_before_a_whole_answer_still_gets_its_call_settle
     };
     assert_eq!(rows.len(), 1);
     assert_eq!(
-        (rows[0].outcome.as_str(), rows[0].settled_nanos),
-        ("ok", cost(7, 0, 0, 2, 0))
+        (rows[0].outcome, rows[0].settled_nanos),
+        (CallOutcome::Ok, cost(7, 0, 0, 2, 0))
     );
-    assert_eq!(h.state.budgets.total_reserved(), 0);
+    assert_eq!(h.state.total_reserved(), 0);
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 
+use nightshift_store::{CallOutcome, UsageSource};
 use nightshift_testkit::{Script, Step, Usage};
 
 use super::harness::{Harness, cost, sse_data, sse_names};
@@ -73,16 +74,12 @@ async fn chat_passthrough_bills_exact_usage_and_sets_model_and_cap() {
     assert_eq!(r.settled_nanos, cost(1000, 600, 0, 3, 0));
     assert_eq!(r.settled_nanos, 400 * 2000 + 600 * 500 + 3 * 8000);
     assert_eq!(
-        (
-            r.outcome.as_str(),
-            r.usage_source.as_str(),
-            r.price_version.as_str()
-        ),
-        ("ok", "upstream", "config")
+        (r.outcome, r.usage_source, r.price_version.as_str()),
+        (CallOutcome::Ok, UsageSource::Upstream, "config")
     );
     assert_eq!((r.upstream_status, r.attempts), (Some(200), 1));
     assert!(r.reserved_nanos >= r.settled_nanos);
-    assert_eq!(h.state.budgets.total_reserved(), 0);
+    assert_eq!(h.state.total_reserved(), 0);
 }
 
 #[tokio::test]
@@ -129,7 +126,7 @@ async fn chat_stream_asks_upstream_for_usage_and_strips_it_when_the_client_did_n
     );
     assert!(
         rows.iter()
-            .all(|r| r.streamed && r.usage_source == "upstream")
+            .all(|r| r.streamed && r.usage_source == UsageSource::Upstream)
     );
 }
 
@@ -302,34 +299,53 @@ async fn responses_client_on_a_chat_upstream_is_translated() {
     );
 }
 
+/// Regression: `GET /v1/models` answered without a token and listed every model with its
+/// provider's name.
 #[tokio::test]
-async fn models_and_health_answer() {
+async fn models_need_a_token_and_name_no_provider() {
     let h = Harness::start(Script::new([])).await;
+    let url = format!("{}/v1/models", h.base);
+    let anonymous = h.http.get(&url).send().await.expect("get");
+    assert_eq!(anonymous.status(), 401);
+    let v: Value = anonymous.json().await.expect("json");
+    assert_eq!(v["error"]["code"], "invalid_api_key");
+    let anthropic = h
+        .http
+        .get(&url)
+        .header("x-api-key", "nsk_unknown")
+        .header("anthropic-version", "2023-06-01")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(anthropic.status(), 401);
+    assert_eq!(
+        anthropic.json::<Value>().await.expect("json"),
+        json!({"type": "error", "error": {"type": "authentication_error", "message": "unknown gateway token"}})
+    );
+
+    let (tok, _) = h.token("1", None).await;
     let models: Value = h
         .http
-        .get(format!("{}/v1/models", h.base))
+        .get(&url)
+        .bearer_auth(&tok)
         .send()
         .await
         .expect("get")
         .json()
         .await
         .expect("json");
-    let ids: Vec<_> = models["data"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|m| m["id"].as_str().unwrap_or(""))
-        .collect();
+    let model =
+        |id: &str| json!({"id": id, "object": "model", "created": 0, "owned_by": "nightshift"});
     assert_eq!(
-        ids,
-        [
-            "gpt",
-            "compat-model",
-            "claude-model",
-            "with-fallback",
-            "keyed-model",
-            "unpriced"
-        ]
+        models,
+        json!({"object": "list", "data": [
+            model("gpt"),
+            model("compat-model"),
+            model("claude-model"),
+            model("with-fallback"),
+            model("keyed-model"),
+            model("unpriced"),
+        ]})
     );
     let health = h
         .http

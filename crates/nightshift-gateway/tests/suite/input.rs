@@ -105,3 +105,69 @@ async fn oversize_bodies_get_413() {
             .contains("at most 1000 (gateway.max_body_bytes)")
     );
 }
+
+/// Regression: an output cap the format forbids (`-1`, `1.5`, `"100"`, `0`) was read as no
+/// cap, and the call went upstream asking for the model's whole ceiling.
+#[tokio::test]
+async fn an_invalid_output_cap_is_refused_naming_the_field_and_the_value() {
+    let h = Harness::start(Script::new([])).await;
+    let (tok, _) = h.token("1", None).await;
+    let msg = |field: &str, got: &str| {
+        format!("`{field}` must be a whole number of tokens, at least 1; got {got}")
+    };
+    let chat = [
+        (json!({"max_tokens": -1}), "max_tokens", "-1"),
+        (json!({"max_tokens": 0}), "max_tokens", "0"),
+        (
+            json!({"max_completion_tokens": 1.5}),
+            "max_completion_tokens",
+            "1.5",
+        ),
+    ];
+    for (cap, field, got) in chat {
+        let mut body = json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}]});
+        body.as_object_mut()
+            .expect("object")
+            .extend(cap.as_object().expect("object").clone());
+        let (status, v) = h.post_json("/v1/chat/completions", &tok, &body).await;
+        assert_eq!(
+            (status, v),
+            (
+                400,
+                json!({"error": {"message": msg(field, got), "type": "invalid_request_error", "param": field, "code": "invalid_value"}})
+            )
+        );
+    }
+    let (status, v) = h
+        .post_json(
+            "/v1/responses",
+            &tok,
+            &json!({"model": "gpt", "input": "hi", "max_output_tokens": "100"}),
+        )
+        .await;
+    assert_eq!(
+        (status, v),
+        (
+            400,
+            json!({"error": {"message": msg("max_output_tokens", "\"100\""), "type": "invalid_request_error", "param": "max_output_tokens", "code": "invalid_value"}})
+        )
+    );
+    let (status, v) = h
+        .post_json(
+            "/v1/messages",
+            &tok,
+            &json!({"model": "gpt", "max_tokens": -1, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(
+        (status, v),
+        (
+            400,
+            json!({"type": "error", "error": {"type": "invalid_request_error", "message": msg("max_tokens", "-1")}})
+        )
+    );
+    // Like any other malformed request: nothing reserved, recorded or sent.
+    assert_eq!(h.state.total_reserved(), 0);
+    assert!(h.ledger().await.is_empty());
+    assert_eq!(h.provider.served(), 0);
+}

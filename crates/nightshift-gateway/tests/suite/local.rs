@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use nightshift_gateway::GatewayState;
 use nightshift_gateway::nightshift_local::{LocalModel, LocalOptions};
 use nightshift_spec::Config;
-use nightshift_store::{LedgerRow, LedgerStore, SqliteStore, Store};
+use nightshift_store::{CallOutcome, LedgerRow, LedgerStore, SqliteStore, Store};
 
 use super::harness::{sse_data, sse_names};
 
@@ -135,8 +135,10 @@ upstream = "gemma3-270m-q4_k_m"
         (status, serde_json::from_str(&text).expect("a JSON body"))
     }
 
+    /// The ledger, once every call made has settled (each settles before its answer ends).
     async fn ledger(&self) -> Vec<LedgerRow> {
-        self.state.writer.flush().await.expect("flush");
+        assert_eq!(self.state.total_reserved(), 0, "nothing is left reserved");
+        // No flush: the store's reads count what the gateway has so far only journalled.
         self.store.ledger_rows().await.expect("ledger")
     }
 
@@ -373,7 +375,7 @@ async fn tool_calls_are_grammar_valid_in_every_format() {
     let rows = g.ledger().await;
     assert_eq!(rows.len(), 4);
     assert!(rows.iter().all(|r| r.settled_nanos == 0
-        && r.outcome == "ok"
+        && r.outcome == CallOutcome::Ok
         && r.output_tokens <= 48
         && r.output_tokens > 0));
 }
@@ -390,11 +392,8 @@ async fn the_providers_output_cap_holds_whatever_the_client_asks() {
     assert_eq!(v["choices"][0]["finish_reason"], "length", "{v}");
     let _ = g.post_stream("/v1/chat/completions", &body).await;
     let rows = g.ledger().await;
-    let outs: Vec<(i64, &str)> = rows
-        .iter()
-        .map(|r| (r.output_tokens, r.outcome.as_str()))
-        .collect();
-    assert_eq!(outs, [(3, "ok"), (3, "ok")]);
+    let outs: Vec<(i64, CallOutcome)> = rows.iter().map(|r| (r.output_tokens, r.outcome)).collect();
+    assert_eq!(outs, [(3, CallOutcome::Ok), (3, CallOutcome::Ok)]);
 }
 
 #[tokio::test]
@@ -425,12 +424,12 @@ async fn a_prompt_over_the_context_is_a_400_in_the_clients_format_and_costs_noth
     for r in &rows {
         assert_eq!(
             (
-                r.outcome.as_str(),
+                r.outcome,
                 r.upstream_status,
                 r.settled_nanos,
                 r.output_tokens
             ),
-            ("upstream_error", Some(400), 0, 0)
+            (CallOutcome::UpstreamError, Some(400), 0, 0)
         );
     }
 }

@@ -9,3 +9,4 @@ mod input;
 #[cfg(feature = "local")]
 mod local;
 mod recovery;
+mod slow_clients;

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use nightshift_spec::Config;
-use nightshift_store::{InflightRow, LedgerStore, SqliteStore, Store, Write};
+use nightshift_store::{
+    CallOutcome, InflightRow, LedgerStore, SqliteStore, Store, UsageSource, Write,
+};
 use nightshift_testkit::{Script, Step};
 
 use super::harness::{DEFAULT_GATEWAY, Harness, config_text, cost};
@@ -57,7 +59,7 @@ async fn calls_left_in_flight_are_settled_at_their_reservation_on_restart() {
         .map(|r| {
             (
                 r.call_id.as_str() == "call_orphan",
-                r.outcome.as_str(),
+                r.outcome,
                 r.settled_nanos,
             )
         })
@@ -65,12 +67,12 @@ async fn calls_left_in_flight_are_settled_at_their_reservation_on_restart() {
     assert_eq!(
         summary,
         [
-            (false, "ok", cost(3, 0, 0, 1, 0)),
-            (true, "interrupted", 777_000)
+            (false, CallOutcome::Ok, cost(3, 0, 0, 1, 0)),
+            (true, CallOutcome::Interrupted, 777_000)
         ]
     );
     assert_eq!(
-        state.budgets.get(&id).expect("budget").spent,
+        state.budget_of(&id).expect("budget").spent,
         cost(3, 0, 0, 1, 0) + 777_000
     );
 
@@ -110,8 +112,8 @@ async fn ledger_records_left_in_the_journal_are_replayed_once_on_start() {
         price_version: "config".into(),
         upstream_status: Some(200),
         latency_ms: 1,
-        outcome: "ok".into(),
-        usage_source: "upstream".into(),
+        outcome: CallOutcome::Ok,
+        usage_source: UsageSource::Upstream,
         attempts: 1,
         detail: None,
     };

@@ -58,6 +58,18 @@ pub(super) fn resolve(
         1,
         "gateway.stream_idle_timeout_ms",
     )?;
+    set(
+        &mut g.header_read_timeout_ms,
+        raw.header_read_timeout_ms.as_ref(),
+        1,
+        "gateway.header_read_timeout_ms",
+    )?;
+    set(
+        &mut g.body_read_timeout_ms,
+        raw.body_read_timeout_ms.as_ref(),
+        1,
+        "gateway.body_read_timeout_ms",
+    )?;
     if let Some(v) = src.at_least(raw.max_body_bytes.as_ref(), 1, "gateway.max_body_bytes")? {
         g.max_body_bytes = v;
     }

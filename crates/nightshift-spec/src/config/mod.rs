@@ -58,6 +58,12 @@ pub struct GatewaySettings {
     pub request_timeout_ms: u64,
     /// Longest silence allowed between two chunks of a stream.
     pub stream_idle_timeout_ms: u64,
+    /// Time a client has to send a request's headers (and the most a kept-alive
+    /// connection may sit idle); past it the connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// Time a client has to send a request's whole body once its headers are in; past it
+    /// the call is answered 408.
+    pub body_read_timeout_ms: u64,
     /// Bytes of request body counted as one input token when reserving. 1 is a true upper
     /// bound for byte-level BPE tokenizers, which makes input overshoot impossible.
     pub input_bytes_per_token: u32,
@@ -76,6 +82,8 @@ impl Default for GatewaySettings {
             connect_timeout_ms: 10_000,
             request_timeout_ms: 600_000,
             stream_idle_timeout_ms: 300_000,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 60_000,
             input_bytes_per_token: 1,
             input_overhead_tokens: 512,
         }

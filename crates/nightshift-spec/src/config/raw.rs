@@ -36,6 +36,8 @@ pub(super) struct RawGateway {
     pub connect_timeout_ms: Option<Spanned<u64>>,
     pub request_timeout_ms: Option<Spanned<u64>>,
     pub stream_idle_timeout_ms: Option<Spanned<u64>>,
+    pub header_read_timeout_ms: Option<Spanned<u64>>,
+    pub body_read_timeout_ms: Option<Spanned<u64>>,
     pub input_bytes_per_token: Option<Spanned<u32>>,
     pub input_overhead_tokens: Option<Spanned<u32>>,
 }

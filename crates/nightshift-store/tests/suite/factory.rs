@@ -3,14 +3,10 @@
 
 use nightshift_store::{
     Event, FactoryStore, IterationRow, IterationState, JobRow, JobState, Landing, ShiftRow,
-    ShiftState, SqliteStore, StateChange, StopReason, WorkerStop,
+    ShiftState, StateChange, StopReason, WorkerStop,
 };
 
-async fn store() -> (SqliteStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    (SqliteStore::open(&url).await.expect("open"), dir)
-}
+use super::store;
 
 fn shift_row() -> ShiftRow {
     ShiftRow {

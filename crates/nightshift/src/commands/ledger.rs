@@ -8,7 +8,7 @@ use crate::cli::{By, LedgerArgs};
 
 pub async fn run(a: LedgerArgs) -> anyhow::Result<()> {
     let config = super::load_config(&a.config.config)?;
-    let store = super::open_ledger(&config).await?;
+    let store = super::open_store(&config).await?;
     let by = match a.by {
         By::Job => {
             let Some(shift) = a.shift.as_deref() else {

@@ -61,21 +61,3 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
         .with_context(|| format!("opening the store named in {}", config.file.display()))?;
     Ok(Arc::new(store))
 }
-
-/// The store, with every call a running gateway has answered in its ledger: the gateway
-/// commits settled calls in batches, moments after their journal record made them durable,
-/// so a report read straight from SQLite could miss the last few.
-pub async fn open_ledger(config: &Config) -> anyhow::Result<Arc<SqliteStore>> {
-    let store = open_store(config).await?;
-    if let Some(journal) = nightshift_store::Journal::path_for(&config.store.url) {
-        nightshift_store::Journal::catch_up(store.as_ref(), &journal)
-            .await
-            .with_context(|| {
-                format!(
-                    "bringing the ledger up to date from its journal {}",
-                    journal.display()
-                )
-            })?;
-    }
-    Ok(store)
-}

@@ -54,7 +54,7 @@ pub async fn create(a: TokenCreateArgs) -> anyhow::Result<()> {
 
 pub async fn list(a: TokenListArgs) -> anyhow::Result<()> {
     let config = super::load_config(&a.config.config)?;
-    let store = super::open_ledger(&config).await?;
+    let store = super::open_store(&config).await?;
     let tokens = store.tokens().await?;
     let spent: HashMap<String, i64> = store.spent_by_token().await?.into_iter().collect();
     if a.json {

@@ -175,7 +175,7 @@ async fn ledger(w: &World) -> Vec<(String, i64, i64, i64, i64)> {
     rows.into_iter()
         .map(|r| {
             (
-                r.outcome,
+                r.outcome.to_string(),
                 r.input_tokens,
                 r.cached_input_tokens,
                 r.output_tokens,

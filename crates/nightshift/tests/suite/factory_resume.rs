@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use nightshift_store::{
-    Event, EventRow, FactoryStore as _, IterationRow, LedgerRow, LedgerStore as _, SqliteStore,
-    WorkerStop,
+    CallOutcome, Event, EventRow, FactoryStore as _, IterationRow, LedgerRow, LedgerStore as _,
+    SqliteStore, UsageSource, WorkerStop,
 };
 use nightshift_testkit::{Script, Step};
 
@@ -296,15 +296,18 @@ async fn kill_during_a_model_call_then_resume() {
     // The write-ahead row of the interrupted call became one ledger row, billed at its
     // reservation; the two later calls are billed exactly; nothing else.
     let rows = ledger(&s).await;
-    let interrupted: Vec<&LedgerRow> = rows.iter().filter(|r| r.outcome == "interrupted").collect();
+    let interrupted: Vec<&LedgerRow> = rows
+        .iter()
+        .filter(|r| r.outcome == CallOutcome::Interrupted)
+        .collect();
     assert_eq!(interrupted.len(), 1, "{rows:#?}");
     let reserved = interrupted[0].reserved_nanos;
     assert!(reserved > 0);
     assert_eq!(interrupted[0].settled_nanos, reserved);
-    assert_eq!(interrupted[0].usage_source, "reserved");
+    assert_eq!(interrupted[0].usage_source, UsageSource::Reserved);
     let mut ok: Vec<i64> = rows
         .iter()
-        .filter(|r| r.outcome == "ok")
+        .filter(|r| r.outcome == CallOutcome::Ok)
         .map(|r| r.settled_nanos)
         .collect();
     ok.sort_unstable();
