@@ -37,41 +37,11 @@ pub(crate) async fn run(
     on_event: &mut (dyn FnMut(String) + Send),
     report: &mut WorkerReport,
 ) -> WorkerEnd {
-    let product = cli.product();
-    let binary = match resolve(cli) {
-        Ok(b) => b,
+    let (binary, launch) = match launch(cli, &input).await {
+        Ok(l) => l,
         Err(message) => return WorkerEnd::Failed { message },
     };
-    let home = input.scratch.join(cli.worker());
-    let prompt = nightshift_workers::prompt(&input.job.prompt, input.notes, input.n);
-    let plugin = match cli {
-        Cli::Opencode => Cli::opencode_plugin_dir(&binary, &env_var),
-        _ => None,
-    };
-    if cli == Cli::Opencode && plugin.is_none() {
-        tracing::warn!(
-            "OpenCode's plugin package is not pre-installed (run scripts/install-agents.sh); OpenCode may try to download it."
-        );
-    }
-    let launch = LaunchInput {
-        cli,
-        binary: &binary,
-        gateway_v1: input.gateway_v1,
-        token: input.token,
-        model: &input.job.model,
-        prompt: &prompt,
-        home: &home,
-        max_turns: input.job.max_turns,
-        max_output_tokens: nightshift_workers::DEFAULT_MAX_OUTPUT_TOKENS,
-        opencode_plugin: plugin.as_deref(),
-    }
-    .build();
-    if let Err(e) = prepare(&home, &launch).await {
-        return WorkerEnd::Failed {
-            message: format!("cannot prepare {product}'s home {}: {e}", home.display()),
-        };
-    }
-
+    let product = cli.product();
     let mut tally = Tally::default();
     let max_turns = input.job.max_turns;
     let silence = Duration::from_secs(input.job.silence_secs);
@@ -205,6 +175,46 @@ fn judge_cli(
             message: format!("{product} was ended by a signal"),
         },
     }
+}
+
+/// The CLI's binary and how to launch it, its fresh home written.
+async fn launch(
+    cli: Cli,
+    input: &IterationInput<'_>,
+) -> Result<(std::path::PathBuf, Launch), String> {
+    let binary = resolve(cli)?;
+    let home = input.scratch.join(cli.worker());
+    let prompt = nightshift_workers::prompt(&input.job.prompt, input.notes, input.n);
+    let plugin = match cli {
+        Cli::Opencode => Cli::opencode_plugin_dir(&binary, &env_var),
+        _ => None,
+    };
+    if cli == Cli::Opencode && plugin.is_none() {
+        tracing::warn!(
+            "OpenCode's plugin package is not pre-installed (run scripts/install-agents.sh); OpenCode may try to download it."
+        );
+    }
+    let launch = LaunchInput {
+        cli,
+        binary: &binary,
+        gateway_v1: input.gateway_v1,
+        token: input.token,
+        model: &input.job.model,
+        prompt: &prompt,
+        home: &home,
+        max_turns: input.job.max_turns,
+        max_output_tokens: nightshift_workers::DEFAULT_MAX_OUTPUT_TOKENS,
+        opencode_plugin: plugin.as_deref(),
+    }
+    .build();
+    prepare(&home, &launch).await.map_err(|e| {
+        format!(
+            "cannot prepare {}'s home {}: {e}",
+            cli.product(),
+            home.display()
+        )
+    })?;
+    Ok((binary, launch))
 }
 
 /// Whether a run that exited 0 finished its turn: Codex and Claude Code say so; OpenCode's

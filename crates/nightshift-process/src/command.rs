@@ -300,12 +300,12 @@ impl Command {
     }
 
     /// Watch the run to its end (step 3 of the module docs), then clean up (step 4).
-    async fn supervise(
+    async fn supervise<'p>(
         &self,
         mut child: tokio::process::Child,
         run_tag: &str,
-        main: &mut (dyn AsyncRead + Unpin + Send),
-        mut err: Option<&mut (dyn AsyncRead + Unpin + Send)>,
+        main: &'p mut (dyn AsyncRead + Unpin + Send),
+        err: Option<&'p mut (dyn AsyncRead + Unpin + Send)>,
         sink: &mut Sink<'_>,
         err_keep: &mut Captured,
     ) -> ((End, Duration), usize) {
@@ -315,49 +315,10 @@ impl Command {
             pgid,
             needle: Some(needle(RUN_VAR, run_tag)),
         };
-        let deadline = self.time_limit.map(|d| start + d);
-        let never = start + Duration::from_secs(100 * 365 * 86_400);
-        let mut last_output = start;
-        let (mut main_eof, mut err_eof) = (false, err.is_none());
-        let mut status: Option<std::io::Result<ExitStatus>> = None;
-        let mut grace_until: Option<Instant> = None;
-        let mut buf = vec![0u8; 8192];
-        let mut ebuf = vec![0u8; 8192];
-        let ours = loop {
-            if main_eof && err_eof && status.is_some() {
-                break None;
-            }
-            let quiet_at = self.silence_limit.map(|s| last_output + s);
-            tokio::select! {
-                n = main.read(&mut buf), if !main_eof => match n {
-                    Ok(0) | Err(_) => main_eof = true,
-                    Ok(n) => {
-                        last_output = Instant::now();
-                        if sink.push(&buf[..n]) == Flow::Stop {
-                            break Some(End::Stopped);
-                        }
-                    }
-                },
-                n = read_maybe(&mut err, &mut ebuf), if !err_eof => match n {
-                    Ok(0) | Err(_) => err_eof = true,
-                    Ok(n) => {
-                        last_output = Instant::now();
-                        err_keep.push(&ebuf[..n]);
-                    }
-                },
-                st = child.wait(), if status.is_none() => {
-                    status = Some(st);
-                    grace_until = Some(Instant::now() + EXIT_GRACE);
-                },
-                () = tokio::time::sleep_until(deadline.unwrap_or(never)), if deadline.is_some() && status.is_none() => {
-                    break Some(End::TimedOut);
-                },
-                () = tokio::time::sleep_until(quiet_at.unwrap_or(never)), if quiet_at.is_some() && status.is_none() => {
-                    break Some(End::Silent);
-                },
-                () = tokio::time::sleep_until(grace_until.unwrap_or(never)), if grace_until.is_some() => break None,
-            }
-        };
+        let mut pipes = Pipes::new(main, err);
+        let (ours, mut status) = self
+            .watch(&mut child, &mut pipes, sink, err_keep, start)
+            .await;
         let duration = start.elapsed();
         if let Some(why) = ours {
             tracing::debug!(program = %self.program.to_string_lossy(), ?why, "Ending the process and everything it started.");
@@ -375,17 +336,12 @@ impl Command {
         }
         // What the killed processes wrote before they died.
         let drain = async {
-            loop {
-                tokio::select! {
-                    n = main.read(&mut buf), if !main_eof => match n {
-                        Ok(0) | Err(_) => main_eof = true,
-                        Ok(n) => { sink.push(&buf[..n]); }
-                    },
-                    n = read_maybe(&mut err, &mut ebuf), if !err_eof => match n {
-                        Ok(0) | Err(_) => err_eof = true,
-                        Ok(n) => err_keep.push(&ebuf[..n]),
-                    },
-                    else => break,
+            while let Some(read) = pipes.next().await {
+                match read {
+                    Read::Main(n) => {
+                        sink.push(&pipes.buf[..n]);
+                    }
+                    Read::Err(n) => err_keep.push(&pipes.ebuf[..n]),
                 }
             }
         };
@@ -402,6 +358,112 @@ impl Command {
             (None, _) => End::Lost,
         };
         ((end, duration), leftovers)
+    }
+
+    /// Read the output and wait for the program until it exits and its pipes close (or the
+    /// grace after its exit passes), or one of the limits ends it: `Some(end)` then, with
+    /// the exit status if it had one.
+    async fn watch(
+        &self,
+        child: &mut tokio::process::Child,
+        pipes: &mut Pipes<'_>,
+        sink: &mut Sink<'_>,
+        err_keep: &mut Captured,
+        start: Instant,
+    ) -> (Option<End>, Option<std::io::Result<ExitStatus>>) {
+        let deadline = self.time_limit.map(|d| start + d);
+        let never = start + Duration::from_secs(100 * 365 * 86_400);
+        let mut last_output = start;
+        let mut status: Option<std::io::Result<ExitStatus>> = None;
+        let mut grace_until: Option<Instant> = None;
+        loop {
+            if pipes.done() && status.is_some() {
+                return (None, status);
+            }
+            let quiet_at = self.silence_limit.map(|s| last_output + s);
+            tokio::select! {
+                read = pipes.next(), if !pipes.done() => {
+                    last_output = Instant::now();
+                    match read {
+                        Some(Read::Main(n)) => match sink.push(&pipes.buf[..n]) {
+                            Flow::Stop => return (Some(End::Stopped), status),
+                            Flow::Continue => {}
+                        },
+                        Some(Read::Err(n)) => err_keep.push(&pipes.ebuf[..n]),
+                        None => {}
+                    }
+                },
+                st = child.wait(), if status.is_none() => {
+                    status = Some(st);
+                    grace_until = Some(Instant::now() + EXIT_GRACE);
+                },
+                () = tokio::time::sleep_until(deadline.unwrap_or(never)), if deadline.is_some() && status.is_none() => {
+                    return (Some(End::TimedOut), status);
+                },
+                () = tokio::time::sleep_until(quiet_at.unwrap_or(never)), if quiet_at.is_some() && status.is_none() => {
+                    return (Some(End::Silent), status);
+                },
+                () = tokio::time::sleep_until(grace_until.unwrap_or(never)), if grace_until.is_some() => {
+                    return (None, status);
+                },
+            }
+        }
+    }
+}
+
+/// The run's output pipes: stdout (or both, merged) and, apart, stderr.
+struct Pipes<'a> {
+    main: &'a mut (dyn AsyncRead + Unpin + Send),
+    err: Option<&'a mut (dyn AsyncRead + Unpin + Send)>,
+    main_eof: bool,
+    err_eof: bool,
+    buf: Vec<u8>,
+    ebuf: Vec<u8>,
+}
+
+/// Bytes that arrived: `n` of them, at the start of the pipe's buffer.
+enum Read {
+    Main(usize),
+    Err(usize),
+}
+
+impl<'a> Pipes<'a> {
+    fn new(
+        main: &'a mut (dyn AsyncRead + Unpin + Send),
+        err: Option<&'a mut (dyn AsyncRead + Unpin + Send)>,
+    ) -> Self {
+        Self {
+            err_eof: err.is_none(),
+            main,
+            err,
+            main_eof: false,
+            buf: vec![0u8; 8192],
+            ebuf: vec![0u8; 8192],
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.main_eof && self.err_eof
+    }
+
+    /// The next bytes from either pipe (cancel-safe: a dropped read loses nothing), or
+    /// `None` when both have ended. A pipe that ends (or fails) is marked so on the way.
+    async fn next(&mut self) -> Option<Read> {
+        loop {
+            if self.done() {
+                return None;
+            }
+            tokio::select! {
+                n = self.main.read(&mut self.buf), if !self.main_eof => match n {
+                    Ok(0) | Err(_) => self.main_eof = true,
+                    Ok(n) => return Some(Read::Main(n)),
+                },
+                n = read_maybe(&mut self.err, &mut self.ebuf), if !self.err_eof => match n {
+                    Ok(0) | Err(_) => self.err_eof = true,
+                    Ok(n) => return Some(Read::Err(n)),
+                },
+            }
+        }
     }
 }
 

@@ -131,108 +131,137 @@ fn gate_from(r: &SqliteRow) -> Result<GateRow, sqlx::Error> {
     })
 }
 
+/// Apply one state change inside the event's transaction.
 async fn apply(tx: &mut Transaction<'_, Sqlite>, change: &StateChange) -> Result<(), sqlx::Error> {
     match change {
-        StateChange::Shift(s) => {
-            sqlx::query(
-                "INSERT INTO shifts (name, spec_path, spec_json, token_id, state, created_ms, finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT(name) DO UPDATE SET spec_path = excluded.spec_path, spec_json = excluded.spec_json, token_id = excluded.token_id, state = excluded.state, finished_ms = excluded.finished_ms",
-            )
-            .bind(&s.name)
-            .bind(&s.spec_path)
-            .bind(&s.spec_json)
-            .bind(&s.token_id)
-            .bind(s.state.as_str())
-            .bind(s.created_ms)
-            .bind(s.finished_ms)
-            .execute(&mut **tx)
-            .await?;
-        }
-        StateChange::Job(j) => {
-            sqlx::query(
-                "INSERT INTO jobs (shift, name, source, branch, worktree, state, stop_reason, stop_detail, iterations, accepted, defects, base_sha, head_sha, started_ms, finished_ms, landing, landing_detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT(shift, name) DO UPDATE SET source = excluded.source, branch = excluded.branch, worktree = excluded.worktree, state = excluded.state, stop_reason = excluded.stop_reason, stop_detail = excluded.stop_detail, iterations = excluded.iterations, accepted = excluded.accepted, defects = excluded.defects, base_sha = excluded.base_sha, head_sha = excluded.head_sha, started_ms = excluded.started_ms, finished_ms = excluded.finished_ms, landing = excluded.landing, landing_detail = excluded.landing_detail",
-            )
-            .bind(&j.shift)
-            .bind(&j.name)
-            .bind(&j.source)
-            .bind(&j.branch)
-            .bind(&j.worktree)
-            .bind(j.state.as_str())
-            .bind(j.stop_reason.map(StopReason::as_str))
-            .bind(&j.stop_detail)
-            .bind(j.iterations)
-            .bind(j.accepted)
-            .bind(j.defects)
-            .bind(&j.base_sha)
-            .bind(&j.head_sha)
-            .bind(j.started_ms)
-            .bind(j.finished_ms)
-            .bind(j.landing.as_ref().map(|l| l.kind().as_str()))
-            .bind(j.landing.as_ref().and_then(Landing::detail))
-            .execute(&mut **tx)
-            .await?;
-        }
+        StateChange::Shift(s) => upsert_shift(tx, s).await,
+        StateChange::Job(j) => upsert_job(tx, j).await,
         StateChange::JobToken {
             shift,
             job,
             token_id,
-        } => {
-            sqlx::query("INSERT OR IGNORE INTO job_tokens (shift, job, token_id) VALUES (?, ?, ?)")
-                .bind(shift)
-                .bind(job)
-                .bind(token_id)
-                .execute(&mut **tx)
-                .await?;
-        }
-        StateChange::Iteration(i) => {
-            sqlx::query(
-                "INSERT INTO iterations (shift, job, n, state, base_sha, commit_sha, worker_stop, claims_done, summary, notes, files, insertions, deletions, started_ms, finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT(shift, job, n) DO UPDATE SET state = excluded.state, base_sha = excluded.base_sha, commit_sha = excluded.commit_sha, worker_stop = excluded.worker_stop, claims_done = excluded.claims_done, summary = excluded.summary, notes = excluded.notes, files = excluded.files, insertions = excluded.insertions, deletions = excluded.deletions, finished_ms = excluded.finished_ms",
-            )
-            .bind(&i.shift)
-            .bind(&i.job)
-            .bind(i.n)
-            .bind(i.state.as_str())
-            .bind(&i.base_sha)
-            .bind(&i.commit_sha)
-            .bind(i.worker_stop.map(WorkerStop::as_str))
-            .bind(i.claims_done)
-            .bind(&i.summary)
-            .bind(&i.notes)
-            .bind(i.files)
-            .bind(i.insertions)
-            .bind(i.deletions)
-            .bind(i.started_ms)
-            .bind(i.finished_ms)
-            .execute(&mut **tx)
-            .await?;
-        }
+        } => add_job_token(tx, shift, job, token_id).await,
+        StateChange::Iteration(i) => upsert_iteration(tx, i).await,
         StateChange::Gates {
             shift,
             job,
             n,
             results,
-        } => {
-            for g in results {
-                sqlx::query(
-                    "INSERT OR REPLACE INTO gate_results (shift, job, n, gate, passed, duration_ms, exit_code, timed_out, detail, excerpt, review) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(shift)
-                .bind(job)
-                .bind(n)
-                .bind(&g.gate)
-                .bind(g.passed)
-                .bind(g.duration_ms)
-                .bind(g.exit_code)
-                .bind(g.timed_out)
-                .bind(&g.detail)
-                .bind(&g.excerpt)
-                .bind(&g.review)
-                .execute(&mut **tx)
-                .await?;
-            }
-        }
+        } => replace_gates(tx, shift, job, *n, results).await,
+    }
+}
+
+async fn upsert_shift(tx: &mut Transaction<'_, Sqlite>, s: &ShiftRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO shifts (name, spec_path, spec_json, token_id, state, created_ms, finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT(name) DO UPDATE SET spec_path = excluded.spec_path, spec_json = excluded.spec_json, token_id = excluded.token_id, state = excluded.state, finished_ms = excluded.finished_ms",
+    )
+    .bind(&s.name)
+    .bind(&s.spec_path)
+    .bind(&s.spec_json)
+    .bind(&s.token_id)
+    .bind(s.state.as_str())
+    .bind(s.created_ms)
+    .bind(s.finished_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn upsert_job(tx: &mut Transaction<'_, Sqlite>, j: &JobRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO jobs (shift, name, source, branch, worktree, state, stop_reason, stop_detail, iterations, accepted, defects, base_sha, head_sha, started_ms, finished_ms, landing, landing_detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT(shift, name) DO UPDATE SET source = excluded.source, branch = excluded.branch, worktree = excluded.worktree, state = excluded.state, stop_reason = excluded.stop_reason, stop_detail = excluded.stop_detail, iterations = excluded.iterations, accepted = excluded.accepted, defects = excluded.defects, base_sha = excluded.base_sha, head_sha = excluded.head_sha, started_ms = excluded.started_ms, finished_ms = excluded.finished_ms, landing = excluded.landing, landing_detail = excluded.landing_detail",
+    )
+    .bind(&j.shift)
+    .bind(&j.name)
+    .bind(&j.source)
+    .bind(&j.branch)
+    .bind(&j.worktree)
+    .bind(j.state.as_str())
+    .bind(j.stop_reason.map(StopReason::as_str))
+    .bind(&j.stop_detail)
+    .bind(j.iterations)
+    .bind(j.accepted)
+    .bind(j.defects)
+    .bind(&j.base_sha)
+    .bind(&j.head_sha)
+    .bind(j.started_ms)
+    .bind(j.finished_ms)
+    .bind(j.landing.as_ref().map(|l| l.kind().as_str()))
+    .bind(j.landing.as_ref().and_then(Landing::detail))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn add_job_token(
+    tx: &mut Transaction<'_, Sqlite>,
+    shift: &str,
+    job: &str,
+    token_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT OR IGNORE INTO job_tokens (shift, job, token_id) VALUES (?, ?, ?)")
+        .bind(shift)
+        .bind(job)
+        .bind(token_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn upsert_iteration(
+    tx: &mut Transaction<'_, Sqlite>,
+    i: &IterationRow,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO iterations (shift, job, n, state, base_sha, commit_sha, worker_stop, claims_done, summary, notes, files, insertions, deletions, started_ms, finished_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT(shift, job, n) DO UPDATE SET state = excluded.state, base_sha = excluded.base_sha, commit_sha = excluded.commit_sha, worker_stop = excluded.worker_stop, claims_done = excluded.claims_done, summary = excluded.summary, notes = excluded.notes, files = excluded.files, insertions = excluded.insertions, deletions = excluded.deletions, finished_ms = excluded.finished_ms",
+    )
+    .bind(&i.shift)
+    .bind(&i.job)
+    .bind(i.n)
+    .bind(i.state.as_str())
+    .bind(&i.base_sha)
+    .bind(&i.commit_sha)
+    .bind(i.worker_stop.map(WorkerStop::as_str))
+    .bind(i.claims_done)
+    .bind(&i.summary)
+    .bind(&i.notes)
+    .bind(i.files)
+    .bind(i.insertions)
+    .bind(i.deletions)
+    .bind(i.started_ms)
+    .bind(i.finished_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn replace_gates(
+    tx: &mut Transaction<'_, Sqlite>,
+    shift: &str,
+    job: &str,
+    n: i64,
+    results: &[GateRow],
+) -> Result<(), sqlx::Error> {
+    for g in results {
+        sqlx::query(
+            "INSERT OR REPLACE INTO gate_results (shift, job, n, gate, passed, duration_ms, exit_code, timed_out, detail, excerpt, review) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(shift)
+        .bind(job)
+        .bind(n)
+        .bind(&g.gate)
+        .bind(g.passed)
+        .bind(g.duration_ms)
+        .bind(g.exit_code)
+        .bind(g.timed_out)
+        .bind(&g.detail)
+        .bind(&g.excerpt)
+        .bind(&g.review)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }

@@ -313,37 +313,10 @@ pub(crate) async fn dispatch(
             })
             .await
         }
-        "search" => {
-            let args: SearchArgs = match parse(name, arguments) {
-                Ok(a) => a,
-                Err(d) => return d,
-            };
-            if args.pattern.is_empty() {
-                return error("pattern is empty");
-            }
-            if args.pattern.len() > MAX_PATTERN_LEN {
-                return error(format!("pattern is longer than {MAX_PATTERN_LEN} bytes"));
-            }
-            let max_results = args.max_results.map_or(DEFAULT_MAX_RESULTS, |n| {
-                usize::try_from(n)
-                    .unwrap_or(MAX_MAX_RESULTS)
-                    .clamp(1, MAX_MAX_RESULTS)
-            });
-            blocking(root, move |root| {
-                let target = paths::resolve(root, args.path.as_deref().unwrap_or_default())?;
-                if !target.full.exists() {
-                    return Err(format!("`{}` does not exist", target.rel));
-                }
-                let query = search::Query {
-                    pattern: &args.pattern,
-                    regex: args.regex.unwrap_or(false),
-                    max_results,
-                    max_bytes,
-                };
-                search::search(root, &target.full, &query)
-            })
-            .await
-        }
+        "search" => match parse(name, arguments) {
+            Ok(args) => search_tool(root, args, max_bytes).await,
+            Err(d) => d,
+        },
         "edit_file" => {
             let args: EditFileArgs = match parse(name, arguments) {
                 Ok(a) => a,
@@ -364,44 +337,10 @@ pub(crate) async fn dispatch(
             })
             .await
         }
-        "run" => {
-            let args: RunArgs = match parse(name, arguments) {
-                Ok(a) => a,
-                Err(d) => return d,
-            };
-            if args.command.trim().is_empty() {
-                return error("command is empty");
-            }
-            if args.command.len() > command::MAX_COMMAND_LEN {
-                return error(format!(
-                    "command is longer than {} bytes; write a script file and run it",
-                    command::MAX_COMMAND_LEN
-                ));
-            }
-            let timeout = args.timeout_secs.map_or(cfg.command_timeout, |s| {
-                Duration::from_secs(s.max(1)).min(cfg.command_timeout)
-            });
-            match command::run(
-                root,
-                &args.command,
-                timeout,
-                cfg.process_tag.as_deref(),
-                max_bytes,
-            )
-            .await
-            {
-                Ok(done) => Dispatch::Output {
-                    ok: !done.timed_out && done.exit_code == Some(0),
-                    text: done.text,
-                    command: Some(CommandEnd {
-                        command: args.command,
-                        exit_code: done.exit_code,
-                        timed_out: done.timed_out,
-                    }),
-                },
-                Err(message) => error(message),
-            }
-        }
+        "run" => match parse(name, arguments) {
+            Ok(args) => run_tool(cfg, root, args, max_bytes).await,
+            Err(d) => d,
+        },
         "finish" => {
             let args: FinishArgs = match parse(name, arguments) {
                 Ok(a) => a,
@@ -417,6 +356,71 @@ pub(crate) async fn dispatch(
             "unknown tool `{}`; the tools are: {TOOL_NAMES}",
             truncate(other.to_owned(), 100)
         )),
+    }
+}
+
+/// `search`: a literal or regex pattern over the repository (or a folder of it).
+async fn search_tool(root: &Path, args: SearchArgs, max_bytes: usize) -> Dispatch {
+    if args.pattern.is_empty() {
+        return error("pattern is empty");
+    }
+    if args.pattern.len() > MAX_PATTERN_LEN {
+        return error(format!("pattern is longer than {MAX_PATTERN_LEN} bytes"));
+    }
+    let max_results = args.max_results.map_or(DEFAULT_MAX_RESULTS, |n| {
+        usize::try_from(n)
+            .unwrap_or(MAX_MAX_RESULTS)
+            .clamp(1, MAX_MAX_RESULTS)
+    });
+    blocking(root, move |root| {
+        let target = paths::resolve(root, args.path.as_deref().unwrap_or_default())?;
+        if !target.full.exists() {
+            return Err(format!("`{}` does not exist", target.rel));
+        }
+        let query = search::Query {
+            pattern: &args.pattern,
+            regex: args.regex.unwrap_or(false),
+            max_results,
+            max_bytes,
+        };
+        search::search(root, &target.full, &query)
+    })
+    .await
+}
+
+/// `run`: a shell command in the worktree, within the configured time limit.
+async fn run_tool(cfg: &AgentConfig, root: &Path, args: RunArgs, max_bytes: usize) -> Dispatch {
+    if args.command.trim().is_empty() {
+        return error("command is empty");
+    }
+    if args.command.len() > command::MAX_COMMAND_LEN {
+        return error(format!(
+            "command is longer than {} bytes; write a script file and run it",
+            command::MAX_COMMAND_LEN
+        ));
+    }
+    let timeout = args.timeout_secs.map_or(cfg.command_timeout, |s| {
+        Duration::from_secs(s.max(1)).min(cfg.command_timeout)
+    });
+    match command::run(
+        root,
+        &args.command,
+        timeout,
+        cfg.process_tag.as_deref(),
+        max_bytes,
+    )
+    .await
+    {
+        Ok(done) => Dispatch::Output {
+            ok: !done.timed_out && done.exit_code == Some(0),
+            text: done.text,
+            command: Some(CommandEnd {
+                command: args.command,
+                exit_code: done.exit_code,
+                timed_out: done.timed_out,
+            }),
+        },
+        Err(message) => error(message),
     }
 }
 

@@ -2,7 +2,7 @@
 //! history says to pick up.
 
 use nightshift_clock::now_ms;
-use nightshift_git::Mirror;
+use nightshift_git::{Mirror, Worktree};
 use nightshift_store::{Event, JobState, StateChange};
 
 use super::JobCtx;
@@ -19,6 +19,13 @@ fn mkdir(path: &std::path::Path) -> Result<(), FactoryError> {
 
 /// Make the job ready to iterate: the loop, and what its history says to do first.
 pub(crate) async fn prepare(mut ctx: JobCtx) -> Result<(Loop, Plan), FactoryError> {
+    let (mirror, wt) = workspace(&mut ctx).await?;
+    start(ctx, mirror, wt).await
+}
+
+/// The job's mirror and worktree, on its own branch from its base commit (fixed and
+/// recorded the first time).
+async fn workspace(ctx: &mut JobCtx) -> Result<(Mirror, Worktree), FactoryError> {
     let shift = ctx.shift.clone();
     let name = ctx.spec.name.clone();
     let git = |source| FactoryError::Git {
@@ -84,8 +91,19 @@ pub(crate) async fn prepare(mut ctx: JobCtx) -> Result<(Loop, Plan), FactoryErro
         .worktree(&wt_path, &ctx.row.branch, &base)
         .await
         .map_err(git)?;
+    Ok((mirror, wt))
+}
 
-    // A token for this run of the job, holding what is left of the job's budget.
+/// A token for this run of the job, holding what is left of the job's budget; the job
+/// recorded as running; and the loop over its history.
+async fn start(
+    mut ctx: JobCtx,
+    mirror: Mirror,
+    wt: Worktree,
+) -> Result<(Loop, Plan), FactoryError> {
+    let shift = ctx.shift.clone();
+    let name = ctx.spec.name.clone();
+    let base = ctx.row.base_sha.clone().unwrap_or_default();
     let spent: i64 = shift
         .store
         .spend_by_job(&shift.spec.name)
