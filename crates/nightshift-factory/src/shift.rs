@@ -176,24 +176,12 @@ async fn open_shift(
     };
     let mut changes = vec![StateChange::Shift(row)];
     changes.extend(spec.jobs.iter().map(|j| {
-        StateChange::Job(JobRow {
-            shift: name.clone(),
-            name: j.name.clone(),
-            source: j.source.clone(),
-            branch: spec.branch_for(&j.name),
-            worktree: None,
-            state: JobState::Pending,
-            stop_reason: None,
-            stop_detail: None,
-            iterations: 0,
-            accepted: 0,
-            defects: 0,
-            base_sha: None,
-            head_sha: None,
-            started_ms: None,
-            finished_ms: None,
-            landing: None,
-        })
+        StateChange::Job(JobRow::pending(
+            name,
+            &j.name,
+            &j.source,
+            &spec.branch_for(&j.name),
+        ))
     }));
     let started = Event::ShiftStarted {
         jobs: u32::try_from(spec.jobs.len()).unwrap_or(u32::MAX),

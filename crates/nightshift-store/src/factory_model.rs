@@ -37,6 +37,30 @@ pub struct JobRow {
     pub landing: Option<Landing>,
 }
 
+impl JobRow {
+    /// A job as a shift's first run records it: pending, nothing done yet.
+    pub fn pending(shift: &str, name: &str, source: &str, branch: &str) -> Self {
+        Self {
+            shift: shift.into(),
+            name: name.into(),
+            source: source.into(),
+            branch: branch.into(),
+            worktree: None,
+            state: JobState::Pending,
+            stop_reason: None,
+            stop_detail: None,
+            iterations: 0,
+            accepted: 0,
+            defects: 0,
+            base_sha: None,
+            head_sha: None,
+            started_ms: None,
+            finished_ms: None,
+            landing: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IterationRow {
     pub shift: String,

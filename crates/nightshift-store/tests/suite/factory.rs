@@ -21,24 +21,7 @@ fn shift_row() -> ShiftRow {
 }
 
 fn job_row() -> JobRow {
-    JobRow {
-        shift: "s".into(),
-        name: "calc".into(),
-        source: "/repos/calc".into(),
-        branch: "nightshift/s/calc".into(),
-        worktree: None,
-        state: JobState::Pending,
-        stop_reason: None,
-        stop_detail: None,
-        iterations: 0,
-        accepted: 0,
-        defects: 0,
-        base_sha: None,
-        head_sha: None,
-        started_ms: None,
-        finished_ms: None,
-        landing: None,
-    }
+    JobRow::pending("s", "calc", "/repos/calc", "nightshift/s/calc")
 }
 
 fn iteration_row() -> IterationRow {
