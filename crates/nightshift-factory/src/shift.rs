@@ -167,7 +167,11 @@ async fn open_shift(
     link.register(&minted.record);
     let row = ShiftRow {
         name: name.clone(),
-        spec_path: spec.file.display().to_string(),
+        // Absolute, so that `nightshift resume` finds it from any folder.
+        spec_path: std::path::absolute(&spec.file)
+            .unwrap_or_else(|_| spec.file.clone())
+            .display()
+            .to_string(),
         spec_json: serde_json::to_string(spec).unwrap_or_default(),
         token_id: Some(minted.record.id.clone()),
         state: ShiftState::Running,

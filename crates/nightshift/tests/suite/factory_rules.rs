@@ -531,3 +531,45 @@ async fn a_fix_that_adds_an_assertion_runs_the_original_test_and_lands() {
         "the original test ran against the fix: {gates:?}"
     );
 }
+
+/// Red-team finding: running an edited spec under an existing shift's name silently ignored
+/// the edits and exited 0. It is refused, naming what differs; the spec as it was resumes
+/// (here: reports the finished shift) as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_spec_under_an_existing_shift_name_is_refused() {
+    let w = World::new(Script::new([finish(false)])).await;
+    python_repo(&w.path("calc"));
+    let original = spec("\"calc\"", "[stop]\nmax_iterations = 1");
+    w.spec(&original);
+    let (code, _, stderr) =
+        w.run_json(&["run", "shift.toml", "--config", "nightshift.toml", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+
+    w.spec(
+        &original
+            .replace("Make the failing test pass.", "Rewrite it in Rust.")
+            .replace("max_iterations = 1", "max_iterations = 5"),
+    );
+    let (code, report, stderr) =
+        w.run_json(&["run", "shift.toml", "--config", "nightshift.toml", "--json"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(report, Value::Null, "nothing was run or reported");
+    let spec_path = w.path("shift.toml").display().to_string();
+    assert_eq!(
+        stderr,
+        format!(
+            "error: shift.toml: shift `rules` is already in this store (started from {spec_path}), and this spec differs from the one it was started with: jobs[0].prompt, jobs[0].max_iterations, stop.max_iterations. To resume it, put the spec back as it was; to run the changed spec, give it another `name`\n"
+        )
+    );
+    assert_eq!(
+        w.provider.served(),
+        1,
+        "no call was made for the edited spec"
+    );
+
+    w.spec(&original);
+    let (code, report, stderr) =
+        w.run_json(&["run", "shift.toml", "--config", "nightshift.toml", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["state"], "finished");
+}
