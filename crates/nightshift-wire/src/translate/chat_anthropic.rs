@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     FinishReason, StreamTranslator, Tokens, TranslateError, as_object, copy_fields, event, invalid,
-    parse_arguments, str_of, text_of, unix_now, unsupported,
+    parameters_schema, parse_arguments, str_of, text_of, unix_now, unsupported,
 };
 use crate::sse::SseEvent;
 
@@ -23,44 +23,7 @@ pub fn chat_request_to_anthropic(req: &Value) -> Result<Value, TranslateError> {
         .get("messages")
         .and_then(Value::as_array)
         .ok_or_else(|| invalid("`messages` must be an array"))?;
-    let mut system = Vec::new();
-    let mut turns: Vec<(&str, Vec<Value>)> = Vec::new();
-    for m in input {
-        let content = m.get("content").unwrap_or(&Value::Null);
-        let (role, blocks) = match str_of(m, "role") {
-            Some("system" | "developer") => {
-                let text = text_of(content, "\n");
-                if !text.is_empty() {
-                    system.push(text);
-                }
-                continue;
-            }
-            Some("user") => ("user", user_blocks(content)?),
-            Some("assistant") => ("assistant", assistant_blocks(m)?),
-            Some("tool") => {
-                let mut block = Map::new();
-                block.insert("type".into(), json!("tool_result"));
-                block.insert(
-                    "tool_use_id".into(),
-                    json!(str_of(m, "tool_call_id").unwrap_or("")),
-                );
-                let text = text_of(content, "\n");
-                if !text.is_empty() {
-                    block.insert("content".into(), json!(text));
-                }
-                ("user", vec![Value::Object(block)])
-            }
-            Some("function") => return Err(unsupported("legacy `function` role messages")),
-            other => return Err(invalid(format!("message role {other:?}"))),
-        };
-        if blocks.is_empty() {
-            continue;
-        }
-        match turns.last_mut() {
-            Some((last, prev)) if *last == role => prev.extend(blocks),
-            _ => turns.push((role, blocks)),
-        }
-    }
+    let (system, turns) = system_and_turns(input)?;
 
     let mut out = Map::new();
     copy_fields(obj, &mut out, &["model"]);
@@ -94,6 +57,71 @@ pub fn chat_request_to_anthropic(req: &Value) -> Result<Value, TranslateError> {
         out.insert("stream".into(), json!(stream));
     }
 
+    let tools = anthropic_tools(obj)?;
+    if !tools.is_empty() {
+        out.insert("tools".into(), Value::Array(tools));
+        if let Some(c) = anthropic_tool_choice(obj)? {
+            out.insert("tool_choice".into(), c);
+        }
+    }
+    if let Some(user) = obj.get("user").and_then(Value::as_str) {
+        out.insert("metadata".into(), json!({"user_id": user}));
+    }
+    Ok(Value::Object(out))
+}
+
+/// One turn of a Messages conversation: its role and its content blocks.
+type Turn = (&'static str, Vec<Value>);
+
+/// The system texts of Chat `messages` and the alternating turns of the rest. A message
+/// that leaves no block is dropped, since Anthropic refuses a message with empty content.
+fn system_and_turns(input: &[Value]) -> Result<(Vec<String>, Vec<Turn>), TranslateError> {
+    let mut system = Vec::new();
+    let mut turns: Vec<Turn> = Vec::new();
+    for m in input {
+        let content = m.get("content").unwrap_or(&Value::Null);
+        let (role, blocks) = match str_of(m, "role") {
+            Some("system" | "developer") => {
+                let text = text_of(content, "\n");
+                if !text.is_empty() {
+                    system.push(text);
+                }
+                continue;
+            }
+            Some("user") => ("user", user_blocks(content)?),
+            Some("assistant") => ("assistant", assistant_blocks(m)?),
+            Some("tool") => ("user", vec![tool_result_block(m, content)]),
+            Some("function") => return Err(unsupported("legacy `function` role messages")),
+            other => return Err(invalid(format!("message role {other:?}"))),
+        };
+        if blocks.is_empty() {
+            continue;
+        }
+        match turns.last_mut() {
+            Some((last, prev)) if *last == role => prev.extend(blocks),
+            _ => turns.push((role, blocks)),
+        }
+    }
+    Ok((system, turns))
+}
+
+/// A Chat `tool` message as a `tool_result` block.
+fn tool_result_block(m: &Value, content: &Value) -> Value {
+    let mut block = Map::new();
+    block.insert("type".into(), json!("tool_result"));
+    block.insert(
+        "tool_use_id".into(),
+        json!(str_of(m, "tool_call_id").unwrap_or("")),
+    );
+    let text = text_of(content, "\n");
+    if !text.is_empty() {
+        block.insert("content".into(), json!(text));
+    }
+    Value::Object(block)
+}
+
+/// The request's function tools as Anthropic tools; any other tool type is refused.
+fn anthropic_tools(obj: &Map<String, Value>) -> Result<Vec<Value>, TranslateError> {
     let mut tools = Vec::new();
     for t in obj
         .get("tools")
@@ -110,43 +138,35 @@ pub fn chat_request_to_anthropic(req: &Value) -> Result<Value, TranslateError> {
         if let Some(d) = f.get("description").filter(|d| !d.is_null()) {
             tool.insert("description".into(), d.clone());
         }
-        let schema = f
-            .get("parameters")
-            .filter(|p| !p.is_null())
-            .cloned()
-            .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
-        tool.insert("input_schema".into(), schema);
+        tool.insert("input_schema".into(), parameters_schema(f));
         tools.push(Value::Object(tool));
     }
-    if !tools.is_empty() {
-        out.insert("tools".into(), Value::Array(tools));
-        let mut choice = match obj.get("tool_choice") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => match s.as_str() {
-                "auto" => Some(json!({"type": "auto"})),
-                "required" => Some(json!({"type": "any"})),
-                "none" => Some(json!({"type": "none"})),
-                other => return Err(unsupported(format!("tool_choice {other:?}"))),
-            },
-            Some(tc) => match tc.pointer("/function/name").and_then(Value::as_str) {
-                Some(name) => Some(json!({"type": "tool", "name": name})),
-                None => return Err(unsupported(format!("tool_choice {tc}"))),
-            },
-        };
-        if obj.get("parallel_tool_calls").and_then(Value::as_bool) == Some(false) {
-            let c = choice.get_or_insert_with(|| json!({"type": "auto"}));
-            if str_of(c, "type") != Some("none") {
-                c["disable_parallel_tool_use"] = json!(true);
-            }
-        }
-        if let Some(c) = choice {
-            out.insert("tool_choice".into(), c);
+    Ok(tools)
+}
+
+/// The Anthropic `tool_choice` for the request's `tool_choice` and `parallel_tool_calls`,
+/// or none where Anthropic's default says the same.
+fn anthropic_tool_choice(obj: &Map<String, Value>) -> Result<Option<Value>, TranslateError> {
+    let mut choice = match obj.get("tool_choice") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => Some(json!({"type": "auto"})),
+            "required" => Some(json!({"type": "any"})),
+            "none" => Some(json!({"type": "none"})),
+            other => return Err(unsupported(format!("tool_choice {other:?}"))),
+        },
+        Some(tc) => match tc.pointer("/function/name").and_then(Value::as_str) {
+            Some(name) => Some(json!({"type": "tool", "name": name})),
+            None => return Err(unsupported(format!("tool_choice {tc}"))),
+        },
+    };
+    if obj.get("parallel_tool_calls").and_then(Value::as_bool) == Some(false) {
+        let c = choice.get_or_insert_with(|| json!({"type": "auto"}));
+        if str_of(c, "type") != Some("none") {
+            c["disable_parallel_tool_use"] = json!(true);
         }
     }
-    if let Some(user) = obj.get("user").and_then(Value::as_str) {
-        out.insert("metadata".into(), json!({"user_id": user}));
-    }
-    Ok(Value::Object(out))
+    Ok(choice)
 }
 
 fn user_blocks(content: &Value) -> Result<Vec<Value>, TranslateError> {
