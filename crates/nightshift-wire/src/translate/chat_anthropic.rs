@@ -372,6 +372,95 @@ impl AnthropicToChatStream {
             None,
         )
     }
+
+    fn message_start(&mut self, v: &Value, out: &mut Vec<SseEvent>) {
+        let msg = v.get("message").unwrap_or(&Value::Null);
+        if let Some(id) = str_of(msg, "id") {
+            self.id = id.to_string();
+        }
+        if let Some(u) = msg.get("usage") {
+            self.usage.merge_anthropic(u);
+        }
+        self.start(out);
+    }
+
+    /// A text block's opening text, or a tool call's id and name (and its input, when the
+    /// block carries it whole).
+    fn block_start(&mut self, v: &Value, out: &mut Vec<SseEvent>) {
+        self.start(out);
+        let block = v.get("content_block").unwrap_or(&Value::Null);
+        match str_of(block, "type") {
+            Some("text") => {
+                if let Some(t) = str_of(block, "text").filter(|t| !t.is_empty()) {
+                    out.push(self.chunk(json!({"content": t}), None));
+                }
+            }
+            Some("tool_use") => {
+                let index = self.tools.len();
+                let block_index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+                self.tools.push((block_index, index));
+                out.push(self.chunk(
+                    json!({"tool_calls": [{
+                        "index": index,
+                        "id": str_of(block, "id").unwrap_or(""),
+                        "type": "function",
+                        "function": {"name": str_of(block, "name").unwrap_or(""), "arguments": ""},
+                    }]}),
+                    None,
+                ));
+                if let Some(input) = block.get("input").and_then(Value::as_object)
+                    && !input.is_empty()
+                {
+                    out.push(self.args_chunk(index, &Value::Object(input.clone()).to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// More text, or more of a tool call's arguments.
+    fn block_delta(&mut self, v: &Value, out: &mut Vec<SseEvent>) {
+        self.start(out);
+        let delta = v.get("delta").unwrap_or(&Value::Null);
+        let block_index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+        match str_of(delta, "type") {
+            Some("text_delta") => {
+                if let Some(t) = str_of(delta, "text").filter(|t| !t.is_empty()) {
+                    out.push(self.chunk(json!({"content": t}), None));
+                }
+            }
+            Some("input_json_delta") => {
+                let tool = self.tools.iter().find(|(b, _)| *b == block_index);
+                if let (Some((_, index)), Some(p)) = (
+                    tool,
+                    str_of(delta, "partial_json").filter(|p| !p.is_empty()),
+                ) {
+                    out.push(self.args_chunk(*index, p));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn message_delta(&mut self, v: &Value) {
+        if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
+            self.stop = Some(FinishReason::from_anthropic(r));
+        }
+        if let Some(u) = v.get("usage") {
+            self.usage.merge_anthropic(u);
+        }
+    }
+
+    /// An upstream error ends the stream with the error in OpenAI's shape.
+    fn error(&mut self, v: &Value, out: &mut Vec<SseEvent>) {
+        self.done = true;
+        let err = v.get("error").unwrap_or(&Value::Null);
+        let message = str_of(err, "message").unwrap_or("upstream stream error");
+        let kind = str_of(err, "type").unwrap_or("api_error");
+        let body =
+            json!({"error": {"message": message, "type": kind, "param": null, "code": null}});
+        out.push(event(None, &body));
+    }
 }
 
 impl StreamTranslator for AnthropicToChatStream {
@@ -387,88 +476,12 @@ impl StreamTranslator for AnthropicToChatStream {
         };
         let mut out = Vec::new();
         match str_of(&v, "type") {
-            Some("message_start") => {
-                let msg = v.get("message").unwrap_or(&Value::Null);
-                if let Some(id) = str_of(msg, "id") {
-                    self.id = id.to_string();
-                }
-                if let Some(u) = msg.get("usage") {
-                    self.usage.merge_anthropic(u);
-                }
-                self.start(&mut out);
-            }
-            Some("content_block_start") => {
-                self.start(&mut out);
-                let block = v.get("content_block").unwrap_or(&Value::Null);
-                match str_of(block, "type") {
-                    Some("text") => {
-                        if let Some(t) = str_of(block, "text").filter(|t| !t.is_empty()) {
-                            out.push(self.chunk(json!({"content": t}), None));
-                        }
-                    }
-                    Some("tool_use") => {
-                        let index = self.tools.len();
-                        let block_index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
-                        self.tools.push((block_index, index));
-                        out.push(self.chunk(
-                            json!({"tool_calls": [{
-                                "index": index,
-                                "id": str_of(block, "id").unwrap_or(""),
-                                "type": "function",
-                                "function": {"name": str_of(block, "name").unwrap_or(""), "arguments": ""},
-                            }]}),
-                            None,
-                        ));
-                        if let Some(input) = block.get("input").and_then(Value::as_object)
-                            && !input.is_empty()
-                        {
-                            out.push(
-                                self.args_chunk(index, &Value::Object(input.clone()).to_string()),
-                            );
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            Some("content_block_delta") => {
-                self.start(&mut out);
-                let delta = v.get("delta").unwrap_or(&Value::Null);
-                let block_index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
-                match str_of(delta, "type") {
-                    Some("text_delta") => {
-                        if let Some(t) = str_of(delta, "text").filter(|t| !t.is_empty()) {
-                            out.push(self.chunk(json!({"content": t}), None));
-                        }
-                    }
-                    Some("input_json_delta") => {
-                        let tool = self.tools.iter().find(|(b, _)| *b == block_index);
-                        if let (Some((_, index)), Some(p)) = (
-                            tool,
-                            str_of(delta, "partial_json").filter(|p| !p.is_empty()),
-                        ) {
-                            out.push(self.args_chunk(*index, p));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            Some("message_delta") => {
-                if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
-                    self.stop = Some(FinishReason::from_anthropic(r));
-                }
-                if let Some(u) = v.get("usage") {
-                    self.usage.merge_anthropic(u);
-                }
-            }
+            Some("message_start") => self.message_start(&v, &mut out),
+            Some("content_block_start") => self.block_start(&v, &mut out),
+            Some("content_block_delta") => self.block_delta(&v, &mut out),
+            Some("message_delta") => self.message_delta(&v),
             Some("message_stop") => return self.finish(None),
-            Some("error") => {
-                self.done = true;
-                let err = v.get("error").unwrap_or(&Value::Null);
-                let message = str_of(err, "message").unwrap_or("upstream stream error");
-                let kind = str_of(err, "type").unwrap_or("api_error");
-                let body = json!({"error": {"message": message, "type": kind, "param": null, "code": null}});
-                out.push(event(None, &body));
-            }
+            Some("error") => self.error(&v, &mut out),
             _ => {}
         }
         out
