@@ -320,16 +320,22 @@ impl<'m> Decoder<'m> {
             self.batch.clear();
             for &t in chunk {
                 let last = self.pos as usize + 1 == prompt.len();
-                self.batch
-                    .add(t, self.pos, &[0], last)
-                    .map_err(|e| e.to_string())?;
-                self.pos += 1;
+                self.add(t, last)?;
             }
             self.ctx
                 .decode(&mut self.batch)
                 .map_err(|e| format!("decoding the prompt failed: {e}"))?;
         }
         self.last = self.batch.n_tokens() - 1;
+        Ok(())
+    }
+
+    /// Put `token` in the batch at the next position, asking for its logits if `logits`.
+    fn add(&mut self, token: LlamaToken, logits: bool) -> Result<(), String> {
+        self.batch
+            .add(token, self.pos, &[0], logits)
+            .map_err(|e| e.to_string())?;
+        self.pos += 1;
         Ok(())
     }
 
@@ -341,10 +347,7 @@ impl<'m> Decoder<'m> {
     /// Decode the token just generated, the `generated`th.
     fn advance(&mut self, token: LlamaToken, generated: u32) -> Result<(), String> {
         self.batch.clear();
-        self.batch
-            .add(token, self.pos, &[0], true)
-            .map_err(|e| e.to_string())?;
-        self.pos += 1;
+        self.add(token, true)?;
         self.ctx
             .decode(&mut self.batch)
             .map_err(|e| format!("decoding failed after {generated} tokens: {e}"))?;
