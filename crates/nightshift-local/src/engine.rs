@@ -6,6 +6,7 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -223,24 +224,146 @@ impl Text<'_> {
     }
 }
 
+/// The answer as it is emitted: a tool call cut into its events, or free text held back
+/// where a stop string may begin.
+struct Answer<'a> {
+    call: Option<CallSplitter>,
+    utf8: Utf8,
+    text: Text<'a>,
+}
+
+impl<'a> Answer<'a> {
+    fn new(tool_call: bool, stop: &'a [String]) -> Self {
+        Self {
+            call: tool_call.then(CallSplitter::default),
+            utf8: Utf8::default(),
+            text: Text {
+                stop,
+                held: String::new(),
+            },
+        }
+    }
+
+    /// Emit what a token's bytes add to the answer. Returns why generation must end, if
+    /// the answer is complete or nobody reads it any more.
+    fn push(&mut self, bytes: &[u8], emit: &mut dyn FnMut(Event) -> bool) -> Option<FinishReason> {
+        let piece = self.utf8.push(bytes);
+        let mut gone = false;
+        if let Some(c) = &mut self.call {
+            for ev in c.push(&piece) {
+                gone |= !emit(ev);
+            }
+            if c.done() {
+                return Some(FinishReason::ToolCalls);
+            }
+        } else {
+            let (out, stopped) = self.text.push(&piece);
+            if !out.is_empty() {
+                gone = !emit(Event::Text(out));
+            }
+            if stopped {
+                return Some(FinishReason::Stop);
+            }
+        }
+        // Nobody reads the answer any more: stop spending the CPU on it.
+        gone.then_some(FinishReason::Stop)
+    }
+
+    /// Emit the text held back for a stop string that never came.
+    fn flush(&mut self, emit: &mut dyn FnMut(Event) -> bool) {
+        if self.call.is_none() && !self.text.held.is_empty() {
+            emit(Event::Text(std::mem::take(&mut self.text.held)));
+        }
+    }
+}
+
+/// A llama.cpp context for one generation, and where its next token goes.
+struct Decoder<'m> {
+    ctx: LlamaContext<'m>,
+    batch: LlamaBatch<'static>,
+    /// The position of the next token in the sequence.
+    pos: i32,
+    /// The index in the batch of the logits that choose the next token.
+    last: i32,
+}
+
+impl<'m> Decoder<'m> {
+    /// A context with room for the prompt and `max_out` tokens after it.
+    fn new(
+        model: &'m LlamaModel,
+        prompt_len: usize,
+        max_out: u32,
+        (threads, batch_threads): (u32, u32),
+    ) -> Result<Self, String> {
+        let backend = backend()?;
+        let need = (prompt_len as u32 + max_out).next_multiple_of(64);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(need))
+            .with_n_batch(BATCH as u32)
+            .with_n_ubatch(BATCH as u32)
+            .with_n_threads(threads as i32)
+            .with_n_threads_batch(batch_threads as i32);
+        let ctx = model
+            .new_context(backend, params)
+            .map_err(|e| format!("cannot create a llama.cpp context of {need} tokens: {e}"))?;
+        Ok(Self {
+            ctx,
+            batch: LlamaBatch::new(BATCH, 1),
+            pos: 0,
+            last: 0,
+        })
+    }
+
+    /// Decode the prompt `BATCH` tokens at a time; only its last token's logits are kept.
+    fn read_prompt(&mut self, prompt: &[LlamaToken]) -> Result<(), String> {
+        for chunk in prompt.chunks(BATCH) {
+            self.batch.clear();
+            for &t in chunk {
+                let last = self.pos as usize + 1 == prompt.len();
+                self.add(t, last)?;
+            }
+            self.ctx
+                .decode(&mut self.batch)
+                .map_err(|e| format!("decoding the prompt failed: {e}"))?;
+        }
+        self.last = self.batch.n_tokens() - 1;
+        Ok(())
+    }
+
+    /// Put `token` in the batch at the next position, asking for its logits if `logits`.
+    fn add(&mut self, token: LlamaToken, logits: bool) -> Result<(), String> {
+        self.batch
+            .add(token, self.pos, &[0], logits)
+            .map_err(|e| e.to_string())?;
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// The logits that choose the next token.
+    fn logits(&self) -> &[f32] {
+        self.ctx.get_logits_ith(self.last)
+    }
+
+    /// Decode the token just generated, the `generated`th.
+    fn advance(&mut self, token: LlamaToken, generated: u32) -> Result<(), String> {
+        self.batch.clear();
+        self.add(token, true)?;
+        self.ctx
+            .decode(&mut self.batch)
+            .map_err(|e| format!("decoding failed after {generated} tokens: {e}"))?;
+        self.last = 0;
+        Ok(())
+    }
+}
+
 pub(crate) fn generate(
     model: &LlamaModel,
     job: &Job,
     (threads, batch_threads): (u32, u32),
     emit: &mut dyn FnMut(Event) -> bool,
 ) -> Result<Finish, String> {
-    let backend = backend()?;
     let prompt = &job.tokens;
-    let need = (prompt.len() as u32 + job.max_out).next_multiple_of(64);
-    let params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(need))
-        .with_n_batch(BATCH as u32)
-        .with_n_ubatch(BATCH as u32)
-        .with_n_threads(threads as i32)
-        .with_n_threads_batch(batch_threads as i32);
-    let mut ctx = model
-        .new_context(backend, params)
-        .map_err(|e| format!("cannot create a llama.cpp context of {need} tokens: {e}"))?;
+    let mut decoder = Decoder::new(model, prompt.len(), job.max_out, (threads, batch_threads))?;
     let mut timings = Timings {
         prompt_tokens: prompt.len() as u64,
         threads,
@@ -249,87 +372,17 @@ pub(crate) fn generate(
     };
 
     let started = Instant::now();
-    let mut batch = LlamaBatch::new(BATCH, 1);
-    let mut pos = 0i32;
-    for chunk in prompt.chunks(BATCH) {
-        batch.clear();
-        for &t in chunk {
-            let last = pos as usize + 1 == prompt.len();
-            batch.add(t, pos, &[0], last).map_err(|e| e.to_string())?;
-            pos += 1;
-        }
-        ctx.decode(&mut batch)
-            .map_err(|e| format!("decoding the prompt failed: {e}"))?;
-    }
+    decoder.read_prompt(prompt)?;
     timings.prompt_ms = started.elapsed().as_secs_f64() * 1000.0;
 
     let started = Instant::now();
-    let vocab = model.vocab();
-    let mut grammar = match &job.grammar {
-        Some(g) => Some(
-            LlamaSampler::grammar(model, g, "root")
-                .map_err(|e| format!("the tool-call grammar does not load: {e}"))?,
-        ),
-        None => None,
-    };
-    let mut call = grammar.is_some().then(CallSplitter::default);
-    let mut utf8 = Utf8::default();
-    let mut text = Text {
-        stop: &job.stop,
-        held: String::new(),
-    };
-    let mut generated = 0u32;
-    let mut last = batch.n_tokens() - 1;
-    let reason = loop {
-        if generated == job.max_out {
-            break FinishReason::Length;
-        }
-        let token = pick(
-            ctx.get_logits_ith(last),
-            grammar.as_mut(),
-            &mut timings.grammar_fallbacks,
-        )?;
-        if !job.ignore_eog && (vocab.is_eog(token) || vocab.is_control(token)) {
-            break FinishReason::Stop;
-        }
-        generated += 1;
-        let piece = utf8.push(&vocab.token_to_piece(token, false, None));
-        let mut gone = false;
-        if let Some(c) = &mut call {
-            for ev in c.push(&piece) {
-                gone |= !emit(ev);
-            }
-            if c.done() {
-                break FinishReason::ToolCalls;
-            }
-        } else {
-            let (out, stopped) = text.push(&piece);
-            if !out.is_empty() {
-                gone = !emit(Event::Text(out));
-            }
-            if stopped {
-                break FinishReason::Stop;
-            }
-        }
-        if gone {
-            // Nobody reads the answer any more: stop spending the CPU on it.
-            break FinishReason::Stop;
-        }
-        if generated == job.max_out {
-            break FinishReason::Length;
-        }
-        batch.clear();
-        batch
-            .add(token, pos, &[0], true)
-            .map_err(|e| e.to_string())?;
-        pos += 1;
-        ctx.decode(&mut batch)
-            .map_err(|e| format!("decoding failed after {generated} tokens: {e}"))?;
-        last = 0;
-    };
-    if call.is_none() && !text.held.is_empty() {
-        emit(Event::Text(std::mem::take(&mut text.held)));
-    }
+    let (reason, generated) = decode_answer(
+        model,
+        job,
+        &mut decoder,
+        &mut timings.grammar_fallbacks,
+        emit,
+    )?;
     timings.generated_tokens = u64::from(generated);
     timings.generation_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(Finish {
@@ -338,6 +391,46 @@ pub(crate) fn generate(
         completion_tokens: u64::from(generated),
         timings,
     })
+}
+
+/// Generate the answer to the prompt `decoder` has read, one greedy token at a time, and
+/// emit it as it comes. Returns why it ended and how many tokens it took.
+fn decode_answer(
+    model: &LlamaModel,
+    job: &Job,
+    decoder: &mut Decoder<'_>,
+    fallbacks: &mut u64,
+    emit: &mut dyn FnMut(Event) -> bool,
+) -> Result<(FinishReason, u32), String> {
+    let vocab = model.vocab();
+    let mut grammar = match &job.grammar {
+        Some(g) => Some(
+            LlamaSampler::grammar(model, g, "root")
+                .map_err(|e| format!("the tool-call grammar does not load: {e}"))?,
+        ),
+        None => None,
+    };
+    let mut answer = Answer::new(grammar.is_some(), &job.stop);
+    let mut generated = 0u32;
+    let reason = loop {
+        if generated == job.max_out {
+            break FinishReason::Length;
+        }
+        let token = pick(decoder.logits(), grammar.as_mut(), fallbacks)?;
+        if !job.ignore_eog && (vocab.is_eog(token) || vocab.is_control(token)) {
+            break FinishReason::Stop;
+        }
+        generated += 1;
+        if let Some(reason) = answer.push(&vocab.token_to_piece(token, false, None), emit) {
+            break reason;
+        }
+        if generated == job.max_out {
+            break FinishReason::Length;
+        }
+        decoder.advance(token, generated)?;
+    };
+    answer.flush(emit);
+    Ok((reason, generated))
 }
 
 #[cfg(test)]

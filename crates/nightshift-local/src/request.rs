@@ -149,73 +149,7 @@ pub(crate) fn read(body: &Value) -> Result<ChatRequest, LocalError> {
         return Err(bad("the request has no `messages` array"));
     };
     let tools = read_tools(req)?;
-    let mut system = Vec::new();
-    let mut turns = Vec::new();
-    // Tool results name their call by id; the model reads the tool's name instead.
-    let mut call_names: Vec<(String, String)> = Vec::new();
-    for (i, m) in messages.iter().enumerate() {
-        let role = m.get("role").and_then(Value::as_str).unwrap_or("");
-        let text = text_of(m.get("content"), i)?;
-        match role {
-            "system" | "developer" => system.push(text),
-            "user" => turns.push(Turn {
-                role: "user",
-                content: text,
-            }),
-            "assistant" => {
-                let mut content = text;
-                for c in m
-                    .get("tool_calls")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let name = c
-                        .pointer("/function/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    let args = c
-                        .pointer("/function/arguments")
-                        .and_then(Value::as_str)
-                        .map(|a| serde_json::from_str(a).unwrap_or(Value::String(a.to_string())))
-                        .unwrap_or(Value::Object(Map::new()));
-                    if let Some(id) = c.get("id").and_then(Value::as_str) {
-                        call_names.push((id.to_string(), name.to_string()));
-                    }
-                    if !content.is_empty() {
-                        content.push('\n');
-                    }
-                    content.push_str(&call_text(name, &args));
-                }
-                turns.push(Turn {
-                    role: "assistant",
-                    content,
-                });
-            }
-            "tool" | "function" => {
-                let id = m.get("tool_call_id").and_then(Value::as_str);
-                let name = m
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .or_else(|| {
-                        call_names
-                            .iter()
-                            .find(|(c, _)| Some(c.as_str()) == id)
-                            .map(|(_, n)| n.as_str())
-                    })
-                    .unwrap_or("the tool");
-                turns.push(Turn {
-                    role: "user",
-                    content: format!("Result of {name}:\n{text}"),
-                });
-            }
-            other => {
-                return Err(bad(format!(
-                    "messages[{i}] has role `{other}`; the local model reads system, developer, user, assistant and tool messages"
-                )));
-            }
-        }
-    }
+    let (mut system, mut turns) = read_messages(messages)?;
     if !tools.is_empty() {
         system.push(tools_prompt(&tools));
     }
@@ -234,16 +168,6 @@ pub(crate) fn read(body: &Value) -> Result<ChatRequest, LocalError> {
     let max_tokens = ["max_completion_tokens", "max_tokens"]
         .iter()
         .find_map(|k| req.get(*k).and_then(Value::as_u64));
-    let stop = match req.get("stop") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
-    };
     Ok(ChatRequest {
         model: req
             .get("model")
@@ -258,8 +182,102 @@ pub(crate) fn read(body: &Value) -> Result<ChatRequest, LocalError> {
             .pointer("/stream_options/include_usage")
             .and_then(Value::as_bool)
             .unwrap_or(false),
-        stop,
+        stop: read_stop(req),
     })
+}
+
+/// The system texts of `messages` and the template turns of the rest.
+fn read_messages(messages: &[Value]) -> Result<(Vec<String>, Vec<Turn>), LocalError> {
+    let mut system = Vec::new();
+    let mut turns = Vec::new();
+    // Tool results name their call by id; the model reads the tool's name instead.
+    let mut call_names: Vec<(String, String)> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        let role = m.get("role").and_then(Value::as_str).unwrap_or("");
+        let text = text_of(m.get("content"), i)?;
+        match role {
+            "system" | "developer" => system.push(text),
+            "user" => turns.push(Turn {
+                role: "user",
+                content: text,
+            }),
+            "assistant" => turns.push(assistant_turn(m, text, &mut call_names)),
+            "tool" | "function" => turns.push(tool_result_turn(m, &text, &call_names)),
+            other => {
+                return Err(bad(format!(
+                    "messages[{i}] has role `{other}`; the local model reads system, developer, user, assistant and tool messages"
+                )));
+            }
+        }
+    }
+    Ok((system, turns))
+}
+
+/// An assistant message's text followed by its tool calls, each written as the model
+/// writes one. The calls' ids and names are added to `call_names`.
+fn assistant_turn(m: &Value, text: String, call_names: &mut Vec<(String, String)>) -> Turn {
+    let mut content = text;
+    for c in m
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let name = c
+            .pointer("/function/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let args = c
+            .pointer("/function/arguments")
+            .and_then(Value::as_str)
+            .map(|a| serde_json::from_str(a).unwrap_or(Value::String(a.to_string())))
+            .unwrap_or(Value::Object(Map::new()));
+        if let Some(id) = c.get("id").and_then(Value::as_str) {
+            call_names.push((id.to_string(), name.to_string()));
+        }
+        if !content.is_empty() {
+            content.push('\n');
+        }
+        content.push_str(&call_text(name, &args));
+    }
+    Turn {
+        role: "assistant",
+        content,
+    }
+}
+
+/// A tool result as a user turn that names the tool: by the message's `name`, else by
+/// the call it answers.
+fn tool_result_turn(m: &Value, text: &str, call_names: &[(String, String)]) -> Turn {
+    let id = m.get("tool_call_id").and_then(Value::as_str);
+    let name = m
+        .get("name")
+        .and_then(Value::as_str)
+        .or_else(|| {
+            call_names
+                .iter()
+                .find(|(c, _)| Some(c.as_str()) == id)
+                .map(|(_, n)| n.as_str())
+        })
+        .unwrap_or("the tool");
+    Turn {
+        role: "user",
+        content: format!("Result of {name}:\n{text}"),
+    }
+}
+
+/// The request's stop strings; empty ones are dropped from a list.
+fn read_stop(req: &Map<String, Value>) -> Vec<String> {
+    match req.get("stop") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 #[cfg(test)]

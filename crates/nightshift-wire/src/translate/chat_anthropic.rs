@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     FinishReason, StreamTranslator, Tokens, TranslateError, as_object, copy_fields, event, invalid,
-    parse_arguments, str_of, text_of, unix_now, unsupported,
+    parameters_schema, parse_arguments, str_of, text_of, unix_now, unsupported,
 };
 use crate::sse::SseEvent;
 
@@ -23,44 +23,7 @@ pub fn chat_request_to_anthropic(req: &Value) -> Result<Value, TranslateError> {
         .get("messages")
         .and_then(Value::as_array)
         .ok_or_else(|| invalid("`messages` must be an array"))?;
-    let mut system = Vec::new();
-    let mut turns: Vec<(&str, Vec<Value>)> = Vec::new();
-    for m in input {
-        let content = m.get("content").unwrap_or(&Value::Null);
-        let (role, blocks) = match str_of(m, "role") {
-            Some("system" | "developer") => {
-                let text = text_of(content, "\n");
-                if !text.is_empty() {
-                    system.push(text);
-                }
-                continue;
-            }
-            Some("user") => ("user", user_blocks(content)?),
-            Some("assistant") => ("assistant", assistant_blocks(m)?),
-            Some("tool") => {
-                let mut block = Map::new();
-                block.insert("type".into(), json!("tool_result"));
-                block.insert(
-                    "tool_use_id".into(),
-                    json!(str_of(m, "tool_call_id").unwrap_or("")),
-                );
-                let text = text_of(content, "\n");
-                if !text.is_empty() {
-                    block.insert("content".into(), json!(text));
-                }
-                ("user", vec![Value::Object(block)])
-            }
-            Some("function") => return Err(unsupported("legacy `function` role messages")),
-            other => return Err(invalid(format!("message role {other:?}"))),
-        };
-        if blocks.is_empty() {
-            continue;
-        }
-        match turns.last_mut() {
-            Some((last, prev)) if *last == role => prev.extend(blocks),
-            _ => turns.push((role, blocks)),
-        }
-    }
+    let (system, turns) = system_and_turns(input)?;
 
     let mut out = Map::new();
     copy_fields(obj, &mut out, &["model"]);
@@ -94,6 +57,71 @@ pub fn chat_request_to_anthropic(req: &Value) -> Result<Value, TranslateError> {
         out.insert("stream".into(), json!(stream));
     }
 
+    let tools = anthropic_tools(obj)?;
+    if !tools.is_empty() {
+        out.insert("tools".into(), Value::Array(tools));
+        if let Some(c) = anthropic_tool_choice(obj)? {
+            out.insert("tool_choice".into(), c);
+        }
+    }
+    if let Some(user) = obj.get("user").and_then(Value::as_str) {
+        out.insert("metadata".into(), json!({"user_id": user}));
+    }
+    Ok(Value::Object(out))
+}
+
+/// One turn of a Messages conversation: its role and its content blocks.
+type Turn = (&'static str, Vec<Value>);
+
+/// The system texts of Chat `messages` and the alternating turns of the rest. A message
+/// that leaves no block is dropped, since Anthropic refuses a message with empty content.
+fn system_and_turns(input: &[Value]) -> Result<(Vec<String>, Vec<Turn>), TranslateError> {
+    let mut system = Vec::new();
+    let mut turns: Vec<Turn> = Vec::new();
+    for m in input {
+        let content = m.get("content").unwrap_or(&Value::Null);
+        let (role, blocks) = match str_of(m, "role") {
+            Some("system" | "developer") => {
+                let text = text_of(content, "\n");
+                if !text.is_empty() {
+                    system.push(text);
+                }
+                continue;
+            }
+            Some("user") => ("user", user_blocks(content)?),
+            Some("assistant") => ("assistant", assistant_blocks(m)?),
+            Some("tool") => ("user", vec![tool_result_block(m, content)]),
+            Some("function") => return Err(unsupported("legacy `function` role messages")),
+            other => return Err(invalid(format!("message role {other:?}"))),
+        };
+        if blocks.is_empty() {
+            continue;
+        }
+        match turns.last_mut() {
+            Some((last, prev)) if *last == role => prev.extend(blocks),
+            _ => turns.push((role, blocks)),
+        }
+    }
+    Ok((system, turns))
+}
+
+/// A Chat `tool` message as a `tool_result` block.
+fn tool_result_block(m: &Value, content: &Value) -> Value {
+    let mut block = Map::new();
+    block.insert("type".into(), json!("tool_result"));
+    block.insert(
+        "tool_use_id".into(),
+        json!(str_of(m, "tool_call_id").unwrap_or("")),
+    );
+    let text = text_of(content, "\n");
+    if !text.is_empty() {
+        block.insert("content".into(), json!(text));
+    }
+    Value::Object(block)
+}
+
+/// The request's function tools as Anthropic tools; any other tool type is refused.
+fn anthropic_tools(obj: &Map<String, Value>) -> Result<Vec<Value>, TranslateError> {
     let mut tools = Vec::new();
     for t in obj
         .get("tools")
@@ -110,43 +138,35 @@ pub fn chat_request_to_anthropic(req: &Value) -> Result<Value, TranslateError> {
         if let Some(d) = f.get("description").filter(|d| !d.is_null()) {
             tool.insert("description".into(), d.clone());
         }
-        let schema = f
-            .get("parameters")
-            .filter(|p| !p.is_null())
-            .cloned()
-            .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
-        tool.insert("input_schema".into(), schema);
+        tool.insert("input_schema".into(), parameters_schema(f));
         tools.push(Value::Object(tool));
     }
-    if !tools.is_empty() {
-        out.insert("tools".into(), Value::Array(tools));
-        let mut choice = match obj.get("tool_choice") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => match s.as_str() {
-                "auto" => Some(json!({"type": "auto"})),
-                "required" => Some(json!({"type": "any"})),
-                "none" => Some(json!({"type": "none"})),
-                other => return Err(unsupported(format!("tool_choice {other:?}"))),
-            },
-            Some(tc) => match tc.pointer("/function/name").and_then(Value::as_str) {
-                Some(name) => Some(json!({"type": "tool", "name": name})),
-                None => return Err(unsupported(format!("tool_choice {tc}"))),
-            },
-        };
-        if obj.get("parallel_tool_calls").and_then(Value::as_bool) == Some(false) {
-            let c = choice.get_or_insert_with(|| json!({"type": "auto"}));
-            if str_of(c, "type") != Some("none") {
-                c["disable_parallel_tool_use"] = json!(true);
-            }
-        }
-        if let Some(c) = choice {
-            out.insert("tool_choice".into(), c);
+    Ok(tools)
+}
+
+/// The Anthropic `tool_choice` for the request's `tool_choice` and `parallel_tool_calls`,
+/// or none where Anthropic's default says the same.
+fn anthropic_tool_choice(obj: &Map<String, Value>) -> Result<Option<Value>, TranslateError> {
+    let mut choice = match obj.get("tool_choice") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => Some(json!({"type": "auto"})),
+            "required" => Some(json!({"type": "any"})),
+            "none" => Some(json!({"type": "none"})),
+            other => return Err(unsupported(format!("tool_choice {other:?}"))),
+        },
+        Some(tc) => match tc.pointer("/function/name").and_then(Value::as_str) {
+            Some(name) => Some(json!({"type": "tool", "name": name})),
+            None => return Err(unsupported(format!("tool_choice {tc}"))),
+        },
+    };
+    if obj.get("parallel_tool_calls").and_then(Value::as_bool) == Some(false) {
+        let c = choice.get_or_insert_with(|| json!({"type": "auto"}));
+        if str_of(c, "type") != Some("none") {
+            c["disable_parallel_tool_use"] = json!(true);
         }
     }
-    if let Some(user) = obj.get("user").and_then(Value::as_str) {
-        out.insert("metadata".into(), json!({"user_id": user}));
-    }
-    Ok(Value::Object(out))
+    Ok(choice)
 }
 
 fn user_blocks(content: &Value) -> Result<Vec<Value>, TranslateError> {
@@ -352,6 +372,95 @@ impl AnthropicToChatStream {
             None,
         )
     }
+
+    fn message_start(&mut self, v: &Value, out: &mut Vec<SseEvent>) {
+        let msg = v.get("message").unwrap_or(&Value::Null);
+        if let Some(id) = str_of(msg, "id") {
+            self.id = id.to_string();
+        }
+        if let Some(u) = msg.get("usage") {
+            self.usage.merge_anthropic(u);
+        }
+        self.start(out);
+    }
+
+    /// A text block's opening text, or a tool call's id and name (and its input, when the
+    /// block carries it whole).
+    fn block_start(&mut self, v: &Value, out: &mut Vec<SseEvent>) {
+        self.start(out);
+        let block = v.get("content_block").unwrap_or(&Value::Null);
+        match str_of(block, "type") {
+            Some("text") => {
+                if let Some(t) = str_of(block, "text").filter(|t| !t.is_empty()) {
+                    out.push(self.chunk(json!({"content": t}), None));
+                }
+            }
+            Some("tool_use") => {
+                let index = self.tools.len();
+                let block_index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+                self.tools.push((block_index, index));
+                out.push(self.chunk(
+                    json!({"tool_calls": [{
+                        "index": index,
+                        "id": str_of(block, "id").unwrap_or(""),
+                        "type": "function",
+                        "function": {"name": str_of(block, "name").unwrap_or(""), "arguments": ""},
+                    }]}),
+                    None,
+                ));
+                if let Some(input) = block.get("input").and_then(Value::as_object)
+                    && !input.is_empty()
+                {
+                    out.push(self.args_chunk(index, &Value::Object(input.clone()).to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// More text, or more of a tool call's arguments.
+    fn block_delta(&mut self, v: &Value, out: &mut Vec<SseEvent>) {
+        self.start(out);
+        let delta = v.get("delta").unwrap_or(&Value::Null);
+        let block_index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+        match str_of(delta, "type") {
+            Some("text_delta") => {
+                if let Some(t) = str_of(delta, "text").filter(|t| !t.is_empty()) {
+                    out.push(self.chunk(json!({"content": t}), None));
+                }
+            }
+            Some("input_json_delta") => {
+                let tool = self.tools.iter().find(|(b, _)| *b == block_index);
+                if let (Some((_, index)), Some(p)) = (
+                    tool,
+                    str_of(delta, "partial_json").filter(|p| !p.is_empty()),
+                ) {
+                    out.push(self.args_chunk(*index, p));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn message_delta(&mut self, v: &Value) {
+        if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
+            self.stop = Some(FinishReason::from_anthropic(r));
+        }
+        if let Some(u) = v.get("usage") {
+            self.usage.merge_anthropic(u);
+        }
+    }
+
+    /// An upstream error ends the stream with the error in OpenAI's shape.
+    fn error(&mut self, v: &Value, out: &mut Vec<SseEvent>) {
+        self.done = true;
+        let err = v.get("error").unwrap_or(&Value::Null);
+        let message = str_of(err, "message").unwrap_or("upstream stream error");
+        let kind = str_of(err, "type").unwrap_or("api_error");
+        let body =
+            json!({"error": {"message": message, "type": kind, "param": null, "code": null}});
+        out.push(event(None, &body));
+    }
 }
 
 impl StreamTranslator for AnthropicToChatStream {
@@ -367,88 +476,12 @@ impl StreamTranslator for AnthropicToChatStream {
         };
         let mut out = Vec::new();
         match str_of(&v, "type") {
-            Some("message_start") => {
-                let msg = v.get("message").unwrap_or(&Value::Null);
-                if let Some(id) = str_of(msg, "id") {
-                    self.id = id.to_string();
-                }
-                if let Some(u) = msg.get("usage") {
-                    self.usage.merge_anthropic(u);
-                }
-                self.start(&mut out);
-            }
-            Some("content_block_start") => {
-                self.start(&mut out);
-                let block = v.get("content_block").unwrap_or(&Value::Null);
-                match str_of(block, "type") {
-                    Some("text") => {
-                        if let Some(t) = str_of(block, "text").filter(|t| !t.is_empty()) {
-                            out.push(self.chunk(json!({"content": t}), None));
-                        }
-                    }
-                    Some("tool_use") => {
-                        let index = self.tools.len();
-                        let block_index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
-                        self.tools.push((block_index, index));
-                        out.push(self.chunk(
-                            json!({"tool_calls": [{
-                                "index": index,
-                                "id": str_of(block, "id").unwrap_or(""),
-                                "type": "function",
-                                "function": {"name": str_of(block, "name").unwrap_or(""), "arguments": ""},
-                            }]}),
-                            None,
-                        ));
-                        if let Some(input) = block.get("input").and_then(Value::as_object)
-                            && !input.is_empty()
-                        {
-                            out.push(
-                                self.args_chunk(index, &Value::Object(input.clone()).to_string()),
-                            );
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            Some("content_block_delta") => {
-                self.start(&mut out);
-                let delta = v.get("delta").unwrap_or(&Value::Null);
-                let block_index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
-                match str_of(delta, "type") {
-                    Some("text_delta") => {
-                        if let Some(t) = str_of(delta, "text").filter(|t| !t.is_empty()) {
-                            out.push(self.chunk(json!({"content": t}), None));
-                        }
-                    }
-                    Some("input_json_delta") => {
-                        let tool = self.tools.iter().find(|(b, _)| *b == block_index);
-                        if let (Some((_, index)), Some(p)) = (
-                            tool,
-                            str_of(delta, "partial_json").filter(|p| !p.is_empty()),
-                        ) {
-                            out.push(self.args_chunk(*index, p));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            Some("message_delta") => {
-                if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
-                    self.stop = Some(FinishReason::from_anthropic(r));
-                }
-                if let Some(u) = v.get("usage") {
-                    self.usage.merge_anthropic(u);
-                }
-            }
+            Some("message_start") => self.message_start(&v, &mut out),
+            Some("content_block_start") => self.block_start(&v, &mut out),
+            Some("content_block_delta") => self.block_delta(&v, &mut out),
+            Some("message_delta") => self.message_delta(&v),
             Some("message_stop") => return self.finish(None),
-            Some("error") => {
-                self.done = true;
-                let err = v.get("error").unwrap_or(&Value::Null);
-                let message = str_of(err, "message").unwrap_or("upstream stream error");
-                let kind = str_of(err, "type").unwrap_or("api_error");
-                let body = json!({"error": {"message": message, "type": kind, "param": null, "code": null}});
-                out.push(event(None, &body));
-            }
+            Some("error") => self.error(&v, &mut out),
             _ => {}
         }
         out

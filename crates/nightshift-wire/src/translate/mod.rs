@@ -255,6 +255,16 @@ pub(crate) fn parse_arguments(args: &Value) -> Value {
     }
 }
 
+/// A function tool's `parameters`, or an empty object schema where it declares none, so
+/// that every translated tool carries a schema (Anthropic requires one).
+pub(crate) fn parameters_schema(function: &Value) -> Value {
+    function
+        .get("parameters")
+        .filter(|p| !p.is_null())
+        .cloned()
+        .unwrap_or_else(|| json!({"type": "object", "properties": {}}))
+}
+
 /// Copy `keys` of `from` that are present and not null into `to`.
 pub(crate) fn copy_fields(from: &Map<String, Value>, to: &mut Map<String, Value>, keys: &[&str]) {
     for k in keys {

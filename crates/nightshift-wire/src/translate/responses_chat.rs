@@ -4,8 +4,8 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    FinishReason, Tokens, TranslateError, as_object, copy_fields, invalid, str_of, text_of,
-    unix_now, unsupported,
+    FinishReason, Tokens, TranslateError, as_object, copy_fields, invalid, parameters_schema,
+    str_of, text_of, unix_now, unsupported,
 };
 
 /// Translate a Responses request into a Chat Completions request. `instructions` and
@@ -25,6 +25,40 @@ pub fn responses_request_to_chat(req: &Value) -> Result<Value, TranslateError> {
             "previous_response_id (send the whole conversation as `input`)",
         ));
     }
+    let messages = chat_messages(obj)?;
+
+    let mut out = Map::new();
+    copy_fields(obj, &mut out, &["model"]);
+    out.insert("messages".into(), Value::Array(messages));
+    if let Some(m) = obj.get("max_output_tokens").filter(|m| !m.is_null()) {
+        out.insert("max_tokens".into(), m.clone());
+    }
+    copy_fields(obj, &mut out, &["temperature", "top_p"]);
+
+    let tools = chat_tools(obj);
+    if !tools.is_empty() {
+        let choice = chat_tool_choice(obj, &tools);
+        out.insert("tools".into(), Value::Array(tools));
+        if let Some(c) = choice {
+            out.insert("tool_choice".into(), c);
+        }
+        copy_fields(obj, &mut out, &["parallel_tool_calls"]);
+    }
+
+    if let Some(format) = response_format(obj) {
+        out.insert("response_format".into(), format);
+    }
+    if let Some(stream) = obj.get("stream").and_then(Value::as_bool) {
+        out.insert("stream".into(), json!(stream));
+        if stream {
+            out.insert("stream_options".into(), json!({"include_usage": true}));
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// The Chat messages of a request's `instructions` and `input`.
+fn chat_messages(obj: &Map<String, Value>) -> Result<Vec<Value>, TranslateError> {
     let mut messages: Vec<Value> = Vec::new();
     if let Some(i) = obj
         .get("instructions")
@@ -44,17 +78,12 @@ pub fn responses_request_to_chat(req: &Value) -> Result<Value, TranslateError> {
         Some(_) => return Err(invalid("`input` must be a string or an array of items")),
     }
     merge_leading_system(&mut messages);
+    Ok(messages)
+}
 
-    let mut out = Map::new();
-    copy_fields(obj, &mut out, &["model"]);
-    out.insert("messages".into(), Value::Array(messages));
-    if let Some(m) = obj.get("max_output_tokens").filter(|m| !m.is_null()) {
-        out.insert("max_tokens".into(), m.clone());
-    }
-    copy_fields(obj, &mut out, &["temperature", "top_p"]);
-
-    let tools: Vec<Value> = obj
-        .get("tools")
+/// The request's function tools as Chat tools; other tool types are dropped.
+fn chat_tools(obj: &Map<String, Value>) -> Vec<Value> {
+    obj.get("tools")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -67,72 +96,51 @@ pub fn responses_request_to_chat(req: &Value) -> Result<Value, TranslateError> {
                 &mut f,
                 &["description"],
             );
-            let params = t
-                .get("parameters")
-                .filter(|p| !p.is_null())
-                .cloned()
-                .unwrap_or_else(|| json!({"type": "object", "properties": {}}));
-            f.insert("parameters".into(), params);
+            f.insert("parameters".into(), parameters_schema(t));
             // Responses tools carry `strict` beside the name; Chat puts it inside `function`.
             if let Some(strict) = t.get("strict").filter(|s| s.is_boolean()) {
                 f.insert("strict".into(), strict.clone());
             }
             json!({"type": "function", "function": f})
         })
-        .collect();
-    if !tools.is_empty() {
-        let names: Vec<&str> = tools
-            .iter()
-            .filter_map(|t| t.pointer("/function/name").and_then(Value::as_str))
-            .collect();
-        let choice = match obj.get("tool_choice") {
-            Some(Value::String(s)) if ["auto", "none", "required"].contains(&s.as_str()) => {
-                Some(json!(s))
-            }
-            Some(tc @ Value::Object(_)) if str_of(tc, "type") == Some("function") => {
-                let name = str_of(tc, "name").unwrap_or("");
-                names
-                    .contains(&name)
-                    .then(|| json!({"type": "function", "function": {"name": name}}))
-            }
-            // Hosted-tool choices name tools that were dropped.
-            _ => None,
-        };
-        out.insert("tools".into(), Value::Array(tools));
-        if let Some(c) = choice {
-            out.insert("tool_choice".into(), c);
-        }
-        copy_fields(obj, &mut out, &["parallel_tool_calls"]);
-    }
+        .collect()
+}
 
-    if let Some(format) = obj.get("text").and_then(|t| t.get("format")) {
-        match str_of(format, "type") {
-            Some("json_schema") => {
-                let mut schema = Map::new();
-                schema.insert(
-                    "name".into(),
-                    json!(str_of(format, "name").unwrap_or("output")),
-                );
-                let fmt = format.as_object().cloned().unwrap_or_default();
-                copy_fields(&fmt, &mut schema, &["description", "schema", "strict"]);
-                out.insert(
-                    "response_format".into(),
-                    json!({"type": "json_schema", "json_schema": schema}),
-                );
-            }
-            Some("json_object") => {
-                out.insert("response_format".into(), json!({"type": "json_object"}));
-            }
-            _ => {}
+/// The Chat `tool_choice` for the request's, if it names a choice among `tools`.
+fn chat_tool_choice(obj: &Map<String, Value>, tools: &[Value]) -> Option<Value> {
+    match obj.get("tool_choice") {
+        Some(Value::String(s)) if ["auto", "none", "required"].contains(&s.as_str()) => {
+            Some(json!(s))
         }
-    }
-    if let Some(stream) = obj.get("stream").and_then(Value::as_bool) {
-        out.insert("stream".into(), json!(stream));
-        if stream {
-            out.insert("stream_options".into(), json!({"include_usage": true}));
+        Some(tc @ Value::Object(_)) if str_of(tc, "type") == Some("function") => {
+            let name = str_of(tc, "name").unwrap_or("");
+            tools
+                .iter()
+                .any(|t| t.pointer("/function/name").and_then(Value::as_str) == Some(name))
+                .then(|| json!({"type": "function", "function": {"name": name}}))
         }
+        // Hosted-tool choices name tools that were dropped.
+        _ => None,
     }
-    Ok(Value::Object(out))
+}
+
+/// The Chat `response_format` for the request's `text.format`, when it asks for JSON.
+fn response_format(obj: &Map<String, Value>) -> Option<Value> {
+    let format = obj.get("text").and_then(|t| t.get("format"))?;
+    match str_of(format, "type") {
+        Some("json_schema") => {
+            let mut schema = Map::new();
+            schema.insert(
+                "name".into(),
+                json!(str_of(format, "name").unwrap_or("output")),
+            );
+            let fmt = format.as_object().cloned().unwrap_or_default();
+            copy_fields(&fmt, &mut schema, &["description", "schema", "strict"]);
+            Some(json!({"type": "json_schema", "json_schema": schema}))
+        }
+        Some("json_object") => Some(json!({"type": "json_object"})),
+        _ => None,
+    }
 }
 
 fn convert_item(item: &Value, out: &mut Vec<Value>) -> Result<(), TranslateError> {
