@@ -6,7 +6,6 @@
 //!
 //! Streams are fed to [`SseDecoder`] in small uneven chunks first (framing must not depend on
 //! how the bytes arrive), then to [`StreamTracker`].
-#![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 
