@@ -2,6 +2,7 @@
 //! settling it.
 
 use std::convert::Infallible;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -187,157 +188,200 @@ fn is_unasked_usage_chunk(v: &Value) -> bool {
         && v.get("usage").is_some_and(|u| !u.is_null())
 }
 
+/// A streamed call's relay: what it has read from the upstream, what it has sent or holds
+/// for the client, and why the reading stopped.
+struct Relay {
+    sink: Sink,
+    translator: Option<Box<dyn StreamTranslator>>,
+    client: WireFormat,
+    up: WireFormat,
+    client_include_usage: bool,
+    /// The reserved output cap, in content events.
+    cap: u64,
+    tracker: StreamTracker,
+    // The client-side view, for terminal events of a passthrough stream.
+    client_view: StreamTracker,
+    decoder: SseDecoder,
+    held: Vec<SseEvent>,
+    cut: bool,
+    broken: Option<String>,
+}
+
+/// The relay task: read, meter and forward the upstream's stream, then settle the call;
+/// the terminal events are held back until its ledger row is durable.
 async fn run_stream(
     p: Pending,
     mut resp: UpstreamResponse,
-    mut translator: Option<Box<dyn StreamTranslator>>,
+    translator: Option<Box<dyn StreamTranslator>>,
     client_include_usage: bool,
     tx: mpsc::Sender<Bytes>,
 ) {
     let status = resp.status().as_u16();
-    let client = p.client_format;
-    let up = p.upstream_format;
     let idle = Duration::from_millis(p.state.settings.stream_idle_timeout_ms);
-    let cap = p.reservation.output_cap;
-    let mut sink = Sink { tx, gone: false };
-    let mut tracker = StreamTracker::new(up);
-    // The client-side view, for terminal events of a passthrough stream.
-    let mut client_view = StreamTracker::new(client);
-    let mut decoder = SseDecoder::new();
-    let mut held: Vec<SseEvent> = Vec::new();
-    let mut cut = false;
-    let mut broken: Option<String> = None;
-
-    'read: loop {
-        let chunk = match tokio::time::timeout(idle, resp.chunk()).await {
-            Ok(Ok(Some(c))) => c,
-            Ok(Ok(None)) => break,
-            Ok(Err(e)) => {
-                broken = Some(format!("the upstream stream broke: {e}"));
-                break;
-            }
-            Err(_) => {
-                broken = Some(format!(
-                    "the upstream stream was silent for {} ms",
-                    idle.as_millis()
-                ));
-                break;
-            }
-        };
-        for ev in decoder.push(&chunk) {
-            let parsed = tracker.observe(&ev);
-            if sink.gone {
-                continue; // keep reading: the upstream's usage is still to come
-            }
-            if tracker.content_events > cap {
-                cut = true;
-                break 'read;
-            }
-            let out: Vec<SseEvent> = match &mut translator {
-                Some(t) => t.push(&ev),
-                None => {
-                    let strip = up == WireFormat::Chat
-                        && !client_include_usage
-                        && parsed.as_ref().is_some_and(is_unasked_usage_chunk);
-                    if strip { Vec::new() } else { vec![ev] }
-                }
-            };
-            for o in &out {
-                client_view.observe(o);
-            }
-            if tracker.finished || client_view.finished {
-                held.extend(out);
-            } else {
-                sink.send(&out).await;
-            }
-        }
-    }
-    if let Some(ev) = decoder.finish() {
-        tracker.observe(&ev);
-    }
+    let mut relay = Relay {
+        sink: Sink { tx, gone: false },
+        translator,
+        client: p.client_format,
+        up: p.upstream_format,
+        client_include_usage,
+        cap: p.reservation.output_cap,
+        tracker: StreamTracker::new(p.upstream_format),
+        client_view: StreamTracker::new(p.client_format),
+        decoder: SseDecoder::new(),
+        held: Vec::new(),
+        cut: false,
+        broken: None,
+    };
+    relay.read(&mut resp, idle).await;
     drop(resp); // a cut stream stops the upstream here
-
-    let usage = tracker.usage().filter(|_| tracker.finished);
-    let (outcome, detail) = if cut {
-        (
-            CallOutcome::Cut,
-            Some(format!(
-                "cut after {cap} output events: the upstream did not honour the output cap"
-            )),
-        )
-    } else if let Some(b) = &broken {
-        (CallOutcome::UpstreamError, Some(b.clone()))
-    } else if !tracker.finished {
-        (
-            CallOutcome::UpstreamError,
-            Some("the upstream stream ended without its terminal event".to_string()),
-        )
-    } else if sink.gone {
-        (
-            CallOutcome::ClientAbort,
-            Some("the client disconnected; settled for what the upstream produced".to_string()),
-        )
-    } else if tracker.errored {
-        (
-            CallOutcome::UpstreamError,
-            Some("the upstream reported an error inside the stream".to_string()),
-        )
-    } else {
-        (
-            CallOutcome::Ok,
-            usage
-                .is_none()
-                .then(|| "the upstream reported no usage: billed at the reservation".to_string()),
-        )
-    };
-    let ending = match outcome {
-        // A cut stream is billed at its reservation: the upstream ignored the cap, so we
-        // cannot trust it to report what it generated after we stopped reading.
-        CallOutcome::Cut => Ending {
-            outcome,
-            usage: None,
-            billable: true,
-            upstream_status: Some(status),
-            detail,
-        },
-        _ => Ending {
-            outcome,
-            usage,
-            billable: true,
-            upstream_status: Some(status),
-            detail,
-        },
-    };
-
-    // Terminal events for the client, if the upstream did not give them.
-    if !sink.gone {
-        if cut {
-            held = match &mut translator {
-                Some(t) => t.finish(Some(FinishReason::Length)),
-                None => cut_events(client, &client_view, &p.model),
-            };
-        } else if !tracker.finished {
-            let msg = broken
-                .clone()
-                .unwrap_or_else(|| "the upstream stream ended early".into());
-            held.push(stream_error_event(client, &client_view, &msg));
-            if client == WireFormat::Chat {
-                held.push(SseEvent::new(None, "[DONE]"));
-            }
-        } else if let Some(t) = &mut translator {
-            held.extend(t.finish(None));
-        }
-    }
+    let ending = relay.ending(status);
+    relay.terminal_events(&p.model);
     match p.settle(ending).await {
-        Ok(_) => sink.send(&held).await,
+        Ok(_) => relay.sink.send(&relay.held).await,
         Err(e) => {
             tracing::error!(error = %e, "Ledger write failed for a streamed call.");
             let ev = stream_error_event(
-                client,
-                &client_view,
+                relay.client,
+                &relay.client_view,
                 "the gateway could not record this call",
             );
-            sink.send(&[ev]).await;
+            relay.sink.send(&[ev]).await;
+        }
+    }
+}
+
+impl Relay {
+    /// Read and relay the upstream's events until it ends, breaks, goes silent or is cut.
+    async fn read(&mut self, resp: &mut UpstreamResponse, idle: Duration) {
+        'read: loop {
+            let chunk = match tokio::time::timeout(idle, resp.chunk()).await {
+                Ok(Ok(Some(c))) => c,
+                Ok(Ok(None)) => break,
+                Ok(Err(e)) => {
+                    self.broken = Some(format!("the upstream stream broke: {e}"));
+                    break;
+                }
+                Err(_) => {
+                    self.broken = Some(format!(
+                        "the upstream stream was silent for {} ms",
+                        idle.as_millis()
+                    ));
+                    break;
+                }
+            };
+            for ev in self.decoder.push(&chunk) {
+                if self.relay(ev).await.is_break() {
+                    self.cut = true;
+                    break 'read;
+                }
+            }
+        }
+        if let Some(ev) = self.decoder.finish() {
+            self.tracker.observe(&ev);
+        }
+    }
+
+    /// Meter one upstream event and send (or hold) what the client gets of it; breaks when
+    /// the event passes the output cap.
+    async fn relay(&mut self, ev: SseEvent) -> ControlFlow<()> {
+        let parsed = self.tracker.observe(&ev);
+        if self.sink.gone {
+            // Keep reading: the upstream's usage is still to come.
+            return ControlFlow::Continue(());
+        }
+        if self.tracker.content_events > self.cap {
+            return ControlFlow::Break(());
+        }
+        let out: Vec<SseEvent> = match &mut self.translator {
+            Some(t) => t.push(&ev),
+            None => {
+                let strip = self.up == WireFormat::Chat
+                    && !self.client_include_usage
+                    && parsed.as_ref().is_some_and(is_unasked_usage_chunk);
+                if strip { Vec::new() } else { vec![ev] }
+            }
+        };
+        for o in &out {
+            self.client_view.observe(o);
+        }
+        if self.tracker.finished || self.client_view.finished {
+            self.held.extend(out);
+        } else {
+            self.sink.send(&out).await;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// How the stream ended, as far as money goes.
+    fn ending(&self, status: u16) -> Ending {
+        let tracker = &self.tracker;
+        let usage = tracker.usage().filter(|_| tracker.finished);
+        let (outcome, detail) = if self.cut {
+            (
+                CallOutcome::Cut,
+                Some(format!(
+                    "cut after {} output events: the upstream did not honour the output cap",
+                    self.cap
+                )),
+            )
+        } else if let Some(b) = &self.broken {
+            (CallOutcome::UpstreamError, Some(b.clone()))
+        } else if !tracker.finished {
+            (
+                CallOutcome::UpstreamError,
+                Some("the upstream stream ended without its terminal event".to_string()),
+            )
+        } else if self.sink.gone {
+            (
+                CallOutcome::ClientAbort,
+                Some("the client disconnected; settled for what the upstream produced".to_string()),
+            )
+        } else if tracker.errored {
+            (
+                CallOutcome::UpstreamError,
+                Some("the upstream reported an error inside the stream".to_string()),
+            )
+        } else {
+            (
+                CallOutcome::Ok,
+                usage.is_none().then(|| {
+                    "the upstream reported no usage: billed at the reservation".to_string()
+                }),
+            )
+        };
+        Ending {
+            outcome,
+            // A cut stream is billed at its reservation: the upstream ignored the cap, so we
+            // cannot trust it to report what it generated after we stopped reading.
+            usage: usage.filter(|_| outcome != CallOutcome::Cut),
+            billable: true,
+            upstream_status: Some(status),
+            detail,
+        }
+    }
+
+    /// Terminal events for the client, if the upstream did not give them.
+    fn terminal_events(&mut self, model: &str) {
+        if self.sink.gone {
+            return;
+        }
+        if self.cut {
+            self.held = match &mut self.translator {
+                Some(t) => t.finish(Some(FinishReason::Length)),
+                None => cut_events(self.client, &self.client_view, model),
+            };
+        } else if !self.tracker.finished {
+            let msg = self
+                .broken
+                .clone()
+                .unwrap_or_else(|| "the upstream stream ended early".into());
+            self.held
+                .push(stream_error_event(self.client, &self.client_view, &msg));
+            if self.client == WireFormat::Chat {
+                self.held.push(SseEvent::new(None, "[DONE]"));
+            }
+        } else if let Some(t) = &mut self.translator {
+            self.held.extend(t.finish(None));
         }
     }
 }
