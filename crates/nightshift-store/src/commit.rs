@@ -4,9 +4,11 @@
 //! A batch is one transaction. If it fails, its rows are tried one at a time. A row that
 //! fails for a reason that may pass (SQLite busy or locked past its busy timeout, a full
 //! or failing disk, no pooled connection: [`StoreError::is_transient`]) is tried again,
-//! with the others that failed so, after 100 ms and after 1 s. A row that fails for a
-//! reason that will not pass (a constraint or trigger refuses it), or still fails after the
-//! last try, is given up: with a journal it is appended to the journal's rejects file
+//! with the others that failed so, after 100 ms and after 1 s; if it still fails it stays
+//! outstanding — a paid call is never set aside for a reason that passes — and the writer
+//! tries it again with its next batch (the journal keeps it meanwhile, and a restart
+//! replays it). A row that fails for a reason that will not pass (a constraint or trigger
+//! refuses it) is given up: with a journal it is appended to the journal's rejects file
 //! (`<store>.rejects`, one JSON line with the error, the time and the record) and logged as
 //! an error, and it counts as dealt with, so the journal can still be emptied; without a
 //! journal its writer gets the error.
@@ -44,11 +46,14 @@ pub(crate) async fn commit(
             let Err(e) = store.write_batch(std::slice::from_ref(w)).await else {
                 continue;
             };
-            if e.is_transient() && attempt < RETRY_DELAYS.len() {
+            if !e.is_transient() {
+                results[i] = give_up(w, &e, journal);
+            } else if attempt < RETRY_DELAYS.len() {
                 tracing::warn!(error = %e, call_id = call_id(w), attempt = attempt + 1, "Ledger row failed; it will be tried again.");
                 again.push(i);
             } else {
-                results[i] = give_up(w, &e, journal);
+                tracing::error!(error = %e, call_id = call_id(w), "Ledger row still cannot be written; it stays outstanding and is tried again with the next batch.");
+                results[i] = Some(e.to_string());
             }
         }
         let Some(delay) = RETRY_DELAYS.get(attempt).filter(|_| !again.is_empty()) else {

@@ -147,6 +147,9 @@ async fn run(
     // row would be inserted only to be deleted. Held rows are written before the journal
     // may be emptied and on every flush.
     let mut held: HashMap<String, Write> = HashMap::new();
+    // With a journal, rows a passing failure kept out of the ledger (a full disk, a lock held
+    // too long): they go first into the next batch, until they are written.
+    let mut retry: Vec<Write> = Vec::new();
     while rx.recv_many(&mut buf, MAX_BATCH).await > 0 {
         if journal.is_some() {
             gather(&mut rx, &mut buf).await;
@@ -172,12 +175,24 @@ async fn run(
             jobs = kept;
             journaled += moot;
         }
-        let (writes, waiters): (Vec<Write>, Vec<_>) = jobs.into_iter().unzip();
+        let (mut writes, mut waiters): (Vec<Write>, Vec<_>) = jobs.into_iter().unzip();
+        let retried = retry.len();
+        writes.splice(0..0, retry.drain(..));
+        waiters.splice(0..0, std::iter::repeat_with(|| None).take(retried));
         let results = commit(store.as_ref(), &writes, j.as_deref()).await;
         let failed = results.iter().filter(|r| r.is_some()).count();
-        // A row neither written nor rejected stays outstanding, so the journal keeps it
-        // until a restart replays it.
+        // A row neither written nor rejected stays outstanding: the journal keeps it, and
+        // (with a journal) it is tried again with the next batch.
         journaled += (results.len() - failed) as u64;
+        if j.is_some() {
+            retry.extend(
+                writes
+                    .iter()
+                    .zip(&results)
+                    .filter(|(_, r)| r.is_some())
+                    .map(|(w, _)| w.clone()),
+            );
+        }
         counts.committed.fetch_add(journaled, Ordering::SeqCst);
         if let Some(j) = &j
             && j.len() > JOURNAL_CHECKPOINT_BYTES

@@ -371,3 +371,44 @@ async fn a_replay_sets_refused_rows_aside_and_empties_the_journal() {
         )]
     );
 }
+
+/// Review finding: a row that kept failing for a reason that passes (a lock held too long,
+/// a full disk) went to the rejects file after three tries, so a paid call left the ledger
+/// and the budgets rebuilt at the next start. It stays outstanding instead, is tried again
+/// with the next batch, and the journal keeps it until it is written.
+#[tokio::test]
+async fn a_row_failing_for_a_passing_reason_is_never_set_aside() {
+    let (s, d) = store().await;
+    let s = Arc::new(s);
+    let journal = Arc::new(Journal::open(&journal_path(d.path())).expect("journal"));
+    // The batch, then the row's three tries: four failures in the first round, one more in
+    // the second (the retried row's batch), then it goes in.
+    let store = Arc::new(Refusing::new(s.clone(), "flaky", 5));
+    let w = LedgerWriter::spawn_with_journal(store, journal.clone());
+    w.write(Write::Settle(settle("flaky", "m", 3)))
+        .await
+        .expect("durable in the journal");
+    w.write(Write::Settle(settle("other", "m", 4)))
+        .await
+        .expect("durable in the journal");
+    let first = w.flush().await.expect_err("the flaky row is not in yet");
+    assert!(
+        first
+            .to_string()
+            .starts_with("1 ledger row(s) could not be recorded: "),
+        "{first}"
+    );
+    assert_eq!(rejects(&journal), [], "a passing failure is not a refusal");
+    assert_eq!(
+        journal.records().expect("records").len(),
+        2,
+        "the journal keeps what the writer could not put in the ledger"
+    );
+    // A reader sees the call all the same: ledger reads catch up from the journal.
+    assert_eq!(ids(s.ledger_rows().await.expect("rows")), ["other", "flaky"]);
+
+    w.flush().await.expect("written when tried again");
+    assert_eq!(journal.records().expect("records").len(), 0, "then emptied");
+    assert_eq!(rejects(&journal), []);
+    assert_eq!(ids(s.ledger_rows().await.expect("rows")), ["other", "flaky"], "once");
+}
