@@ -166,7 +166,7 @@ pub async fn judge(
         results.push(nightshift_gates::run_command(wt.path(), &command_gate(g), &tag).await);
     }
     if results.iter().all(|r| r.passed)
-        && let Some(r) = original_tests(job, wt, gates, &policy, &change, commit).await?
+        && let Some(r) = original_tests(job, wt, gates, &policy, &change, (base, commit)).await?
     {
         results.push(r);
     }
@@ -204,17 +204,18 @@ pub const ORIGINAL_TESTS: &str = "original-tests";
 /// When a change modifies existing test files (and `protect_tests` is on), the command
 /// gates run again with those files as they were at the base: the repository's original
 /// tests must still pass against the changed code, whatever the new versions assert. With
-/// `allow_test_changes` a failure is not a defect but is flagged for review. The worktree
-/// is put back at the commit afterwards. `None` when there is nothing to run.
+/// `allow_test_changes` a failure is not a defect but is flagged for review. The files are
+/// put back by git (never written through a link the agent may have committed), and the
+/// worktree is reset to the commit afterwards, however the run went. `None` when there is
+/// nothing to run.
 async fn original_tests(
     job: &str,
     wt: &Worktree,
     gates: &Gates,
     policy: &Policy,
     change: &Change,
-    commit: &str,
+    (base, commit): (&str, &str),
 ) -> Result<Option<GateResult>, FactoryError> {
-    let tag = process_tag(wt.path());
     if !policy.protect_tests || gates.commands.is_empty() {
         return Ok(None);
     }
@@ -224,44 +225,54 @@ async fn original_tests(
         return Ok(None);
     }
     let names: Vec<&str> = files.iter().map(|f| f.old_path()).collect();
-    for f in &files {
-        let path = wt.path().join(f.old_path());
-        let text = f.old_text.as_deref().unwrap_or_default();
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|source| FactoryError::Io {
-                    path: parent.to_path_buf(),
-                    source,
-                })?;
-        }
-        tokio::fs::write(&path, text)
-            .await
-            .map_err(|source| FactoryError::Io {
-                path: path.clone(),
-                source,
-            })?;
-    }
+    let git = |source| FactoryError::Git {
+        job: job.to_string(),
+        source,
+    };
+    let ran = match wt.restore_from(base, &names).await {
+        Ok(()) => Ok(run_commands(wt, gates).await),
+        Err(e) => Err(git(e)),
+    };
+    // Back to the commit: the new versions of the test files, nothing the run left.
+    wt.reset_to(commit).await.map_err(git)?;
+    let (duration_ms, failed, last) = ran?;
+    Ok(Some(original_tests_result(
+        &names,
+        policy,
+        duration_ms,
+        failed,
+        last,
+    )))
+}
+
+/// Run the command gates in order until one fails: the time they took, the failure, the
+/// last that passed.
+async fn run_commands(
+    wt: &Worktree,
+    gates: &Gates,
+) -> (u64, Option<GateResult>, Option<GateResult>) {
+    let tag = process_tag(wt.path());
     let mut duration_ms = 0;
-    let mut failed = None;
     let mut last = None;
     for g in &gates.commands {
         let r = nightshift_gates::run_command(wt.path(), &command_gate(g), &tag).await;
         duration_ms += r.duration_ms;
         if !r.passed {
-            failed = Some(r);
-            break;
+            return (duration_ms, Some(r), last);
         }
         last = Some(r);
     }
-    // Back to the commit: the new versions of the test files, nothing the run left.
-    wt.reset_to(commit)
-        .await
-        .map_err(|source| FactoryError::Git {
-            job: job.to_string(),
-            source,
-        })?;
-    let (what, verb) = match names.as_slice() {
+    (duration_ms, None, last)
+}
+
+fn original_tests_result(
+    names: &[&str],
+    policy: &Policy,
+    duration_ms: u64,
+    failed: Option<GateResult>,
+    last: Option<GateResult>,
+) -> GateResult {
+    let (what, verb) = match names {
         [one] => (
             format!("the original version of {one}"),
             ("passes", "fails"),
@@ -275,7 +286,7 @@ async fn original_tests(
             ("pass", "fail"),
         ),
     };
-    let result = match failed {
+    match failed {
         None => GateResult {
             gate: ORIGINAL_TESTS.into(),
             passed: true,
@@ -301,8 +312,7 @@ async fn original_tests(
                 excerpt: r.excerpt,
             }
         }
-    };
-    Ok(Some(result))
+    }
 }
 
 #[cfg(test)]

@@ -123,6 +123,16 @@ impl Worktree {
         Ok(sha)
     }
 
+    /// Put `paths` in the working tree as they are at `rev` (`git restore --source`), the
+    /// index and the branch untouched. git writes each file afresh: a symbolic link at a
+    /// path (or above it) is replaced, never followed, so nothing is written outside the
+    /// worktree. A path `rev` does not have is an error.
+    pub async fn restore_from(&self, rev: &str, paths: &[&str]) -> Result<(), GitError> {
+        let mut args = vec!["restore", "--source", rev, "--worktree", "--"];
+        args.extend(paths);
+        Git::new(&self.path, &args).run().await.map(drop)
+    }
+
     /// Move the branch and the files back to `sha` (`git reset --hard`, then
     /// `git clean -ffd`: untracked files and nested repositories go, ignored files such as
     /// build caches stay), e.g. after a rejected iteration.

@@ -73,6 +73,12 @@ async fn resume(l: &mut Loop, plan: Plan) -> Result<Option<Stop>, FactoryError> 
             }
         }
         Plan::Judge(row) => {
+            // Stopped mid-gate: the worktree may hold what a gate changed (the original
+            // tests put back in place of the new ones, say). The commit holds everything
+            // the worker made; gate that.
+            if let Some(commit) = &row.commit_sha {
+                l.wt.reset_to(commit).await.map_err(|e| l.git(e))?;
+            }
             if let Some(stop) = judge::judge(l, row, None).await? {
                 return Ok(Some(stop));
             }

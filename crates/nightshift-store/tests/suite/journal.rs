@@ -405,10 +405,17 @@ async fn a_row_failing_for_a_passing_reason_is_never_set_aside() {
         "the journal keeps what the writer could not put in the ledger"
     );
     // A reader sees the call all the same: ledger reads catch up from the journal.
-    assert_eq!(ids(s.ledger_rows().await.expect("rows")), ["other", "flaky"]);
+    assert_eq!(
+        ids(s.ledger_rows().await.expect("rows")),
+        ["other", "flaky"]
+    );
 
     w.flush().await.expect("written when tried again");
     assert_eq!(journal.records().expect("records").len(), 0, "then emptied");
     assert_eq!(rejects(&journal), []);
-    assert_eq!(ids(s.ledger_rows().await.expect("rows")), ["other", "flaky"], "once");
+    assert_eq!(
+        ids(s.ledger_rows().await.expect("rows")),
+        ["other", "flaky"],
+        "once"
+    );
 }

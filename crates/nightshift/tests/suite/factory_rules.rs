@@ -573,3 +573,46 @@ async fn an_edited_spec_under_an_existing_shift_name_is_refused() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(report["state"], "finished");
 }
+
+/// Review finding: the original-tests gate wrote a test file's base version with a plain
+/// write, so a change that replaced the test file by a symbolic link had the base text
+/// written to wherever the link pointed, outside the worktree. git now puts the file back
+/// (replacing the link), and the file outside is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_original_tests_never_write_through_a_link_the_change_made() {
+    let w = World::new(Script::new([])).await;
+    python_repo(&w.path("calc"));
+    // Outside the worktree: a passing test module, so every gate before original-tests passes.
+    let victim = w.path("victim.py");
+    let precious = "import unittest\n\n\nclass T(unittest.TestCase):\n    def test_ok(self):\n        self.assertTrue(True)\n";
+    std::fs::write(&victim, precious).expect("victim");
+    let worker = format!(
+        "rm test_calc.py && ln -s {} test_calc.py",
+        victim.display()
+    );
+    let body = spec(
+        "\"calc\"",
+        "[gates.policy]\nallow_test_changes = true\n\n[stop]\nmax_iterations = 1",
+    )
+    .replace(
+        "worker = \"builtin\"",
+        &format!("worker = \"command\"\ncommand = \"{worker}\""),
+    );
+    w.spec(&body);
+    let (code, report, stderr) =
+        w.run_json(&["run", "shift.toml", "--config", "nightshift.toml", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        precious,
+        "nothing was written through the link"
+    );
+    // The original test (add(2, 3) == 5 against `a - b`) fails against the change: flagged.
+    let gates = gates_of(&w, 1).await;
+    assert!(
+        gates
+            .iter()
+            .any(|(g, passed, review)| g == "original-tests" && *passed && review.is_some()),
+        "{gates:?} {report:#}"
+    );
+}
