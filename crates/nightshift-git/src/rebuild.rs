@@ -60,8 +60,29 @@ pub(crate) async fn broken_refs(mirror: &Path) -> Result<Option<String>, GitErro
     )
     .output()
     .await?;
-    // A broken ref file is only a warning to git, which skips it: it counts here.
-    Ok((out.status != 0 || !out.stderr.trim_ascii().is_empty()).then(|| complaint(&out)))
+    // A broken ref file is only a warning to git, which skips it: it counts here. Other
+    // warnings (the user's own configuration, a deprecated key) say nothing about the
+    // mirror and must not make it rebuild.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let about_refs = stderr.lines().any(is_broken_ref_line);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // `%(objecttype)` is empty for a ref whose object is missing.
+    let missing = stdout
+        .lines()
+        .any(|l| l.split(' ').nth(1).is_some_and(str::is_empty));
+    Ok((out.status != 0 || about_refs || missing).then(|| complaint(&out)))
+}
+
+/// Whether a line git wrote says one of the mirror's refs is broken (a ref file holding
+/// garbage, a name for a missing object, a bad line of `packed-refs`).
+fn is_broken_ref_line(line: &str) -> bool {
+    let l = line.to_ascii_lowercase();
+    l.contains("broken ref")
+        || l.contains("does not point to a valid object")
+        || l.contains("bad object")
+        || l.contains("packed-refs")
+        || l.contains("badrefname")
+        || (l.contains("ref") && l.contains("invalid"))
 }
 
 /// What is missing from the mirror's history, if git finds anything.
@@ -387,5 +408,29 @@ async fn remove_quietly(path: &Path) {
             tracing::warn!(path = %path.display(), error = %e, "Could not remove a folder left by a mirror rebuild");
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_broken_ref_line;
+
+    #[test]
+    fn only_what_git_says_of_refs_counts_as_broken() {
+        for broken in [
+            "warning: ignoring broken ref refs/nightshift/s/j/1",
+            "error: refs/heads/x does not point to a valid object!",
+            "fatal: bad object refs/heads/main",
+            "fatal: unexpected line in .git/packed-refs: garbage",
+        ] {
+            assert!(is_broken_ref_line(broken), "{broken}");
+        }
+        for unrelated in [
+            "warning: unable to access '/home/u/.config/git/attributes': Permission denied",
+            "warning: core.fsmonitor is deprecated",
+            "hint: use --quiet to silence this",
+        ] {
+            assert!(!is_broken_ref_line(unrelated), "{unrelated}");
+        }
     }
 }

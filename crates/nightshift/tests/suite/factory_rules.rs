@@ -586,10 +586,7 @@ async fn the_original_tests_never_write_through_a_link_the_change_made() {
     let victim = w.path("victim.py");
     let precious = "import unittest\n\n\nclass T(unittest.TestCase):\n    def test_ok(self):\n        self.assertTrue(True)\n";
     std::fs::write(&victim, precious).expect("victim");
-    let worker = format!(
-        "rm test_calc.py && ln -s {} test_calc.py",
-        victim.display()
-    );
+    let worker = format!("rm test_calc.py && ln -s {} test_calc.py", victim.display());
     let body = spec(
         "\"calc\"",
         "[gates.policy]\nallow_test_changes = true\n\n[stop]\nmax_iterations = 1",
