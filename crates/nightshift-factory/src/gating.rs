@@ -66,6 +66,16 @@ pub(crate) fn process_tag(worktree: &Path) -> String {
     worktree.display().to_string()
 }
 
+/// End every process the factory started for the jobs `jobs` of shift `shift` (a stopped
+/// run's): what each job's tag marks. Returns how many there were.
+pub async fn end_processes(layout: &crate::Layout, shift: &str, jobs: &[String]) -> usize {
+    let mut ended = 0;
+    for job in jobs {
+        ended += nightshift_process::reap_tagged(&process_tag(&layout.worktree(shift, job))).await;
+    }
+    ended
+}
+
 /// End whatever a crashed run left at work for this job (a gate, the agent's command, an
 /// agent CLI and its tools): every process tagged with the job's tag.
 pub async fn reap_orphans(worktree: &Path) {

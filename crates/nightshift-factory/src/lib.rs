@@ -39,6 +39,7 @@ mod worker;
 
 pub use ctx::{Phase, Progress};
 pub use error::FactoryError;
+pub use gating::end_processes;
 pub use layout::Layout;
 pub use report::{JobReport, ShiftReport, job_diff, report};
 pub use shift::{Options, run_shift};

@@ -11,6 +11,8 @@ pub enum ExitStatus {
     /// The command ran and what it ran failed (every job of a shift failed, say); it has
     /// said why already.
     Failure,
+    /// Stopped by SIGINT or SIGTERM, after cleaning up (130, as a shell reports Ctrl-C).
+    Interrupted,
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -18,6 +20,7 @@ impl From<ExitStatus> for ExitCode {
         match s {
             ExitStatus::Success => ExitCode::SUCCESS,
             ExitStatus::Failure => ExitCode::from(1),
+            ExitStatus::Interrupted => ExitCode::from(130),
         }
     }
 }

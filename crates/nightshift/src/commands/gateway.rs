@@ -26,24 +26,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, "Gateway listening.");
     // Scripts wait for this line to know the port (useful with `--listen 127.0.0.1:0`).
     println!("nightshift gateway listening on http://{addr}");
-    let shutdown = async {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(t) => t,
-                    Err(_) => {
-                        let _ = ctrl_c.await;
-                        return;
-                    }
-                };
-            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
-        }
-        #[cfg(not(unix))]
-        let _ = ctrl_c.await;
-    };
-    nightshift_gateway::serve(state, listener, shutdown)
+    nightshift_gateway::serve(state, listener, super::shutdown_signal())
         .await
         .context("serving")?;
     Ok(())

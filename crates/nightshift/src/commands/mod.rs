@@ -43,6 +43,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     }
 }
 
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
 /// Read and validate the configuration file (a mistake in it is bad input: exit 2).
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     if !path.exists() {

@@ -67,18 +67,37 @@ async fn go(config: Config, spec: ShiftSpec, work: &WorkArgs) -> anyhow::Result<
             .collect();
         move || watch(rx, jobs)
     });
+    let layout = layout(&config, work);
     let options = Options {
-        layout: layout(&config, work),
+        layout: layout.clone(),
         progress: Some(tx),
         gateway_url: work.gateway.clone(),
     };
-    let result = nightshift_factory::run_shift(
+    let (name, jobs) = (
+        spec.name.clone(),
+        spec.jobs.iter().map(|j| j.name.clone()).collect::<Vec<_>>(),
+    );
+    let run = nightshift_factory::run_shift(
         &config,
         spec,
         store as Arc<dyn nightshift_store::Backend>,
         options,
-    )
-    .await;
+    );
+    let result = tokio::select! {
+        r = run => r,
+        () = super::shutdown_signal() => {
+            // The jobs' tasks go with the run (their processes' guards kill what they can
+            // at once); what is left is found by the jobs' tags. The store holds where each
+            // job stood: `resume` continues it.
+            let ended = nightshift_factory::end_processes(&layout, &name, &jobs).await;
+            let _ = display.await;
+            eprintln!(
+                "interrupted: shift `{name}` stopped ({ended} process{} ended); `nightshift resume {name}` continues it",
+                if ended == 1 { "" } else { "es" }
+            );
+            return Ok(ExitStatus::Interrupted);
+        }
+    };
     let _ = display.await;
     let report = result?;
     print_report(&report, work.json)?;

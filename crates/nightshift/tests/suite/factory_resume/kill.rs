@@ -207,3 +207,49 @@ async fn kill_during_a_gate_then_resume() {
     assert_eq!(total, EDIT + FINISH);
     assert_eq!(job["spent_nanos"].as_i64(), Some(total));
 }
+
+/// Review finding: `nightshift run` had no signal handler, so Ctrl-C ended the factory and
+/// left every gate, agent command and agent CLI it had started running (each in a process
+/// group of its own) until a later resume reaped them. SIGINT now ends them first — here an
+/// agent's command that started a daemon in a session of its own — and exits 130.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_ends_everything_the_shift_started_and_exits_130() {
+    let outside = tempfile::tempdir().expect("a folder");
+    let marker = outside.path().join("daemon-started");
+    let command = format!(
+        "setsid sh -c 'echo $$ > {m}.tmp; mv {m}.tmp {m}; exec sleep 86405' < /dev/null > /dev/null 2>&1 & sleep 60",
+        m = marker.display()
+    );
+    let w = World::new(Script::new([
+        Step::tool_call("run", json!({ "command": command })).with_usage(1000, 10),
+        finish(false),
+    ]))
+    .await;
+    python_repo(&w.path("calc"));
+    w.spec(&spec(TESTS));
+    let mut child = spawn(&w, &[]);
+    wait_for(&mut child, "the agent's command to start", || {
+        marker.exists()
+    })
+    .await;
+    let pid = std::fs::read_to_string(&marker)
+        .expect("marker")
+        .trim()
+        .to_string();
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "{status}");
+    let alive =
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| !st.contains(") Z "));
+    assert!(
+        !alive,
+        "the daemon the agent's command started outlived the run"
+    );
+    // Where the job stood is kept: a resume continues it.
+    let report = resume(&w);
+    assert_eq!(report["state"], "finished", "{report:#}");
+}
