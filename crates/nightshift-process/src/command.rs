@@ -317,7 +317,7 @@ impl Command {
         };
         let mut pipes = Pipes::new(main, err);
         let (ours, mut status) = self
-            .watch(&mut child, &mut pipes, sink, err_keep, start)
+            .watch(&mut child, &mut guard, &mut pipes, sink, err_keep, start)
             .await;
         let duration = start.elapsed();
         if let Some(why) = ours {
@@ -366,6 +366,7 @@ impl Command {
     async fn watch(
         &self,
         child: &mut tokio::process::Child,
+        guard: &mut Guard,
         pipes: &mut Pipes<'_>,
         sink: &mut Sink<'_>,
         err_keep: &mut Captured,
@@ -395,6 +396,9 @@ impl Command {
                 },
                 st = child.wait(), if status.is_none() => {
                     status = Some(st);
+                    // Reaped: its number may be another's from now on, so a drop must not
+                    // kill the group by it (the tag sweep still finds the stragglers).
+                    guard.pgid = None;
                     grace_until = Some(Instant::now() + EXIT_GRACE);
                 },
                 () = tokio::time::sleep_until(deadline.unwrap_or(never)), if deadline.is_some() && status.is_none() => {

@@ -15,8 +15,10 @@ pub(crate) const RUN_VAR: &str = "NIGHTSHIFT_RUN";
 
 /// What is kept from this process's environment: where programs are, whose home, the
 /// language, where temporary files go, and the build tools' homes (so a gate's `cargo test`
-/// or `pytest` finds its toolchain and caches). Nothing else: no provider key, no gateway
-/// token, no cloud credential.
+/// or `pytest` finds its toolchain and caches). No other variable: no provider key, no
+/// gateway token, no credential passed in the environment. The files under `HOME` and the
+/// tools' homes are still readable by what runs here, until the sandbox (a layer of this
+/// crate, next) hides them.
 pub const KEPT: [&str; 12] = [
     "PATH",
     "HOME",
