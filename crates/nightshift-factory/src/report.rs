@@ -58,9 +58,9 @@ pub async fn report(store: &dyn Backend, shift: &str) -> Result<ShiftReport, Fac
         )));
     };
     let spend = store.spend_by_job(shift).await?;
-    let events = store.events(shift, 0).await?;
+    let finished = store.events_of(shift, "job_finished").await?;
     let disk = |job: &str| {
-        events
+        finished
             .iter()
             .rev()
             .filter(|e| e.job.as_deref() == Some(job))

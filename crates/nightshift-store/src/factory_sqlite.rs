@@ -100,22 +100,41 @@ fn iteration_from(r: &SqliteRow) -> Result<IterationRow, sqlx::Error> {
     })
 }
 
-fn event_from(r: &SqliteRow) -> Result<EventRow, StoreError> {
+/// The events of rows. One this version cannot read (a newer one wrote it) is skipped, as
+/// the event log's readers promise (docs/events.md); a row that is not JSON is not.
+fn events_from(rows: &[SqliteRow]) -> Result<Vec<EventRow>, StoreError> {
+    let mut events = Vec::with_capacity(rows.len());
+    for r in rows {
+        if let Some(e) = event_from(r)? {
+            events.push(e);
+        }
+    }
+    Ok(events)
+}
+
+/// The event of a row; `None` (with a warning) for one this version does not know.
+fn event_from(r: &SqliteRow) -> Result<Option<EventRow>, StoreError> {
     let seq: i64 = r.try_get("seq")?;
     let kind: String = r.try_get("kind")?;
     let data: String = r.try_get("data")?;
-    let corrupt = |detail: String| StoreError::Corrupt {
+    let data = serde_json::from_str(&data).map_err(|e| StoreError::Corrupt {
         what: format!("event {seq} (`{kind}`)"),
-        detail,
+        detail: e.to_string(),
+    })?;
+    let event = match Event::from_parts(&kind, data) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(seq, kind = %kind, error = %e, "Skipping an event this version cannot read (a newer nightshift wrote it?).");
+            return Ok(None);
+        }
     };
-    let data = serde_json::from_str(&data).map_err(|e| corrupt(e.to_string()))?;
-    Ok(EventRow {
+    Ok(Some(EventRow {
         seq,
         ts_ms: r.try_get("ts_ms")?,
         shift: r.try_get("shift")?,
         job: r.try_get("job")?,
-        event: Event::from_parts(&kind, data).map_err(|e| corrupt(e.to_string()))?,
-    })
+        event,
+    }))
 }
 
 fn gate_from(r: &SqliteRow) -> Result<GateRow, sqlx::Error> {
@@ -358,7 +377,18 @@ impl FactoryStore for SqliteStore {
                 .bind(after_seq)
                 .fetch_all(self.pool())
                 .await?;
-            rows.iter().map(event_from).collect()
+            events_from(&rows)
+        })
+    }
+
+    fn events_of<'a>(&'a self, shift: &'a str, kind: &'a str) -> BoxFuture<'a, Vec<EventRow>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT seq, ts_ms, shift, job, kind, data FROM events WHERE shift = ? AND kind = ? ORDER BY seq")
+                .bind(shift)
+                .bind(kind)
+                .fetch_all(self.pool())
+                .await?;
+            events_from(&rows)
         })
     }
 

@@ -105,6 +105,8 @@ pub trait FactoryStore: Send + Sync {
     fn iterations(&self, shift: &str, job: &str) -> BoxFuture<'_, Vec<IterationRow>>;
     fn gate_results(&self, shift: &str, job: &str, n: i64) -> BoxFuture<'_, Vec<GateRow>>;
     fn events(&self, shift: &str, after_seq: i64) -> BoxFuture<'_, Vec<EventRow>>;
+    /// The shift's events of one type (`Event::kind`), in order.
+    fn events_of<'a>(&'a self, shift: &'a str, kind: &'a str) -> BoxFuture<'a, Vec<EventRow>>;
     /// Calls, tokens and dollars per job of a shift, from the ledger.
     fn spend_by_job(&self, shift: &str) -> BoxFuture<'_, Vec<JobSpend>>;
 }

@@ -167,3 +167,36 @@ async fn the_schema_refuses_a_state_no_version_writes() {
     // The projection is untouched.
     assert_eq!(s.jobs("s").await.expect("jobs"), vec![job_row()]);
 }
+
+/// An event a newer version wrote is skipped by this one's readers, not an error that
+/// breaks `status`; one type of events can be read alone.
+#[tokio::test]
+async fn an_unknown_event_is_skipped_and_one_kind_can_be_read_alone() {
+    let (s, _dir) = store().await;
+    s.record("s", None, &Event::ShiftResumed, 1, &[])
+        .await
+        .expect("record");
+    sqlx::query("INSERT INTO events (ts_ms, shift, job, kind, data) VALUES (2, 's', NULL, 'pull_request_opened', '{\"url\":\"x\"}')")
+        .execute(s.pool())
+        .await
+        .expect("a newer version's event");
+    s.record("s", None, &Event::ShiftFinished, 3, &[])
+        .await
+        .expect("record");
+    let kinds: Vec<&str> = s
+        .events("s", 0)
+        .await
+        .expect("events")
+        .iter()
+        .map(|e| e.event.kind())
+        .collect();
+    assert_eq!(kinds, ["shift_resumed", "shift_finished"]);
+    let finished = s.events_of("s", "shift_finished").await.expect("events");
+    assert_eq!(
+        finished
+            .into_iter()
+            .map(|e| (e.ts_ms, e.event))
+            .collect::<Vec<_>>(),
+        vec![(3, Event::ShiftFinished)]
+    );
+}
