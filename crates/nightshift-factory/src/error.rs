@@ -27,12 +27,19 @@ pub enum FactoryError {
     /// what and what to do.
     #[error("{0}")]
     Invalid(String),
+    /// Something that should not happen did (a task panicked, a row vanished): a bug.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl FactoryError {
     /// Whether the user can fix this by changing what they gave (exit code 2), rather than
     /// a failure of ours or of the machine (exit code 1).
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Self::Invalid(_) | Self::Spec(_))
+        match self {
+            Self::Invalid(_) | Self::Spec(_) => true,
+            Self::Store(e) => e.is_bad_input(),
+            Self::Git { .. } | Self::Gateway(_) | Self::Io { .. } | Self::Internal(_) => false,
+        }
     }
 }

@@ -112,7 +112,11 @@ pub async fn run_shift(
     }
     let gateway = nightshift_gateway::build(config, store.clone() as Arc<dyn Store>)
         .await
-        .map_err(|e| FactoryError::Gateway(e.to_string()))?;
+        .map_err(|e| match e {
+            // A store another gateway holds is the user's to sort out (`--gateway`).
+            nightshift_gateway::StartError::Store(s) => FactoryError::Store(s),
+            other => FactoryError::Gateway(other.to_string()),
+        })?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| FactoryError::Gateway(format!("cannot listen on 127.0.0.1: {e}")))?;
@@ -219,6 +223,7 @@ async fn run_jobs(
     });
 
     let permits = Arc::new(Semaphore::new(ctx.spec.concurrency));
+    let mut names = std::collections::HashMap::new();
     let rows = store.jobs(&name).await?;
     let mut set = JoinSet::new();
     for job in ctx.spec.jobs.clone() {
@@ -242,22 +247,34 @@ async fn run_jobs(
             .acquire_owned()
             .await
             .map_err(|e| FactoryError::Gateway(e.to_string()))?;
+        let job_name = job.name.clone();
         let job_ctx = JobCtx {
             shift: ctx.clone(),
             spec: job,
             row,
         };
-        set.spawn(async move {
+        let task = set.spawn(async move {
             let out = job::run(job_ctx).await;
             drop(permit);
             out
         });
+        names.insert(task.id(), job_name);
     }
-    while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "A job failed outside its loop."),
-            Err(e) => tracing::error!(error = %e, "A job task panicked."),
+    // A job whose task panicked (a bug), or that could not even record its failure, is
+    // finished as failed here: no job is left running when the run ends.
+    while let Some(joined) = set.join_next_with_id().await {
+        let (id, why) = match joined {
+            Ok((_, Ok(()))) => continue,
+            Ok((id, Err(e))) => (id, e.to_string()),
+            Err(e) => (
+                e.id(),
+                format!("the job's task panicked (a bug; see the log): {e}"),
+            ),
+        };
+        let Some(job) = names.get(&id) else { continue };
+        tracing::error!(job = %job, error = %why, "A job ended outside its loop.");
+        if let Err(e) = job::record_failure(&ctx, job, &FactoryError::Internal(why)).await {
+            tracing::error!(job = %job, error = %e, "Could not record the job as failed.");
         }
     }
     let all_done = store

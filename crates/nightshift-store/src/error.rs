@@ -18,6 +18,10 @@ pub enum StoreError {
     WriterGone,
     #[error("{0}")]
     Invalid(String),
+    /// The store is another gateway's (its journal is locked): the user asked for two
+    /// gateways on one store.
+    #[error("{0}")]
+    InUse(String),
     /// A stored value the store cannot read back: a state no version wrote, an event that
     /// does not parse. The database was edited by hand or by a newer nightshift.
     #[error("the store holds {what} it cannot read: {detail}")]
@@ -25,6 +29,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether what the user asked for is the cause (exit code 2): a second gateway on a
+    /// store that has one.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Self::InUse(_))
+    }
+
     /// Whether trying the same write again later may succeed: the database was busy or
     /// locked, the disk full or failing, the pool out of connections. A row the schema
     /// refuses (a constraint, a trigger, a value it cannot hold) fails the same way every
@@ -34,6 +44,7 @@ impl StoreError {
             Self::Query(e) => query_is_transient(e),
             Self::Open { .. } | Self::WriterGone => true,
             Self::Migrate { .. } | Self::Invalid(_) | Self::Corrupt { .. } => false,
+            Self::InUse(_) => true,
         }
     }
 }

@@ -54,7 +54,7 @@ impl Journal {
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::Invalid(format!(
+                return Err(StoreError::InUse(format!(
                     "another gateway is using this store ({} is locked): point `nightshift run` at it with --gateway, or give this one its own store",
                     path.display()
                 )));

@@ -117,14 +117,19 @@ async fn before_iteration(l: &Loop) -> Result<Option<Stop>, FactoryError> {
     }))
 }
 
-async fn record_failure(shift: &ShiftCtx, job: &str, e: &FactoryError) -> Result<(), FactoryError> {
+/// Finish a job as failed, with why.
+pub(crate) async fn record_failure(
+    shift: &ShiftCtx,
+    job: &str,
+    e: &FactoryError,
+) -> Result<(), FactoryError> {
     let mut row = shift
         .store
         .jobs(&shift.spec.name)
         .await?
         .into_iter()
         .find(|r| r.name == job)
-        .ok_or_else(|| FactoryError::Invalid(format!("job `{job}` vanished from the store")))?;
+        .ok_or_else(|| FactoryError::Internal(format!("job `{job}` vanished from the store")))?;
     row.state = JobState::Finished;
     row.stop_reason = Some(StopReason::Failed);
     row.stop_detail = Some(e.to_string());
