@@ -3,8 +3,10 @@
 use serde_json::Value;
 
 /// The dotted paths (`jobs[1].max_iterations`, `stop.stall_iterations`) where `new`
-/// differs from `stored`. Ignored: the spec file's own path (`file`: a spec may move), and
-/// keys `stored` lacks (a later version's new settings, at their defaults).
+/// differs from `stored`; only the spec file's own path (`file`: a spec may move) is
+/// ignored. A setting added by a later version serializes only when it is not at its
+/// default (AGENTS.md), so a shift started before it existed compares equal unless the new
+/// spec sets it.
 pub(crate) fn differences(stored: &Value, new: &Value) -> Vec<String> {
     let mut out = Vec::new();
     walk("", stored, new, &mut out);
@@ -14,7 +16,8 @@ pub(crate) fn differences(stored: &Value, new: &Value) -> Vec<String> {
 fn walk(path: &str, stored: &Value, new: &Value, out: &mut Vec<String>) {
     match (stored, new) {
         (Value::Object(a), Value::Object(b)) => {
-            for (k, va) in a {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
                 if path.is_empty() && k == "file" {
                     continue;
                 }
@@ -23,9 +26,9 @@ fn walk(path: &str, stored: &Value, new: &Value, out: &mut Vec<String>) {
                 } else {
                     format!("{path}.{k}")
                 };
-                match b.get(k) {
-                    Some(vb) => walk(&p, va, vb, out),
-                    None => out.push(p),
+                match (a.get(k), b.get(k)) {
+                    (Some(va), Some(vb)) => walk(&p, va, vb, out),
+                    _ => out.push(p),
                 }
             }
         }
@@ -64,9 +67,14 @@ mod tests {
                 vec![],
             ),
             (
-                "a new setting at its default",
+                "a setting the stored spec did not have",
                 json!({"file": "/a/shift.toml", "name": "s", "stop": {"max_iterations": 3, "new": 1}, "jobs": [{"name": "a", "prompt": "p"}, {"name": "b", "prompt": "p"}]}),
-                vec![],
+                vec!["stop.new"],
+            ),
+            (
+                "a setting the new spec does not have",
+                json!({"file": "/a/shift.toml", "name": "s", "stop": {}, "jobs": [{"name": "a", "prompt": "p"}, {"name": "b", "prompt": "p"}]}),
+                vec!["stop.max_iterations"],
             ),
             (
                 "an edited recipe and a stop rule",

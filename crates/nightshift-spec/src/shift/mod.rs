@@ -70,6 +70,9 @@ pub struct PolicySpec {
     pub protect_tests: Option<bool>,
     /// When true, a change that removes or alters an existing test assertion is not a
     /// defect but is flagged for review (default [`crate::defaults::ALLOW_TEST_CHANGES`]).
+    // Left out at its default, so the spec of a shift started before the setting existed
+    // reads the same: a shift's stored spec is compared with the spec run under its name.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub allow_test_changes: bool,
     /// Globs of test files (default: common layouts of Rust, Python, JS/TS, Go, Java).
     pub test_globs: Option<Vec<String>>,
