@@ -16,7 +16,8 @@ pub(crate) fn differences(stored: &Value, new: &Value) -> Vec<String> {
 fn walk(path: &str, stored: &Value, new: &Value, out: &mut Vec<String>) {
     match (stored, new) {
         (Value::Object(a), Value::Object(b)) => {
-            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            // The stored spec's keys in their order, then the new spec's own.
+            let keys = a.keys().chain(b.keys().filter(|k| !a.contains_key(*k)));
             for k in keys {
                 if path.is_empty() && k == "file" {
                     continue;
