@@ -66,7 +66,7 @@ pub struct GateCommand {
 pub struct PolicySpec {
     /// Refuse an iteration whose change is empty (default true).
     pub require_change: Option<bool>,
-    /// Refuse deleted or weakened tests: fewer test functions or assertions, new skip markers (default true).
+    /// Refuse deleted or weakened tests: a test removed, an existing assertion removed or altered, a new skip marker; and run the original versions of modified test files against the change (default true).
     pub protect_tests: Option<bool>,
     /// When true, a change that removes or alters an existing test assertion is not a
     /// defect but is flagged for review (default [`crate::defaults::ALLOW_TEST_CHANGES`]).
