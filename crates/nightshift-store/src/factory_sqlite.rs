@@ -7,41 +7,9 @@ use sqlx::{Row, Sqlite, Transaction};
 use crate::error::StoreError;
 use crate::event::Event;
 use crate::factory_model::{EventRow, GateRow, IterationRow, JobRow, JobSpend, ShiftRow};
-use crate::sqlite::SqliteStore;
-use crate::states::{
-    IterationState, JobState, Landing, LandingKind, ShiftState, StopReason, UnknownState,
-    WorkerStop,
-};
+use crate::sqlite::{SqliteStore, parse_column, parse_opt_column};
+use crate::states::{Landing, LandingKind, StopReason, WorkerStop};
 use crate::{BoxFuture, FactoryStore, StateChange};
-
-/// A state column, read back as its type (a text no version wrote is a decode error that
-/// names the column and the valid texts).
-fn state<T>(
-    r: &SqliteRow,
-    column: &str,
-    parse: fn(&str) -> Result<T, UnknownState>,
-) -> Result<T, sqlx::Error> {
-    let text: String = r.try_get(column)?;
-    parse(&text).map_err(|e| sqlx::Error::ColumnDecode {
-        index: column.into(),
-        source: Box::new(e),
-    })
-}
-
-fn opt_state<T>(
-    r: &SqliteRow,
-    column: &str,
-    parse: fn(&str) -> Result<T, UnknownState>,
-) -> Result<Option<T>, sqlx::Error> {
-    let text: Option<String> = r.try_get(column)?;
-    text.map(|t| {
-        parse(&t).map_err(|e| sqlx::Error::ColumnDecode {
-            index: column.into(),
-            source: Box::new(e),
-        })
-    })
-    .transpose()
-}
 
 fn shift_from(r: &SqliteRow) -> Result<ShiftRow, sqlx::Error> {
     Ok(ShiftRow {
@@ -49,7 +17,7 @@ fn shift_from(r: &SqliteRow) -> Result<ShiftRow, sqlx::Error> {
         spec_path: r.try_get("spec_path")?,
         spec_json: r.try_get("spec_json")?,
         token_id: r.try_get("token_id")?,
-        state: state(r, "state", ShiftState::parse)?,
+        state: parse_column(r, "state")?,
         created_ms: r.try_get("created_ms")?,
         finished_ms: r.try_get("finished_ms")?,
     })
@@ -62,8 +30,8 @@ fn job_from(r: &SqliteRow) -> Result<JobRow, sqlx::Error> {
         source: r.try_get("source")?,
         branch: r.try_get("branch")?,
         worktree: r.try_get("worktree")?,
-        state: state(r, "state", JobState::parse)?,
-        stop_reason: opt_state(r, "stop_reason", StopReason::parse)?,
+        state: parse_column(r, "state")?,
+        stop_reason: parse_opt_column(r, "stop_reason")?,
         stop_detail: r.try_get("stop_detail")?,
         iterations: r.try_get("iterations")?,
         accepted: r.try_get("accepted")?,
@@ -72,7 +40,7 @@ fn job_from(r: &SqliteRow) -> Result<JobRow, sqlx::Error> {
         head_sha: r.try_get("head_sha")?,
         started_ms: r.try_get("started_ms")?,
         finished_ms: r.try_get("finished_ms")?,
-        landing: opt_state(r, "landing", LandingKind::parse)?
+        landing: parse_opt_column::<LandingKind>(r, "landing")?
             .map(|kind| {
                 Ok::<_, sqlx::Error>(Landing::from_parts(kind, r.try_get("landing_detail")?))
             })
@@ -85,10 +53,10 @@ fn iteration_from(r: &SqliteRow) -> Result<IterationRow, sqlx::Error> {
         shift: r.try_get("shift")?,
         job: r.try_get("job")?,
         n: r.try_get("n")?,
-        state: state(r, "state", IterationState::parse)?,
+        state: parse_column(r, "state")?,
         base_sha: r.try_get("base_sha")?,
         commit_sha: r.try_get("commit_sha")?,
-        worker_stop: opt_state(r, "worker_stop", WorkerStop::parse)?,
+        worker_stop: parse_opt_column(r, "worker_stop")?,
         claims_done: r.try_get("claims_done")?,
         summary: r.try_get("summary")?,
         notes: r.try_get("notes")?,

@@ -240,11 +240,30 @@ const LEDGER_TOKEN_SINCE_SELECT: &str = "SELECT call_id, ts_ms, token_id, label_
 
 /// A TEXT column read as one of its known words; another word is a decoding error that
 /// names the column and the words it may hold.
-fn parse_column<T>(r: &SqliteRow, column: &'static str) -> Result<T, sqlx::Error>
+pub(crate) fn parse_column<T>(r: &SqliteRow, column: &'static str) -> Result<T, sqlx::Error>
 where
     T: std::str::FromStr<Err = UnknownState>,
 {
     let text: String = r.try_get(column)?;
+    parse_text(&text, column)
+}
+
+/// A nullable TEXT column read as one of its known words.
+pub(crate) fn parse_opt_column<T>(
+    r: &SqliteRow,
+    column: &'static str,
+) -> Result<Option<T>, sqlx::Error>
+where
+    T: std::str::FromStr<Err = UnknownState>,
+{
+    let text: Option<String> = r.try_get(column)?;
+    text.map(|t| parse_text(&t, column)).transpose()
+}
+
+fn parse_text<T>(text: &str, column: &'static str) -> Result<T, sqlx::Error>
+where
+    T: std::str::FromStr<Err = UnknownState>,
+{
     text.parse()
         .map_err(|e: UnknownState| sqlx::Error::ColumnDecode {
             index: column.to_string(),
