@@ -8,6 +8,7 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 
 . scripts/lib.sh
 ns_build_tools
+command -v python3 >/dev/null || ns_apt_install python3
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
