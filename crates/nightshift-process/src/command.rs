@@ -31,6 +31,7 @@ use tokio::time::Instant;
 use crate::capture::Captured;
 use crate::env::{Env, RUN_VAR, TAG_VAR};
 use crate::kill::{kill_group, kill_tree, needle, sweep_blocking};
+use crate::sandbox::{Blocked, Cgroup, Sandbox};
 
 /// How long output may keep coming after the program exited, before the rest is killed.
 pub const EXIT_GRACE: Duration = Duration::from_millis(500);
@@ -51,6 +52,7 @@ pub struct Command {
     tag: Option<String>,
     time_limit: Option<Duration>,
     silence_limit: Option<Duration>,
+    sandbox: Option<Sandbox>,
 }
 
 /// What a line handler wants next.
@@ -102,6 +104,8 @@ pub struct Run {
     pub duration: Duration,
     /// Processes the cleanup found still running after the run ended, and killed.
     pub leftovers: usize,
+    /// What the sandbox refused (also recorded in its [`crate::sandbox::Evidence`]).
+    pub blocked: Vec<Blocked>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +129,7 @@ impl Command {
             tag: None,
             time_limit: None,
             silence_limit: None,
+            sandbox: None,
         }
     }
 
@@ -177,6 +182,16 @@ impl Command {
         self
     }
 
+    /// Run inside `sandbox` ([`crate::sandbox`]).
+    pub fn sandbox(mut self, sandbox: Sandbox) -> Self {
+        self.sandbox = Some(sandbox);
+        self
+    }
+
+    pub fn is_sandboxed(&self) -> bool {
+        self.sandbox.is_some()
+    }
+
     pub fn program(&self) -> &OsStr {
         &self.program
     }
@@ -198,7 +213,7 @@ impl Command {
         let run_tag = run_tag();
         // Our copies of the write end go with `start`'s `tokio::process::Command`: the
         // pipe reaches its end when the program's copies close.
-        let child = self.start(&run_tag, Stdio::from(writer), Stdio::from(writer_too))?;
+        let (child, cgroup) = self.start(&run_tag, Stdio::from(writer), Stdio::from(writer_too))?;
         let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))
             .map_err(|e| self.spawn_error(e))?;
         let mut out = Captured::new(max_bytes);
@@ -213,7 +228,7 @@ impl Command {
                 &mut none,
             )
             .await;
-        Ok(self.finished(end, out, leftovers))
+        Ok(self.finished(end, out, leftovers, cgroup).await)
     }
 
     /// Run to the end handing stdout to `on_line` line by line (without the line break),
@@ -224,7 +239,7 @@ impl Command {
         stderr_bytes: usize,
     ) -> Result<Run, SpawnError> {
         let run_tag = run_tag();
-        let mut child = self.start(&run_tag, Stdio::piped(), Stdio::piped())?;
+        let (mut child, cgroup) = self.start(&run_tag, Stdio::piped(), Stdio::piped())?;
         let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take())
         else {
             return Err(self.spawn_error(std::io::Error::other("no output pipes")));
@@ -248,22 +263,60 @@ impl Command {
         if let Sink::Lines(lines) = &mut sink {
             lines.finish();
         }
-        Ok(self.finished(end, err, leftovers))
+        Ok(self.finished(end, err, leftovers, cgroup).await)
     }
 
-    fn finished(
+    async fn finished(
         &self,
         (end, duration): (End, Duration),
         output: Captured,
         leftovers: usize,
+        cgroup: Option<Cgroup>,
     ) -> Run {
         tracing::debug!(program = %self.program.to_string_lossy(), ?end, duration_ms = duration.as_millis() as u64, leftovers, "Process run ended.");
+        let mut blocked = match cgroup {
+            Some(cg) => tokio::task::spawn_blocking(move || {
+                let b = cg.blocked();
+                cg.remove();
+                b
+            })
+            .await
+            .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        if let Some(sandbox) = &self.sandbox {
+            // 153 = 128 + SIGXFSZ, as the init (and a shell) reports a child it killed.
+            if matches!(end, End::Exited(153) | End::Signalled(25)) {
+                blocked.push(Blocked::FileSize);
+            }
+            for b in &blocked {
+                sandbox.evidence.record(&self.describe(), b.clone());
+            }
+        }
         Run {
             end,
             output,
             duration,
             leftovers,
+            blocked,
         }
+    }
+
+    /// The command line as a person reads it: a shell's script, else the program and its
+    /// arguments.
+    fn describe(&self) -> String {
+        let args: Vec<String> = self
+            .args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        if self.program == "sh" && args.len() >= 2 && args[0] == "-c" {
+            return args[1].clone();
+        }
+        std::iter::once(self.program.to_string_lossy().into_owned())
+            .chain(args)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     fn spawn_error(&self, source: std::io::Error) -> SpawnError {
@@ -279,9 +332,13 @@ impl Command {
         run_tag: &str,
         stdout: Stdio,
         stderr: Stdio,
-    ) -> Result<tokio::process::Child, SpawnError> {
-        let mut cmd = tokio::process::Command::new(&self.program);
-        cmd.args(&self.args)
+    ) -> Result<(tokio::process::Child, Option<Cgroup>), SpawnError> {
+        let (program, args, cgroup) = match &self.sandbox {
+            None => (self.program.clone(), self.args.clone(), None),
+            Some(sandbox) => self.wrapped(sandbox),
+        };
+        let mut cmd = tokio::process::Command::new(&program);
+        cmd.args(&args)
             .current_dir(&self.cwd)
             .env_clear()
             .envs(self.env.iter())
@@ -294,9 +351,38 @@ impl Command {
         if let Some(tag) = &self.tag {
             cmd.env(TAG_VAR, tag);
         }
-        let child = cmd.spawn().map_err(|e| self.spawn_error(e))?;
-        tracing::debug!(program = %self.program.to_string_lossy(), pid = child.id(), cwd = %self.cwd.display(), "Process started.");
-        Ok(child)
+        let child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(cg) = cgroup {
+                    cg.remove();
+                }
+                return Err(self.spawn_error(e));
+            }
+        };
+        tracing::debug!(program = %self.program.to_string_lossy(), pid = child.id(), cwd = %self.cwd.display(), sandboxed = self.sandbox.is_some(), "Process started.");
+        Ok((child, cgroup))
+    }
+
+    /// The program and arguments that start this command inside `sandbox`, and the cgroup
+    /// it enters (the process limit goes to the init's `setrlimit` only where no cgroup
+    /// holds it).
+    fn wrapped(&self, sandbox: &Sandbox) -> (OsString, Vec<OsString>, Option<Cgroup>) {
+        let cgroup = Cgroup::create(&sandbox.policy.limits);
+        let mut sandbox = sandbox.clone();
+        if cgroup.as_ref().is_some_and(Cgroup::limits_processes) {
+            sandbox.policy.limits.processes = None;
+        }
+        let procs = cgroup.as_ref().map(Cgroup::procs).unwrap_or_default();
+        let w = crate::sandbox::wrap(
+            &sandbox,
+            &self.program,
+            &self.args,
+            &self.cwd,
+            &procs,
+            &crate::sandbox::host_sockets(),
+        );
+        (w.program, w.args, cgroup)
     }
 
     /// Watch the run to its end (step 3 of the module docs), then clean up (step 4).

@@ -21,6 +21,9 @@ use crate::env::TAG_VAR;
 
 /// Rounds of scan-and-kill: a process may fork while its parent is being killed.
 const ROUNDS: usize = 5;
+/// Rounds of 20 ms waiting for what was killed to be gone (a PID namespace's processes die
+/// after its init, asynchronously), so that a run is over only when its tree is.
+const SETTLE_ROUNDS: usize = 100;
 
 /// One line of `/proc/PID/stat`, the fields we use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,7 +172,25 @@ pub(crate) async fn kill_tree(root: Option<i32>, needles: Vec<Vec<u8>>) -> usize
         signalled.extend(left);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    for _ in 0..SETTLE_ROUNDS {
+        let pids: Vec<i32> = signalled.iter().copied().collect();
+        let alive = tokio::task::spawn_blocking(move || pids.into_iter().any(running))
+            .await
+            .unwrap_or(false);
+        if !alive {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     signalled.len()
+}
+
+/// Whether `pid` still runs code (a zombie does not).
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| parse_stat(&s))
+        .is_some_and(|p| !p.zombie)
 }
 
 /// The same as [`kill_tree`] without a root, for code that cannot await (a `Drop`): one

@@ -12,7 +12,8 @@
 //! What it deliberately is not: it does not decide what runs (the factory, the gates and the
 //! agent do), and it runs nothing itself in async code that blocks: signals go through
 //! `rustix`, never a forked `kill`, and scans of `/proc` run on the blocking pool. The
-//! sandbox (bubblewrap, Landlock) will be one more layer inside [`Command`], and nowhere else.
+//! sandbox ([`sandbox`]: bubblewrap around our own init) is one more layer inside
+//! [`Command`], and nowhere else.
 //!
 //! Linux only for the sweeps (`/proc`); elsewhere only the process group is ended.
 //!
@@ -22,13 +23,16 @@
 //! | [`command`] | [`Command`]: what to run, with its limits; [`Run`] and [`End`]: how it went |
 //! | [`capture`] | [`Captured`]: the head and the tail of an output, within a byte budget |
 //! | `kill` | ending a tree: the group, descendants, tagged processes; [`reap_tagged`] |
+//! | [`sandbox`] | [`Sandbox`]: bubblewrap, our init inside, the gateway bridge, cgroups, evidence |
 
 pub mod capture;
 pub mod command;
 pub mod env;
 mod kill;
+pub mod sandbox;
 
 pub use capture::Captured;
 pub use command::{Command, End, Flow, Run, SpawnError};
 pub use env::{Env, TAG_VAR};
 pub use kill::reap_tagged;
+pub use sandbox::Sandbox;

@@ -1,5 +1,6 @@
 mod kill;
 mod run;
+mod sandbox;
 
 use std::path::Path;
 use std::time::Duration;
