@@ -27,3 +27,13 @@ pub const STALL_ITERATIONS: u32 = 3;
 pub const CONCURRENCY: u32 = 4;
 /// `landing.branch`: where a job's accepted work lands; `{shift}` and `{job}` are replaced.
 pub const BRANCH: &str = "nightshift/{shift}/{job}";
+/// `sandbox.processes`: processes (and threads) alive at once in one sandboxed run.
+pub const SANDBOX_PROCESSES: u32 = 512;
+/// `sandbox.memory_mb`: memory of one sandboxed run, in MiB.
+pub const SANDBOX_MEMORY_MB: u64 = 4096;
+/// `sandbox.file_mb`: the largest file a sandboxed process may write, in MiB.
+pub const SANDBOX_FILE_MB: u64 = 1024;
+/// `sandbox.tmp_mb`: the size of a sandboxed run's private `/tmp`, in MiB.
+pub const SANDBOX_TMP_MB: u64 = 1024;
+/// `sandbox.disk_mb`: the most a worktree may hold, in MiB, before an iteration is a defect.
+pub const SANDBOX_DISK_MB: u64 = 20480;

@@ -20,6 +20,6 @@ pub use config::{
 };
 pub use error::{Located, SpecError};
 pub use shift::{
-    GateCommand, Gates, JobSpec, Origin, PolicySpec, ShiftSpec, StopRules, WorkerKind, scaffold,
-    shift_schema,
+    GateCommand, Gates, JobSpec, Origin, PolicySpec, SandboxMode, SandboxNetwork, SandboxSpec,
+    ShiftSpec, StopRules, WorkerKind, scaffold, shift_schema,
 };

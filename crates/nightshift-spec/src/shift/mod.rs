@@ -11,6 +11,7 @@ mod gates;
 mod raw;
 mod recipe;
 mod rules;
+mod sandbox;
 mod scaffold;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ use crate::config::Config;
 use crate::error::{Located, Source, SpecError};
 
 pub use raw::shift_schema;
+pub use sandbox::{SandboxMode, SandboxNetwork, SandboxSpec};
 pub use scaffold::scaffold;
 
 /// Which worker runs an iteration.
@@ -142,6 +144,8 @@ pub struct ShiftSpec {
     pub concurrency: usize,
     /// Branch name template: `{shift}` and `{job}` are replaced.
     pub branch_template: String,
+    #[serde(skip_serializing_if = "SandboxSpec::is_default")]
+    pub sandbox: SandboxSpec,
 }
 
 impl ShiftSpec {
@@ -171,6 +175,7 @@ impl ShiftSpec {
         };
         let jobs = fleet::jobs(&src, folder, raw.fleet.as_ref(), &template)?;
         let branch_template = rules::landing(&src, raw.landing.as_ref())?;
+        let sandbox = sandbox::resolve(&src, raw.sandbox.as_ref())?;
         Ok(Self {
             file: path.to_path_buf(),
             name,
@@ -179,6 +184,7 @@ impl ShiftSpec {
             shift_nanos: budget.shift_nanos,
             concurrency,
             branch_template,
+            sandbox,
         })
     }
 

@@ -31,6 +31,7 @@ pub(super) struct RawShift {
     pub budget: Option<RawBudget>,
     pub run: Option<RawRun>,
     pub landing: Option<RawLanding>,
+    pub sandbox: Option<super::sandbox::RawSandbox>,
 }
 
 #[derive(Deserialize, JsonSchema)]

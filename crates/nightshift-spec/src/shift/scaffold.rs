@@ -52,6 +52,15 @@ concurrency = {concurrency}
 
 [landing]
 branch = "{branch}"
+
+[sandbox]
+mode = "on"            # "off" runs workers and gates unconfined, and every report says so
+network = "gateway"    # or "none"
+processes = {processes}
+memory_mb = {memory_mb}
+file_mb = {file_mb}
+tmp_mb = {tmp_mb}
+disk_mb = {disk_mb}
 "#,
         max_turns = defaults::MAX_TURNS,
         gate_timeout = defaults::GATE_TIMEOUT_SECS,
@@ -60,5 +69,10 @@ branch = "{branch}"
         stall_iterations = defaults::STALL_ITERATIONS,
         concurrency = defaults::CONCURRENCY,
         branch = defaults::BRANCH,
+        processes = defaults::SANDBOX_PROCESSES,
+        memory_mb = defaults::SANDBOX_MEMORY_MB,
+        file_mb = defaults::SANDBOX_FILE_MB,
+        tmp_mb = defaults::SANDBOX_TMP_MB,
+        disk_mb = defaults::SANDBOX_DISK_MB,
     )
 }

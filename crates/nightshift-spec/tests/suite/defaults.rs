@@ -83,6 +83,13 @@ fn parser_defaults(f: &Fleet) -> BTreeMap<String, Value> {
         ),
         ("run.concurrency".into(), json!(least.concurrency)),
         ("landing.branch".into(), json!(least.branch_template)),
+        ("sandbox.mode".into(), json!(least.sandbox.mode)),
+        ("sandbox.network".into(), json!(least.sandbox.network)),
+        ("sandbox.processes".into(), json!(least.sandbox.processes)),
+        ("sandbox.memory_mb".into(), json!(least.sandbox.memory_mb)),
+        ("sandbox.file_mb".into(), json!(least.sandbox.file_mb)),
+        ("sandbox.tmp_mb".into(), json!(least.sandbox.tmp_mb)),
+        ("sandbox.disk_mb".into(), json!(least.sandbox.disk_mb)),
     ])
 }
 
@@ -101,6 +108,13 @@ fn the_schemas_defaults_are_the_parsers() {
             ("recipe.prompt_file_outside".into(), json!(false)),
             ("recipe.silence_secs".into(), json!(300)),
             ("run.concurrency".into(), json!(4)),
+            ("sandbox.disk_mb".into(), json!(20480)),
+            ("sandbox.file_mb".into(), json!(1024)),
+            ("sandbox.memory_mb".into(), json!(4096)),
+            ("sandbox.mode".into(), json!("on")),
+            ("sandbox.network".into(), json!("gateway")),
+            ("sandbox.processes".into(), json!(512)),
+            ("sandbox.tmp_mb".into(), json!(1024)),
             ("stop.max_iterations".into(), json!(10)),
             ("stop.stall_iterations".into(), json!(3)),
         ])
@@ -116,6 +130,7 @@ fn the_scaffold_parses_and_spells_out_the_defaults() {
     // Everything but the prompt and the budget is the minimal spec's: the scaffold writes
     // the defaults, no other values.
     assert_eq!(scaffold.stop, least.stop);
+    assert_eq!(scaffold.sandbox, least.sandbox);
     assert_eq!(
         (scaffold.concurrency, &scaffold.branch_template),
         (least.concurrency, &least.branch_template)

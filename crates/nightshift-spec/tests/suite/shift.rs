@@ -183,3 +183,37 @@ fn the_scaffold_is_a_valid_spec() {
     let s = f.parse(&text).expect("scaffold parses");
     assert_eq!(s.jobs.len(), 2);
 }
+
+#[test]
+fn a_sandbox_policy_this_version_cannot_enforce_is_refused_not_ignored() {
+    let f = Fleet::new();
+    let ok = f
+        .parse(&format!("{GOOD}\n[sandbox]\nnetwork = \"none\"\nprocesses = 64\n"))
+        .expect("valid");
+    assert_eq!(
+        (ok.sandbox.network, ok.sandbox.processes, ok.sandbox.memory_mb),
+        (nightshift_spec::SandboxNetwork::None, 64, 4096)
+    );
+    let mut out = String::new();
+    for (what, table) in [
+        ("allowlist", "network = [\"crates.io:443\"]"),
+        ("unknown network", "network = \"everywhere\""),
+        ("unknown mode", "mode = \"maybe\""),
+        ("no processes", "processes = 0"),
+    ] {
+        let err = f
+            .parse(&format!("{GOOD}\n[sandbox]\n{table}\n"))
+            .expect_err(what);
+        out.push_str(&format!("{what}:\n  {err}\n"));
+    }
+    insta::assert_snapshot!(out, @r#"
+    allowlist:
+      [TMP]/shift.toml:27:11: an allowlist of host:port entries is not enforced by this version of nightshift, so it is refused rather than ignored: use "gateway" (only the job's gateway endpoint) or "none", and fetch what a gate needs before the shift (e.g. `cargo fetch`, a vendored folder) (key `sandbox.network`)
+    unknown network:
+      [TMP]/shift.toml:27:11: must be "gateway" or "none", not "everywhere" (key `sandbox.network`)
+    unknown mode:
+      [TMP]/shift.toml:27:8: unknown variant `maybe`, expected `on` or `off` (key `sandbox.mode`)
+    no processes:
+      [TMP]/shift.toml:27:13: must be at least 1 (key `sandbox.processes`)
+    "#);
+}
