@@ -57,6 +57,9 @@ pub struct AgentConfig {
     /// The job's process tag ([`nightshift_process::TAG_VAR`]) for the commands the agent
     /// runs; their environment is otherwise the supervisor's one policy.
     pub process_tag: Option<String>,
+    /// The sandbox the `run` tool's commands start in, whose evidence also gets the paths
+    /// the file tools refused for leading outside the worktree; `None`: unconfined.
+    pub sandbox: Option<nightshift_process::Sandbox>,
 }
 
 /// The default for [`AgentConfig::max_tool_output_bytes`]: 16 KiB.
@@ -75,6 +78,7 @@ impl Default for AgentConfig {
             command_timeout: Duration::from_secs(600),
             max_tool_output_bytes: DEFAULT_MAX_TOOL_OUTPUT_BYTES,
             process_tag: None,
+            sandbox: None,
         }
     }
 }

@@ -87,6 +87,8 @@ pub(crate) struct ShiftCtx {
     pub progress: Option<mpsc::UnboundedSender<Progress>>,
     /// About what an iteration's first call costs (the budget stop rule's threshold).
     pub min_call_nanos: i64,
+    /// The sandbox as this host gives it; `None` with `[sandbox] mode = "off"`.
+    pub sandbox: Option<crate::sandbox::Host>,
 }
 
 impl ShiftCtx {

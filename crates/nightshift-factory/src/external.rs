@@ -31,6 +31,17 @@ pub(crate) fn resolve(cli: Cli) -> Result<std::path::PathBuf, String> {
     cli.resolve(&env_var).map_err(|e| e.0)
 }
 
+/// The folder an agent CLI's binary and everything it loads live in (the npm install's
+/// folder, above its `node_modules`), with links resolved: bound read-only into the
+/// sandbox, where the folder around it may be hidden.
+pub(crate) fn package_dir(binary: &Path) -> Option<std::path::PathBuf> {
+    let real = std::fs::canonicalize(binary).ok()?;
+    let modules = real
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == "node_modules"))?;
+    modules.parent().map(Path::to_path_buf)
+}
+
 pub(crate) async fn run(
     cli: Cli,
     input: IterationInput<'_>,
@@ -56,14 +67,23 @@ pub(crate) async fn run(
         Flow::Continue
     };
     // The CLI's own HOME and gateway variables (`launch.env`) on top of the one policy.
-    let run = nightshift_process::Command::new(&launch.program, input.worktree)
-        .args(&launch.args)
-        .vars(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .tag(crate::gating::process_tag(input.worktree))
-        .time_limit(input.time_limit)
-        .silence_limit(silence)
-        .lines(&mut on_line, STDERR_TAIL)
-        .await;
+    // Sandboxed, it starts from its real path (the links to it may lie in hidden folders).
+    let mut cmd = match input.kit {
+        Some(_) => nightshift_process::Command::new(
+            std::fs::canonicalize(&launch.program).unwrap_or_else(|_| launch.program.clone()),
+            input.worktree,
+        ),
+        None => nightshift_process::Command::new(&launch.program, input.worktree),
+    }
+    .args(&launch.args)
+    .vars(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    .tag(crate::gating::process_tag(input.worktree))
+    .time_limit(input.time_limit)
+    .silence_limit(silence);
+    if let Some(kit) = input.kit {
+        cmd = cmd.sandbox(kit.with_home(input.scratch.join(cli.worker())));
+    }
+    let run = cmd.lines(&mut on_line, STDERR_TAIL).await;
     let run = match run {
         Ok(r) => r,
         Err(e) => {
@@ -197,7 +217,7 @@ async fn launch(
     let launch = LaunchInput {
         cli,
         binary: &binary,
-        gateway_v1: input.gateway_v1,
+        gateway_v1: input.inside_v1(),
         token: input.token,
         model: &input.job.model,
         prompt: &prompt,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use nightshift_gates::{Change, ChangeStatus, CommandGate, FileChange, GateResult, Policy};
 use nightshift_git::Worktree;
+use nightshift_process::Sandbox;
 use nightshift_spec::{GateCommand, Gates, PolicySpec};
 
 use crate::error::FactoryError;
@@ -126,9 +127,9 @@ pub async fn judge(
     job: &str,
     wt: &Worktree,
     gates: &Gates,
-    base: &str,
-    commit: &str,
+    (base, commit): (&str, &str),
     claims_done: bool,
+    sandbox: Option<&Sandbox>,
 ) -> Result<Verdict, FactoryError> {
     let git = |source| FactoryError::Git {
         job: job.to_string(),
@@ -173,10 +174,14 @@ pub async fn judge(
         .map_err(|e| FactoryError::Invalid(e.to_string()))?;
     let tag = process_tag(wt.path());
     for g in &gates.commands {
-        results.push(nightshift_gates::run_command(wt.path(), &command_gate(g), &tag).await);
+        results.push(
+            nightshift_gates::run_command(wt.path(), &command_gate(g), &tag, sandbox.cloned())
+                .await,
+        );
     }
     if results.iter().all(|r| r.passed)
-        && let Some(r) = original_tests(job, wt, gates, &policy, &change, (base, commit)).await?
+        && let Some(r) =
+            original_tests(job, wt, gates, &policy, &change, (base, commit), sandbox).await?
     {
         results.push(r);
     }
@@ -185,7 +190,13 @@ pub async fn judge(
     if accepted && claims_done {
         done_verified = match &gates.done_check {
             Some(g) => {
-                let r = nightshift_gates::run_command(wt.path(), &command_gate(g), &tag).await;
+                let r = nightshift_gates::run_command(
+                    wt.path(),
+                    &command_gate(g),
+                    &tag,
+                    sandbox.cloned(),
+                )
+                .await;
                 let passed = r.passed;
                 results.push(r);
                 passed
@@ -225,6 +236,7 @@ async fn original_tests(
     policy: &Policy,
     change: &Change,
     (base, commit): (&str, &str),
+    sandbox: Option<&Sandbox>,
 ) -> Result<Option<GateResult>, FactoryError> {
     if !policy.protect_tests || gates.commands.is_empty() {
         return Ok(None);
@@ -240,7 +252,7 @@ async fn original_tests(
         source,
     };
     let ran = match wt.restore_from(base, &names).await {
-        Ok(()) => Ok(run_commands(wt, gates).await),
+        Ok(()) => Ok(run_commands(wt, gates, sandbox).await),
         Err(e) => Err(git(e)),
     };
     // Back to the commit: the new versions of the test files, nothing the run left.
@@ -260,12 +272,14 @@ async fn original_tests(
 async fn run_commands(
     wt: &Worktree,
     gates: &Gates,
+    sandbox: Option<&Sandbox>,
 ) -> (u64, Option<GateResult>, Option<GateResult>) {
     let tag = process_tag(wt.path());
     let mut duration_ms = 0;
     let mut last = None;
     for g in &gates.commands {
-        let r = nightshift_gates::run_command(wt.path(), &command_gate(g), &tag).await;
+        let r = nightshift_gates::run_command(wt.path(), &command_gate(g), &tag, sandbox.cloned())
+            .await;
         duration_ms += r.duration_ms;
         if !r.passed {
             return (duration_ms, Some(r), last);

@@ -33,6 +33,7 @@ mod layout;
 mod report;
 mod resume;
 mod rules;
+mod sandbox;
 mod shift;
 mod spec_diff;
 mod worker;
@@ -41,5 +42,12 @@ pub use ctx::{Phase, Progress};
 pub use error::FactoryError;
 pub use gating::end_processes;
 pub use layout::Layout;
-pub use report::{JobReport, ShiftReport, job_diff, report};
+pub use report::{BlockedInIteration, JobReport, ShiftReport, job_diff, report};
 pub use shift::{Options, run_shift};
+
+/// For the binary: the argument that makes it the sandbox's init, the init itself, and
+/// the host check `nightshift doctor` shows.
+pub use nightshift_process::sandbox::{
+    INIT_ARG as SANDBOX_INIT_ARG, Probe as SandboxProbe, init::main as sandbox_init,
+    probe as probe_sandbox,
+};

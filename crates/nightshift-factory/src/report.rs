@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use nightshift_meter::format_usd;
-use nightshift_store::{Backend, Event, IterationState, JobState, Landing, ShiftState, StopReason};
+use nightshift_spec::SandboxMode;
+use nightshift_store::{
+    Backend, BlockedAttempt, Event, IterationState, JobState, Landing, ShiftState, StopReason,
+};
 
 use crate::error::FactoryError;
 
@@ -37,6 +40,25 @@ pub struct JobReport {
     pub nanos_per_accepted: Option<i64>,
     /// Bytes the job's worktree held when the job finished (it is removed then).
     pub worktree_bytes: Option<i64>,
+    /// Attempts the sandbox refused, over every iteration (a fork refused at the cap counts
+    /// one, a path refused counts one).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub sandbox_blocked: u64,
+    /// What the sandbox refused, by iteration.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sandbox_evidence: Vec<BlockedInIteration>,
+}
+
+/// One of the sandbox's refusals, with the iteration it happened in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlockedInIteration {
+    pub n: u32,
+    #[serde(flatten)]
+    pub attempt: BlockedAttempt,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -49,6 +71,13 @@ pub struct ShiftReport {
     pub defects: i64,
     pub spent_nanos: i64,
     pub nanos_per_accepted: Option<i64>,
+    /// `off` when the shift ran with `[sandbox] mode = "off"` (absent when it was on).
+    #[serde(skip_serializing_if = "is_on")]
+    pub sandbox: SandboxMode,
+}
+
+fn is_on(m: &SandboxMode) -> bool {
+    *m == SandboxMode::On
 }
 
 pub async fn report(store: &dyn Backend, shift: &str) -> Result<ShiftReport, FactoryError> {
@@ -70,6 +99,23 @@ pub async fn report(store: &dyn Backend, shift: &str) -> Result<ShiftReport, Fac
             })
             .flatten()
             .and_then(|b| i64::try_from(b).ok())
+    };
+    let blocked = store.events_of(shift, "sandbox_blocked").await?;
+    let evidence = |job: &str| -> Vec<BlockedInIteration> {
+        blocked
+            .iter()
+            .filter(|e| e.job.as_deref() == Some(job))
+            .flat_map(|e| match &e.event {
+                Event::SandboxBlocked { n, attempts } => attempts
+                    .iter()
+                    .map(|a| BlockedInIteration {
+                        n: *n,
+                        attempt: a.clone(),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect()
     };
     let mut jobs = Vec::new();
     for j in store.jobs(shift).await? {
@@ -93,7 +139,10 @@ pub async fn report(store: &dyn Backend, shift: &str) -> Result<ShiftReport, Fac
             .find(|s| s.job == j.name)
             .cloned()
             .unwrap_or_default();
+        let sandbox_evidence = evidence(&j.name);
         jobs.push(JobReport {
+            sandbox_blocked: sandbox_evidence.iter().map(|b| b.attempt.count).sum(),
+            sandbox_evidence,
             nanos_per_accepted: (j.accepted > 0).then(|| sp.settled_nanos / j.accepted),
             worktree_bytes: disk(&j.name),
             job: j.name,
@@ -116,7 +165,15 @@ pub async fn report(store: &dyn Backend, shift: &str) -> Result<ShiftReport, Fac
     }
     let accepted: i64 = jobs.iter().map(|j| j.accepted).sum();
     let spent: i64 = jobs.iter().map(|j| j.spent_nanos).sum();
+    // The stored spec holds `sandbox` only when it is off its defaults.
+    let stored: serde_json::Value = serde_json::from_str(&s.spec_json).unwrap_or_default();
+    let sandbox = if stored["sandbox"]["mode"] == "off" {
+        SandboxMode::Off
+    } else {
+        SandboxMode::On
+    };
     Ok(ShiftReport {
+        sandbox,
         shift: s.name,
         state: s.state,
         iterations: jobs.iter().map(|j| j.iterations).sum(),
@@ -132,6 +189,9 @@ impl ShiftReport {
     /// The report as a table for a terminal.
     pub fn render(&self) -> String {
         let mut out = format!("shift {} ({})\n", self.shift, self.state);
+        if self.sandbox == SandboxMode::Off {
+            out.push_str("SANDBOX OFF: this shift's workers and gates ran with the factory's own rights ([sandbox] mode = \"off\")\n");
+        }
         out.push_str(&format!(
             "{:<20} {:<15} {:>5} {:>8} {:>7} {:>7} {:>10} {:>12} {:>12}  defects by gate\n",
             "job",
@@ -190,6 +250,15 @@ impl ShiftReport {
                 j.job,
                 j.needs_review,
                 if j.needs_review == 1 { "" } else { "s" },
+                self.shift
+            ));
+        }
+        for j in self.jobs.iter().filter(|j| j.sandbox_blocked > 0) {
+            out.push_str(&format!(
+                "{}: the sandbox refused {} attempt{} (an agent or a test trying to get out, or past a limit): see `sandbox_evidence` in `nightshift status {} --json`\n",
+                j.job,
+                j.sandbox_blocked,
+                if j.sandbox_blocked == 1 { "" } else { "s" },
                 self.shift
             ));
         }

@@ -17,6 +17,7 @@ use crate::error::FactoryError;
 use crate::job::{self, JobCtx};
 use crate::layout::Layout;
 use crate::report::{ShiftReport, report};
+use crate::sandbox::Host;
 use crate::spec_diff::differences;
 
 pub struct Options {
@@ -26,6 +27,8 @@ pub struct Options {
     /// A running `nightshift gateway` on the same store to use (e.g.
     /// `http://127.0.0.1:8787`); `None` starts one in-process for the shift.
     pub gateway_url: Option<String>,
+    /// The binary that is the sandbox's init (`BINARY __sandbox-init …`): the running one.
+    pub sandbox_init: std::path::PathBuf,
 }
 
 /// Check the spec against the configuration before anything runs; returns about what an
@@ -96,7 +99,9 @@ pub async fn run_shift(
         layout,
         progress,
         gateway_url,
+        sandbox_init,
     } = options;
+    let sandbox = Host::check(&spec, &config.file, &sandbox_init).await?;
     if let Some(url) = gateway_url {
         // A running gateway on the same store: it picks up the tokens minted here on
         // their first call; this process never touches its calls in flight.
@@ -107,7 +112,15 @@ pub async fn run_shift(
             format!("{base}/v1")
         };
         let link = GatewayLink::Running { v1 };
-        run_jobs(spec, store.clone(), link, layout, progress, min_call_nanos).await?;
+        run_jobs(
+            spec,
+            store.clone(),
+            link,
+            layout,
+            progress,
+            (min_call_nanos, sandbox),
+        )
+        .await?;
         return report(store.as_ref(), &name).await;
     }
     let gateway = nightshift_gateway::build(config, store.clone() as Arc<dyn Store>)
@@ -139,7 +152,15 @@ pub async fn run_shift(
         state: gateway,
         v1: format!("http://{addr}/v1"),
     };
-    let result = run_jobs(spec, store.clone(), link, layout, progress, min_call_nanos).await;
+    let result = run_jobs(
+        spec,
+        store.clone(),
+        link,
+        layout,
+        progress,
+        (min_call_nanos, sandbox),
+    )
+    .await;
     let _ = stop_tx.send(());
     match serving.await {
         Ok(Ok(())) => {}
@@ -208,7 +229,7 @@ async fn run_jobs(
     link: GatewayLink,
     layout: Layout,
     progress: Option<mpsc::UnboundedSender<Progress>>,
-    min_call_nanos: i64,
+    (min_call_nanos, sandbox): (i64, Option<Host>),
 ) -> Result<(), FactoryError> {
     let name = spec.name.clone();
     let shift_token_id = open_shift(&spec, store.as_ref(), &link).await?;
@@ -220,6 +241,7 @@ async fn run_jobs(
         layout,
         progress,
         min_call_nanos,
+        sandbox,
     });
 
     let permits = Arc::new(Semaphore::new(ctx.spec.concurrency));

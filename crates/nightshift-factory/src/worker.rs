@@ -53,6 +53,16 @@ pub struct IterationInput<'a> {
     pub time_limit: Duration,
     /// The job's scratch space, outside the worktree: worker homes go here.
     pub scratch: &'a Path,
+    /// The job's sandbox (`None`: the sandbox is off).
+    pub kit: Option<&'a crate::sandbox::Kit>,
+}
+
+impl IterationInput<'_> {
+    /// The gateway's base URL as the worker's processes reach it: through the sandbox's
+    /// bridge when there is one.
+    pub fn inside_v1(&self) -> &str {
+        self.kit.map_or(self.gateway_v1, |k| k.v1.as_str())
+    }
 }
 
 /// What a worker reports beside how it ended.
@@ -103,6 +113,16 @@ async fn builtin(
     cfg.max_turns = input.job.max_turns;
     cfg.command_timeout = input.time_limit.min(Duration::from_secs(600));
     cfg.process_tag = Some(crate::gating::process_tag(input.worktree));
+    if let Some(kit) = input.kit {
+        match kit.commands(false) {
+            Ok(s) => cfg.sandbox = Some(s),
+            Err(e) => {
+                return WorkerEnd::Failed {
+                    message: format!("cannot prepare the sandbox: {e}"),
+                };
+            }
+        }
+    }
     let prompt = nightshift_agent::Prompt {
         recipe: input.job.prompt.clone(),
         progress_notes: input.notes.to_string(),
@@ -176,22 +196,29 @@ async fn command(input: IterationInput<'_>) -> WorkerEnd {
             message: "worker `command` has no command".into(),
         };
     };
-    let run = nightshift_process::Command::shell(cmd, input.worktree)
+    let v1 = input.inside_v1();
+    let mut run = nightshift_process::Command::shell(cmd, input.worktree)
         .tag(crate::gating::process_tag(input.worktree))
         .time_limit(input.time_limit)
         .vars([
             ("NIGHTSHIFT_ITERATION", input.n.to_string()),
             ("NIGHTSHIFT_NOTES", input.notes.to_string()),
-            ("OPENAI_BASE_URL", input.gateway_v1.to_string()),
+            ("OPENAI_BASE_URL", v1.to_string()),
             ("OPENAI_API_KEY", input.token.to_string()),
-            (
-                "ANTHROPIC_BASE_URL",
-                input.gateway_v1.trim_end_matches("/v1").to_string(),
-            ),
+            ("ANTHROPIC_BASE_URL", v1.trim_end_matches("/v1").to_string()),
             ("ANTHROPIC_API_KEY", input.token.to_string()),
-        ])
-        .output(COMMAND_OUTPUT_BYTES)
-        .await;
+        ]);
+    if let Some(kit) = input.kit {
+        match kit.commands(false) {
+            Ok(s) => run = run.sandbox(s),
+            Err(e) => {
+                return WorkerEnd::Failed {
+                    message: format!("cannot prepare the sandbox: {e}"),
+                };
+            }
+        }
+    }
+    let run = run.output(COMMAND_OUTPUT_BYTES).await;
     let run = match run {
         Ok(r) => r,
         Err(e) => {

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use nightshift_process::{Command, End};
+use nightshift_process::{Command, End, Sandbox};
 
 use crate::result::{EXCERPT_MAX_BYTES, GateResult, tail_excerpt};
 
@@ -34,14 +34,22 @@ impl CommandGate {
     }
 }
 
-/// Run the gate in `dir`, its processes tagged `tag` (the job's), and judge it.
-pub async fn run_command(dir: &Path, gate: &CommandGate, tag: &str) -> GateResult {
+/// Run the gate in `dir`, its processes tagged `tag` (the job's), inside `sandbox` when
+/// given, and judge it.
+pub async fn run_command(
+    dir: &Path,
+    gate: &CommandGate,
+    tag: &str,
+    sandbox: Option<Sandbox>,
+) -> GateResult {
     tracing::debug!(gate = %gate.name, command = %gate.command, dir = %dir.display(), "Command gate starting.");
-    let run = Command::shell(&gate.command, dir)
+    let mut cmd = Command::shell(&gate.command, dir)
         .tag(tag)
-        .time_limit(gate.timeout)
-        .output(OUTPUT_CAP_BYTES)
-        .await;
+        .time_limit(gate.timeout);
+    if let Some(sandbox) = sandbox {
+        cmd = cmd.sandbox(sandbox);
+    }
+    let run = cmd.output(OUTPUT_CAP_BYTES).await;
     let result = match run {
         Ok(run) => {
             let (passed, exit_code, detail) = judge(gate, run.end);

@@ -202,6 +202,16 @@ impl Worktree {
         disk_usage(&self.path).await
     }
 
+    /// Delete every untracked file, ignored ones included (`git clean -ffdx`): what a
+    /// worker left past the disk limit, before anything is committed.
+    pub async fn remove_untracked(&self) -> Result<(), GitError> {
+        let _guard = lock_mirror(&self.mirror).await;
+        Git::new(&self.path, ["clean", "-ffdx", "--quiet"])
+            .run()
+            .await?;
+        Ok(())
+    }
+
     /// Remove the worktree (its branch stays). Refuses with [`GitError::WouldLoseWork`] if
     /// it has uncommitted changes or untracked files, or if its `HEAD` is not reachable from
     /// any ref under `refs/heads` or `refs/nightshift` (see [`Worktree::check_removable`] to

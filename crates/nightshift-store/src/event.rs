@@ -58,6 +58,12 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         review: Vec<String>,
     },
+    /// The sandbox refused attempts during iteration `n` (an agent or a test trying to get
+    /// out, or past a limit); recorded before the verdict, which it makes a defect.
+    SandboxBlocked {
+        n: u32,
+        attempts: Vec<BlockedAttempt>,
+    },
     /// A job stopped.
     JobFinished {
         reason: StopReason,
@@ -68,6 +74,33 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         landing: Option<Landing>,
     },
+}
+
+/// What the sandbox refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockedKind {
+    /// Forks refused at `sandbox.processes`.
+    Processes,
+    /// Processes killed at `sandbox.memory_mb`.
+    Memory,
+    /// A process killed for writing a file past `sandbox.file_mb`.
+    FileSize,
+    /// A path leading outside the worktree (the built-in agent's file tools).
+    Path,
+    /// The worktree grew past `sandbox.disk_mb`.
+    Disk,
+}
+
+/// One kind of refusal in an iteration: how many, by what, and what is known of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockedAttempt {
+    pub kind: BlockedKind,
+    pub count: u64,
+    /// The command line or tool that was refused (shortened).
+    pub by: String,
+    /// The refusal in words (the path, the bytes used and allowed).
+    pub detail: String,
 }
 
 impl Event {
@@ -82,6 +115,7 @@ impl Event {
             Self::IterationStarted { .. } => "iteration_started",
             Self::IterationCommitted { .. } => "iteration_committed",
             Self::IterationGated { .. } => "iteration_gated",
+            Self::SandboxBlocked { .. } => "sandbox_blocked",
             Self::JobFinished { .. } => "job_finished",
         }
     }
@@ -166,6 +200,15 @@ mod tests {
                 done_verified: true,
                 gate_ms: 0,
                 review: vec!["tests-intact".into()],
+            },
+            Event::SandboxBlocked {
+                n: 2,
+                attempts: vec![BlockedAttempt {
+                    kind: BlockedKind::Processes,
+                    count: 40,
+                    by: "python3 forks.py".into(),
+                    detail: "40 forks refused at the process limit".into(),
+                }],
             },
             Event::JobFinished {
                 reason: StopReason::Done,

@@ -20,7 +20,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use error::StoreError;
-pub use event::Event;
+pub use event::{BlockedAttempt, BlockedKind, Event};
 pub use factory_model::{EventRow, GateRow, IterationRow, JobRow, JobSpend, ShiftRow};
 pub use journal::Journal;
 pub use model::{GroupBy, InflightRow, LedgerRow, NewToken, TokenRecord, TotalRow, Write};

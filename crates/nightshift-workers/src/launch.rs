@@ -168,8 +168,10 @@ impl LaunchInput<'_> {
                 "exec".into(),
                 "--json".into(),
                 "--skip-git-repo-check".into(),
-                "--sandbox".into(),
-                "workspace-write".into(),
+                // Codex's own sandbox (bubblewrap again, inside ours) fails here: every
+                // command it runs would end `bwrap: execvp codex-linux-sandbox`. The
+                // factory's sandbox is the boundary; Codex's is off, and it asks nobody.
+                "--dangerously-bypass-approvals-and-sandbox".into(),
                 "--color".into(),
                 "never".into(),
                 self.prompt.into(),
@@ -368,7 +370,18 @@ wire_api = "responses"
         assert_eq!(l.files[0].0, Path::new("/scratch/home/.codex/config.toml"));
         assert_eq!(env(&l, "NIGHTSHIFT_GATEWAY_TOKEN"), Some("nsk_test"));
         assert_eq!(env(&l, "CODEX_HOME"), Some("/scratch/home/.codex"));
-        assert_eq!(l.args.last().map(String::as_str), Some("Fix it."));
+        assert_eq!(
+            l.args,
+            [
+                "exec",
+                "--json",
+                "--skip-git-repo-check",
+                "--dangerously-bypass-approvals-and-sandbox",
+                "--color",
+                "never",
+                "Fix it."
+            ]
+        );
     }
 
     #[test]

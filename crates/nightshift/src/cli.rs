@@ -49,6 +49,14 @@ pub enum Command {
     Token(TokenCommand),
     /// Model calls, tokens and dollars, grouped as asked.
     Ledger(LedgerArgs),
+    /// Check that this host can sandbox workers and gates, and what it enforces.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

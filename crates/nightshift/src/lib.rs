@@ -18,6 +18,14 @@ use clap::Parser;
 pub use exit::{BadInput, ExitStatus};
 
 pub fn main() -> ExitCode {
+    // Inside a sandbox this binary is its init: no command line of ours, no runtime.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == nightshift_factory::SANDBOX_INIT_ARG)
+    {
+        let code = nightshift_factory::sandbox_init(std::env::args_os().skip(2));
+        return ExitCode::from(u8::try_from(code).unwrap_or(125));
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

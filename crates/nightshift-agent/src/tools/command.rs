@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use nightshift_process::{Captured, Command, End};
+use nightshift_process::{Captured, Command, End, Sandbox};
 
 /// The longest command line accepted, in bytes.
 pub(crate) const MAX_COMMAND_LEN: usize = 16 * 1024;
@@ -31,11 +31,15 @@ pub(crate) async fn run(
     command: &str,
     timeout: Duration,
     tag: Option<&str>,
+    sandbox: Option<Sandbox>,
     max_bytes: usize,
 ) -> Result<CommandRun, String> {
     let mut cmd = Command::shell(command, root).time_limit(timeout);
     if let Some(tag) = tag {
         cmd = cmd.tag(tag);
+    }
+    if let Some(sandbox) = sandbox {
+        cmd = cmd.sandbox(sandbox);
     }
     let run = cmd.output(max_bytes).await.map_err(|e| e.to_string())?;
     let mut text = String::new();

@@ -280,13 +280,43 @@ pub(crate) fn truncate(mut text: String, max: usize) -> String {
     text
 }
 
-/// Runs the tool `name` with `arguments` (JSON text) in the worktree `root`.
+/// Runs the tool `name` with `arguments` (JSON text) in the worktree `root`. A file tool
+/// refused a path that leads outside the worktree is recorded in the sandbox's evidence:
+/// the model hears the refusal, the supervisor sees the attempt.
 pub(crate) async fn dispatch(
     cfg: &AgentConfig,
     root: &Path,
     name: &str,
     arguments: &str,
 ) -> Dispatch {
+    let out = dispatch_tool(cfg, root, name, arguments).await;
+    if let (Some(sandbox), Dispatch::Output { ok: false, .. }) = (&cfg.sandbox, &out)
+        && FILE_TOOLS.contains(&name)
+        && let Some(path) = serde_json::from_str::<serde_json::Value>(arguments)
+            .ok()
+            .and_then(|v| v.get("path")?.as_str().map(str::to_owned))
+        && paths::leads_outside(root, &path)
+    {
+        sandbox.evidence.record(
+            name,
+            nightshift_process::sandbox::Blocked::Path {
+                path: truncate(path, 300),
+            },
+        );
+    }
+    out
+}
+
+/// The tools that take a `path`.
+const FILE_TOOLS: [&str; 5] = [
+    "list_files",
+    "read_file",
+    "search",
+    "edit_file",
+    "write_file",
+];
+
+async fn dispatch_tool(cfg: &AgentConfig, root: &Path, name: &str, arguments: &str) -> Dispatch {
     let max_bytes = cfg.max_tool_output_bytes.max(1024);
     match name {
         "list_files" => {
@@ -407,6 +437,7 @@ async fn run_tool(cfg: &AgentConfig, root: &Path, args: RunArgs, max_bytes: usiz
         &args.command,
         timeout,
         cfg.process_tag.as_deref(),
+        cfg.sandbox.clone(),
         max_bytes,
     )
     .await

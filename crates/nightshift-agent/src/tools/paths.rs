@@ -59,6 +59,12 @@ pub(crate) fn resolve(root: &Path, path: &str) -> Result<Resolved, String> {
     Ok(Resolved { full, rel })
 }
 
+/// Whether `path` is refused because it leads outside the worktree (absolute, climbing
+/// above it, or through a symlink out), rather than for any other reason.
+pub(crate) fn leads_outside(root: &Path, path: &str) -> bool {
+    resolve(root, path).is_err_and(|e| e.contains("leads outside") || e.contains("is absolute"))
+}
+
 /// Checks that the deepest existing ancestor of `full` (itself included) lies inside `root`
 /// once symlinks are followed.
 fn check_inside(root: &Path, full: &Path, shown: &str) -> Result<(), String> {

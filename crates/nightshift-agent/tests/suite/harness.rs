@@ -54,6 +54,7 @@ pub fn config(base_url: String) -> AgentConfig {
         command_timeout: Duration::from_secs(20),
         max_tool_output_bytes: 16 * 1024,
         process_tag: None,
+        sandbox: None,
     }
 }
 

@@ -8,6 +8,25 @@ use super::state::Loop;
 use crate::error::FactoryError;
 use crate::worker::WorkerEnd;
 
+/// A worktree grown past `sandbox.disk_mb` is refused: the attempt goes into the
+/// iteration's evidence (which makes it a defect) and the untracked files go, so that the
+/// commit holds the edits to tracked files but not gigabytes of filler.
+async fn over_disk(l: &Loop) -> Result<(), FactoryError> {
+    let Some(kit) = &l.kit else {
+        return Ok(());
+    };
+    let limit = l.shift.spec.sandbox.disk_mb * 1024 * 1024;
+    let bytes = l.wt.disk_usage().await.map_err(|e| l.git(e))?;
+    if bytes <= limit {
+        return Ok(());
+    }
+    kit.evidence().record(
+        "the worktree",
+        nightshift_process::sandbox::Blocked::Disk { bytes, limit },
+    );
+    l.wt.remove_untracked().await.map_err(|e| l.git(e))
+}
+
 pub(crate) async fn commit(
     l: &mut Loop,
     mut row: IterationRow,
@@ -31,6 +50,7 @@ pub(crate) async fn commit(
         l.spec.name,
         summary.trim()
     );
+    over_disk(l).await?;
     let keep = iteration_ref(&l.shift.spec.name, &l.spec.name, n);
     let commit =
         l.wt.commit_and_keep(&message, Some(&keep))

@@ -23,15 +23,24 @@ pub(crate) async fn judge(
     let commit = row.commit_sha.clone().unwrap_or_default();
     l.progress(n, Phase::Gating).await;
     let gating = std::time::Instant::now();
-    let verdict: Verdict = gate(
+    let sandbox = match &l.kit {
+        Some(kit) => Some(kit.commands(false)?),
+        None => None,
+    };
+    let mut verdict: Verdict = gate(
         &l.spec.name,
         &l.wt,
         &l.spec.gates,
-        &row.base_sha,
-        &commit,
+        (&row.base_sha, &commit),
         row.claims_done,
+        sandbox.as_ref(),
     )
     .await?;
+    if let Some(refused) = super::evidence::take(l, n).await? {
+        verdict.results.push(refused);
+        verdict.accepted = false;
+        verdict.done_verified = false;
+    }
     // How long the gates took (reading the change from git, policy, commands): what the
     // factory's own overhead per iteration is measured without.
     let gate_ms = u64::try_from(gating.elapsed().as_millis()).unwrap_or(u64::MAX);

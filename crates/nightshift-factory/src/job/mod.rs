@@ -8,6 +8,7 @@
 //! knows another, only this one knows their order.
 
 mod commit;
+mod evidence;
 mod judge;
 mod land;
 mod prepare;

@@ -152,6 +152,26 @@ async fn start(
         .await?;
 
     let history = shift.store.iterations(&shift.spec.name, &name).await?;
+    let kit = match &shift.sandbox {
+        None => None,
+        Some(host) => {
+            let scratch = shift.layout.scratch(&shift.spec.name, &name);
+            let place = crate::sandbox::Place {
+                layout_root: shift.layout.root(),
+                worktree: wt.path(),
+                mirror: mirror.path(),
+                scratch: &scratch,
+                spec: &shift.spec,
+                gateway_v1: shift.gateway.v1(),
+                tools: crate::worker::cli(ctx.spec.worker)
+                    .and_then(|cli| crate::external::resolve(cli).ok())
+                    .and_then(|b| crate::external::package_dir(&b))
+                    .into_iter()
+                    .collect(),
+            };
+            Some(crate::sandbox::Kit::new(host, place).await?)
+        }
+    };
     let l = Loop {
         shift: ctx.shift,
         spec: ctx.spec,
@@ -166,6 +186,7 @@ async fn start(
         notes: resume::notes(&history),
         head: String::new(),
         repo_map: None,
+        kit,
     };
     Ok((l, resume::plan(&history)))
 }

@@ -33,6 +33,8 @@ pub(crate) struct Loop {
     pub repo_map: Option<String>,
     /// The progress notes the next iteration starts from.
     pub notes: String,
+    /// What the job's processes are sandboxed with (`None`: the sandbox is off).
+    pub kit: Option<crate::sandbox::Kit>,
 }
 
 impl Loop {

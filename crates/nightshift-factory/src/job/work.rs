@@ -45,6 +45,11 @@ pub(crate) async fn work(l: &mut Loop) -> Result<(IterationRow, Worked), Factory
     let mut events: Vec<String> = Vec::new();
     let mut report = WorkerReport::default();
     let scratch = shift.layout.scratch(&shift.spec.name, &l.spec.name);
+    if let Some(kit) = &l.kit {
+        // A private home for this iteration's commands and gates; what the last one left
+        // there goes.
+        kit.commands(true)?;
+    }
     let started_ms = now_ms();
     let mut end = worker::run(
         IterationInput {
@@ -57,6 +62,7 @@ pub(crate) async fn work(l: &mut Loop) -> Result<(IterationRow, Worked), Factory
             n,
             time_limit: l.time_limit(),
             scratch: &scratch,
+            kit: l.kit.as_ref(),
         },
         &mut |e| {
             if events.len() < MAX_EVENTS {

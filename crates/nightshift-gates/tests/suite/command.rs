@@ -11,7 +11,7 @@ fn gate(command: &str, timeout_ms: u64) -> CommandGate {
 }
 
 async fn run(dir: &Path, command: &str, timeout_ms: u64) -> GateResult {
-    run_command(dir, &gate(command, timeout_ms), "gates-test").await
+    run_command(dir, &gate(command, timeout_ms), "gates-test", None).await
 }
 
 /// The result without its duration (which varies), for whole-object comparison.

@@ -84,7 +84,13 @@ pub(crate) fn wrap(
     a.path("--proc", Path::new("/proc"));
     a.sized_tmpfs(p.limits.tmp_bytes, "/tmp");
     a.sized_tmpfs(p.limits.tmp_bytes, "/dev/shm");
-    let hidden: Vec<&PathBuf> = p.hidden.iter().filter(|d| d.is_dir()).collect();
+    // A folder under another hidden one is hidden with it (and is no mount of its own to
+    // make read-only again).
+    let mut hidden: Vec<&PathBuf> = p.hidden.iter().filter(|d| d.is_dir()).collect();
+    hidden.sort();
+    hidden.dedup();
+    let outer: Vec<&PathBuf> = hidden.clone();
+    hidden.retain(|d| !outer.iter().any(|o| o != d && under(d, o)));
     for dir in &hidden {
         a.path("--tmpfs", dir);
     }
@@ -104,7 +110,9 @@ pub(crate) fn wrap(
         Network::None => None,
     };
     let covers = p.hidden_files.iter().chain(sockets).filter(|f| {
-        Some(f.as_path()) != bridge
+        f.is_absolute()
+            && f.exists()
+            && Some(f.as_path()) != bridge
             && !under(f, Path::new("/tmp"))
             && !under(f, Path::new("/proc"))
             && !under(f, Path::new("/dev"))
@@ -125,6 +133,14 @@ pub(crate) fn wrap(
         a.flag("--setenv");
         a.flag("HOME");
         a.0.push(home.into());
+    }
+    a.flag("--setenv");
+    a.flag("TMPDIR");
+    a.flag("/tmp");
+    for (k, v) in &p.env {
+        a.flag("--setenv");
+        a.0.push(k.clone());
+        a.0.push(v.clone());
     }
     a.flag("--");
     a.0.push(sandbox.init.clone().into());
@@ -202,22 +218,27 @@ mod tests {
 
     #[test]
     fn mounts_come_in_the_order_that_makes_the_policy() {
-        let tmp = tempfile::tempdir().expect("tmp");
+        // Not under /tmp: the sandbox has a private one, and covers nothing there.
+        let tmp = tempfile::tempdir_in("/var/tmp").expect("tmp");
         let root = tmp.path();
         let work = root.join("work");
         let wt = work.join("worktrees/s/j");
         std::fs::create_dir_all(&wt).expect("mkdir");
         std::fs::write(wt.join(".git"), "gitdir: x").expect("write");
         let sock = work.join("scratch/gateway.sock");
+        let (host_sock, secret) = (root.join("x.sock"), root.join("nightshift.toml"));
+        std::fs::write(&host_sock, "").expect("write");
+        std::fs::write(&secret, "").expect("write");
         let sandbox = Sandbox::new(
             "/usr/bin/bwrap".into(),
             "/bin/nightshift".into(),
             Policy {
                 writable: vec![wt.clone()],
                 read_only: vec![wt.join(".git")],
-                hidden: vec![work.clone(), root.join("absent")],
-                hidden_files: vec!["/etc/hostname".into()],
+                hidden: vec![work.clone(), root.join("absent"), wt.clone(), work.clone()],
+                hidden_files: vec![secret.clone(), "relative.toml".into()],
                 home: None,
+                env: vec![("CARGO_TARGET_DIR".into(), "/t".into())],
                 network: Network::Gateway {
                     port: 8080,
                     socket: sock.clone(),
@@ -236,7 +257,7 @@ mod tests {
             &["-c".into(), "true".into()],
             &wt,
             &[],
-            &[sock.clone(), "/var/run/x.sock".into()],
+            &[sock.clone(), host_sock.clone(), root.join("gone.sock")],
         );
         let all = strings(&w);
         assert_eq!(all[0], "/usr/bin/bwrap");
@@ -244,18 +265,24 @@ mod tests {
         let hide = position(&all, &["--tmpfs", &s(&work)]);
         let bind = position(&all, &["--bind", &s(&wt), &s(&wt)]);
         let git = position(&all, &["--ro-bind", &s(&wt.join(".git"))]);
-        let cover = position(&all, &["--ro-bind", "/dev/null", "/var/run/x.sock"]);
+        let cover = position(&all, &["--ro-bind", "/dev/null", &s(&host_sock)]);
+        position(&all, &["--ro-bind", "/dev/null", &s(&secret)]);
         let bridge = position(&all, &["--ro-bind", &s(&sock), &s(&sock)]);
         let ro = position(&all, &["--remount-ro", &s(&work)]);
+        // Hidden once, the folder under it not again.
+        assert_eq!(all.iter().filter(|a| **a == s(&work)).count(), 2, "{all:?}");
+        assert!(!all.windows(2).any(|w| w[0] == "--tmpfs" && w[1] == s(&wt)));
         assert!(hide < bind && bind < git && git < cover && cover < bridge && bridge < ro);
         assert!(position(&all, &["--size", "4096", "--tmpfs", "/tmp"]) < hide);
-        // The bridge's own socket is not covered; a folder that does not exist is skipped.
+        // The bridge's own socket is not covered; a folder or file that does not exist, or a
+        // relative path, is skipped.
         assert!(!all.iter().any(|a| a == &s(&root.join("absent"))));
         assert_eq!(
             all.iter().filter(|a| a.as_str() == "/dev/null").count(),
             2,
             "{all:?}"
         );
+        position(&all, &["--setenv", "TMPDIR", "/tmp", "--setenv", "CARGO_TARGET_DIR", "/t"]);
         let tail = &all[position(&all, &["--", "/bin/nightshift"])..];
         assert_eq!(
             tail,

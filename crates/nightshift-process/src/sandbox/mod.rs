@@ -81,12 +81,14 @@ pub struct Policy {
     pub hidden_files: Vec<PathBuf>,
     /// The run's private home, bound read-write (and `HOME` inside).
     pub home: Option<PathBuf>,
+    /// Variables set inside on top of the command's own (`TMPDIR` is always `/tmp`).
+    pub env: Vec<(OsString, OsString)>,
     pub network: Network,
     pub limits: Limits,
 }
 
 /// A sandbox ready to wrap commands: the policy, and how to start the init.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sandbox {
     /// The `bwrap` binary.
     pub bwrap: PathBuf,

@@ -188,10 +188,16 @@ fn the_scaffold_is_a_valid_spec() {
 fn a_sandbox_policy_this_version_cannot_enforce_is_refused_not_ignored() {
     let f = Fleet::new();
     let ok = f
-        .parse(&format!("{GOOD}\n[sandbox]\nnetwork = \"none\"\nprocesses = 64\n"))
+        .parse(&format!(
+            "{GOOD}\n[sandbox]\nnetwork = \"none\"\nprocesses = 64\n"
+        ))
         .expect("valid");
     assert_eq!(
-        (ok.sandbox.network, ok.sandbox.processes, ok.sandbox.memory_mb),
+        (
+            ok.sandbox.network,
+            ok.sandbox.processes,
+            ok.sandbox.memory_mb
+        ),
         (nightshift_spec::SandboxNetwork::None, 64, 4096)
     );
     let mut out = String::new();

@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod diff;
+mod doctor;
 mod gateway;
 mod init;
 mod ledger;
@@ -40,6 +41,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Token(TokenCommand::List(a)) => done(token::list(a).await),
         Command::Token(TokenCommand::Revoke(a)) => done(token::revoke(a).await),
         Command::Ledger(a) => done(ledger::run(a).await),
+        Command::Doctor(a) => doctor::run(a).await,
     }
 }
 

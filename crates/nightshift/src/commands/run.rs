@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use nightshift_factory::{Layout, Options, Phase, Progress, ShiftReport};
 use nightshift_meter::format_usd;
-use nightshift_spec::{Config, ShiftSpec};
+use nightshift_spec::{Config, SandboxMode, ShiftSpec};
 use nightshift_store::{FactoryStore, StopReason};
 
 use crate::cli::{ResumeArgs, RunArgs, WorkArgs};
@@ -65,13 +65,16 @@ async fn go(config: Config, spec: ShiftSpec, work: &WorkArgs) -> anyhow::Result<
             .iter()
             .map(|j| (j.name.clone(), j.max_iterations))
             .collect();
-        move || watch(rx, jobs)
+        let unconfined = spec.sandbox.mode == SandboxMode::Off;
+        move || watch(rx, jobs, unconfined)
     });
     let layout = layout(&config, work);
     let options = Options {
         layout: layout.clone(),
         progress: Some(tx),
         gateway_url: work.gateway.clone(),
+        sandbox_init: std::env::current_exe()
+            .context("cannot find this binary (the sandbox's init)")?,
     };
     let (name, jobs) = (
         spec.name.clone(),
@@ -127,7 +130,9 @@ pub fn print_report(report: &ShiftReport, json: bool) -> anyhow::Result<()> {
 }
 
 /// Progress bars on a terminal; one line per change of phase otherwise.
-fn watch(mut rx: mpsc::UnboundedReceiver<Progress>, jobs: Vec<(String, u32)>) {
+fn watch(mut rx: mpsc::UnboundedReceiver<Progress>, jobs: Vec<(String, u32)>, unconfined: bool) {
+    // Every line says it when nothing is confined.
+    let warn = if unconfined { "[NO SANDBOX] " } else { "" };
     let tty = std::io::stderr().is_terminal();
     let multi = MultiProgress::with_draw_target(if tty {
         ProgressDrawTarget::stderr()
@@ -141,7 +146,7 @@ fn watch(mut rx: mpsc::UnboundedReceiver<Progress>, jobs: Vec<(String, u32)>) {
     for (name, max) in jobs {
         let bar = multi.add(ProgressBar::new(u64::from(max)));
         bar.set_style(style.clone());
-        bar.set_prefix(name.clone());
+        bar.set_prefix(format!("{warn}{name}"));
         bar.set_message("waiting");
         bars.insert(name, bar);
     }
@@ -169,7 +174,7 @@ fn watch(mut rx: mpsc::UnboundedReceiver<Progress>, jobs: Vec<(String, u32)>) {
         }
         if !tty {
             eprintln!(
-                "{} iteration {}/{}: {msg}",
+                "{warn}{} iteration {}/{}: {msg}",
                 p.job, p.iteration, p.max_iterations
             );
         }

@@ -260,7 +260,8 @@ async fn a_job_never_builds_on_a_branch_it_did_not_make() {
 }
 
 /// The branch moves upstream while the job runs (here the worker itself stands in for a
-/// colleague pushing): the fast-forward-only landing is refused and reported, not claimed.
+/// colleague pushing, so it runs unsandboxed: inside the sandbox the source repository is
+/// out of its reach): the fast-forward-only landing is refused and reported, not claimed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_landing_refused_upstream_is_reported_not_claimed() {
     let w = World::new(Script::new([])).await;
@@ -272,7 +273,11 @@ async fn a_landing_refused_upstream_is_reported_not_claimed() {
          git -C {src} -c user.name=x -c user.email=x@x update-ref refs/heads/nightshift/rules/calc $(git -C {src} -c user.name=x -c user.email=x@x commit-tree -m theirs -p main main^{{tree}}) && \\
          sed -i 's/a - b/a + b/' calc.py && echo NIGHTSHIFT_DONE"
     );
-    let body = spec("\"calc\"", "[stop]\nmax_iterations = 1").replace(
+    let body = spec(
+        "\"calc\"",
+        "[stop]\nmax_iterations = 1\n\n[sandbox]\nmode = \"off\"",
+    )
+    .replace(
         "worker = \"builtin\"",
         &format!("worker = \"command\"\ncommand = \"\"\"\n{worker}\n\"\"\""),
     );

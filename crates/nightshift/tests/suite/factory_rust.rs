@@ -1,8 +1,8 @@
 //! The factory on a Rust crate with its own test suite: `cargo test` as the gate.
 //!
-//! The gate runs with a cleared environment that keeps the factory's `CARGO_TARGET_DIR`, so
-//! each test points it outside the repository: the build goes there, not into the worktree,
-//! and is shared by the iterations of one test.
+//! The gate runs sandboxed: where the factory has a `CARGO_TARGET_DIR`, each job builds into
+//! a target folder of its own in its scratch space (kept between its iterations, never
+//! shared with another job), not into the worktree nor into the factory's folder.
 
 use std::path::Path;
 
@@ -173,8 +173,13 @@ async fn claiming_done_while_cargo_test_fails_is_a_defect() {
         "the source repository is untouched"
     );
     assert!(
-        w.path("target").is_dir(),
-        "the build went to CARGO_TARGET_DIR"
+        !w.path("target").join("debug").exists(),
+        "nothing was built into the factory's own CARGO_TARGET_DIR"
+    );
+    assert!(
+        w.path(".nightshift/scratch/fix-adder/adder/cargo-target/debug")
+            .is_dir(),
+        "the build went to the job's own target folder"
     );
 }
 

@@ -108,7 +108,7 @@ async fn kill_during_an_agent_command_then_resume_ends_the_command() {
     ]))
     .await;
     python_repo(&w.path("calc"));
-    w.spec(&spec(TESTS));
+    w.spec(&unconfined(&spec(TESTS)));
     let mut child = spawn(&w, &[]);
     wait_for(&mut child, "the agent's command to start", || {
         marker.exists()
@@ -144,7 +144,7 @@ async fn kill_during_a_gate_then_resume() {
         "if [ ! -e '{m}' ]; then echo $$ > '{m}.tmp'; mv '{m}.tmp' '{m}'; sleep 30; fi; {TESTS}",
         m = marker.display()
     );
-    w.spec(&spec(&gate));
+    w.spec(&unconfined(&spec(&gate)));
     let mut child = spawn(&w, &[]);
     wait_for(&mut child, "the gate to start", || marker.exists()).await;
     kill9(child);
@@ -226,7 +226,7 @@ async fn ctrl_c_ends_everything_the_shift_started_and_exits_130() {
     ]))
     .await;
     python_repo(&w.path("calc"));
-    w.spec(&spec(TESTS));
+    w.spec(&unconfined(&spec(TESTS)));
     let mut child = spawn(&w, &[]);
     wait_for(&mut child, "the agent's command to start", || {
         marker.exists()
@@ -252,4 +252,41 @@ async fn ctrl_c_ends_everything_the_shift_started_and_exits_130() {
     // Where the job stood is kept: a resume continues it.
     let report = resume(&w);
     assert_eq!(report["state"], "finished", "{report:#}");
+}
+
+/// In the sandbox nothing of a job outlives the factory: killed with `-9` mid-gate, its
+/// gate dies with it (bubblewrap dies with its parent, and the gate's PID namespace with
+/// bubblewrap), and the resumed run gates the kept commit afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandboxed_processes_die_with_a_killed_factory() {
+    let w = World::new(Script::new([edit("a - b", "a + b"), finish(true)])).await;
+    python_repo(&w.path("calc"));
+    // The marker goes in the sandbox's private home (kept while the iteration lasts); the
+    // sleeper is found by its unusual length.
+    let gate = format!(
+        "if [ ! -e \"$HOME/started\" ]; then touch \"$HOME/started\"; sleep 86407; fi; {TESTS}"
+    );
+    w.spec(&spec(&gate));
+    let marker = w.path(".nightshift/scratch/fix-calc/calc/sandbox-home/started");
+    let mut child = spawn(&w, &[]);
+    wait_for(&mut child, "the gate to start", || marker.exists()).await;
+    kill9(child);
+    let sleeping = || {
+        let out = Command::new("pgrep")
+            .args(["-f", "sleep 86407"])
+            .output()
+            .expect("pgrep runs");
+        !out.stdout.is_empty()
+    };
+    let mut gone = false;
+    for _ in 0..100 {
+        if !sleeping() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(gone, "the sandboxed gate outlived the factory");
+    let report = resume(&w);
+    assert_eq!(summary(&report["jobs"][0]), ("done".into(), 1, 1, 0), "{report:#}");
 }

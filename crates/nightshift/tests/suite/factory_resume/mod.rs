@@ -254,6 +254,13 @@ job_usd = "0.50"
     )
 }
 
+/// The same spec with the sandbox off: for the tests of what the factory reaps itself
+/// (markers written outside the worktree, process ids of the host). Inside the sandbox a
+/// killed factory's processes die with it (`sandboxed_processes_die_with_a_killed_factory`).
+fn unconfined(spec: &str) -> String {
+    format!("{spec}\n[sandbox]\nmode = \"off\"\n")
+}
+
 fn toml_string(s: &str) -> String {
     Value::String(s.to_string()).to_string()
 }
