@@ -153,6 +153,7 @@ pub async fn judge(
                 },
                 old_text: c.old_text,
                 new_text: c.new_text,
+                link_target: c.link_target,
             })
             .collect(),
         insertions: stat.insertions,

@@ -25,6 +25,10 @@ pub struct FileChange {
     pub status: ChangeStatus,
     pub old_text: Option<String>,
     pub new_text: Option<String>,
+    /// Where the file points when it is a symbolic link after the change (git's mode
+    /// `120000`): the link's text, as git stores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_target: Option<String>,
 }
 
 impl FileChange {
@@ -34,6 +38,7 @@ impl FileChange {
             status: ChangeStatus::Added,
             old_text: None,
             new_text: Some(new_text.into()),
+            link_target: None,
         }
     }
 
@@ -47,6 +52,7 @@ impl FileChange {
             status: ChangeStatus::Modified,
             old_text: Some(old_text.into()),
             new_text: Some(new_text.into()),
+            link_target: None,
         }
     }
 
@@ -56,6 +62,7 @@ impl FileChange {
             status: ChangeStatus::Deleted,
             old_text: Some(old_text.into()),
             new_text: None,
+            link_target: None,
         }
     }
 
@@ -70,6 +77,20 @@ impl FileChange {
             status: ChangeStatus::Renamed { from: from.into() },
             old_text: Some(old_text.into()),
             new_text: Some(new_text.into()),
+            link_target: None,
+        }
+    }
+
+    /// A symbolic link added at `path`, pointing to `target` (git stores the target as the
+    /// link's text).
+    pub fn symlink(path: impl Into<String>, target: impl Into<String>) -> Self {
+        let target = target.into();
+        Self {
+            path: path.into(),
+            status: ChangeStatus::Added,
+            old_text: None,
+            new_text: Some(target.clone()),
+            link_target: Some(target),
         }
     }
 

@@ -10,7 +10,8 @@
 //! | [`result`] | [`GateResult`], the evidence of one gate, and the excerpt helpers that keep it small |
 //! | [`command`] | [`CommandGate`] and [`run_command`]: `sh -c` through the process supervisor (`nightshift-process`), a timeout that kills everything it started, output capped while it is read |
 //! | [`change`] | [`Change`], [`FileChange`], [`ChangeStatus`]: an iteration's change as the factory hands it over |
-//! | [`policy`] | [`Policy`] and [`check`]: the gates `non-empty-change`, `tests-intact`, `protected-paths`, `diff-size`, `hooks` |
+//! | [`policy`] | [`Policy`] and [`check`]: the gates `non-empty-change`, `tests-intact`, `protected-paths`, `diff-size`, `hooks`, `symlinks` |
+//! | [`symlinks`] | the `symlinks` rule: a link added or modified must point inside the repository |
 //! | [`tests_guard`] | the `tests-intact` rule: which files it compares, what fails and what goes to review; [`modified_test_files`] for running the base tests |
 //! | [`test_scan`] | what a file holds per language: code without comments, tests, assertions, skip markers |
 //! | [`assertions`] | assertions as whole statements, normalised and compared as a multiset |
@@ -26,6 +27,7 @@ pub mod change;
 pub mod command;
 pub mod policy;
 pub mod result;
+pub mod symlinks;
 pub mod test_scan;
 pub mod tests_guard;
 

@@ -1,6 +1,6 @@
 //! Policy gates: checks on the change itself, no command run.
 //!
-//! [`check`] answers one [`GateResult`] per gate, always all five and in this order
+//! [`check`] answers one [`GateResult`] per gate, always all six and in this order
 //! ([`GATE_NAMES`]); a gate the policy turns off passes and says so.
 //!
 //! | gate | fails when |
@@ -10,6 +10,7 @@
 //! | `protected-paths` | a changed path, or a rename's old path, matches `protected_paths` |
 //! | `diff-size` | insertions + deletions exceed `max_changed_lines` |
 //! | `hooks` | `core.hooksPath` is set, a file under `.git/hooks/` or `.husky/` changed, or `.pre-commit-config.yaml` was deleted or lost `- id:` entries (with `forbid_hook_bypass`) |
+//! | `symlinks` | a symbolic link added or modified points to an absolute path or, resolved from its folder, outside the repository (always on; see [`crate::symlinks`]) |
 //!
 //! Globs are matched against `/`-separated paths relative to the repository root; `*` stays
 //! within one path segment and `**` crosses segments (`**/x` also matches `x` at the root).
@@ -26,12 +27,13 @@ use crate::result::GateResult;
 use crate::tests_guard;
 
 /// The policy gates, in the order [`check`] reports them.
-pub const GATE_NAMES: [&str; 5] = [
+pub const GATE_NAMES: [&str; 6] = [
     "non-empty-change",
     "tests-intact",
     "protected-paths",
     "diff-size",
     "hooks",
+    crate::symlinks::GATE,
 ];
 
 /// Where tests live by convention, per language.
@@ -201,6 +203,7 @@ pub fn check(policy: &Policy, change: &Change) -> Result<Vec<GateResult>, Policy
         timed(|| protected_paths(&compiled, change)),
         timed(|| diff_size(policy, change)),
         timed(|| hooks(policy, change)),
+        timed(|| crate::symlinks::symlinks(change)),
     ];
     for r in results.iter().filter(|r| !r.passed) {
         tracing::debug!(gate = %r.gate, detail = %r.detail, "policy gate failed");

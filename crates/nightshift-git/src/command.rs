@@ -1,4 +1,10 @@
 //! How `git` is run: a scrubbed environment, hardening options, the factory's identity.
+//!
+//! Every hardened call (all but reads of configuration) carries `-c` overrides for the
+//! keys that would make git run a program ([`HARDENING`] and the `Override` keys of
+//! `trust::keys`), and is refused when the repository's own configuration sets a key no
+//! override can reach (a filter driver, a remote's upload-pack, an include): see
+//! `trust::keys::refuse_untrusted`.
 
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
@@ -60,18 +66,17 @@ const SCRUBBED_ENV: &[&str] = &[
     "GIT_COMMITTER_EMAIL",
 ];
 
-/// `-c` options for every command but reading configuration: no hooks (the agent may have
-/// set `core.hooksPath`; `--no-verify` alone still runs `prepare-commit-msg`,
-/// `post-commit`, `post-checkout` and `reference-transaction`), no signing, no fsmonitor
-/// daemon, no automatic gc (it may detach and race later commands), no colour, no
-/// submodule recursion (it could reach the network), bare mirrors usable from their folder,
-/// no user-wide ignore file: what is committed and cleaned depends on the repository's
-/// own `.gitignore` files only, the same on every machine; and no checksum over the index.
+/// `-c` options for every command but reading configuration, besides the command-running
+/// keys of `trust::keys` (hooks, fsmonitor, editors, signing programs): no signing, no
+/// automatic gc (it may detach and race later commands), no colour, no submodule recursion
+/// (it could reach the network), bare mirrors usable from their folder, no user-wide ignore
+/// file: what is committed and cleaned depends on the repository's own `.gitignore` files
+/// only, the same on every machine; and no checksum over the index. (`--no-verify` alone
+/// would still run `prepare-commit-msg`, `post-commit`, `post-checkout` and
+/// `reference-transaction`: hooks are off through `core.hooksPath=/dev/null`.)
 const HARDENING: &[&str] = &[
-    "core.hooksPath=/dev/null",
     "commit.gpgSign=false",
     "tag.gpgSign=false",
-    "core.fsmonitor=false",
     "gc.auto=0",
     "maintenance.auto=false",
     "color.ui=never",
@@ -96,6 +101,7 @@ pub(crate) struct Git<'a> {
     dir: &'a Path,
     args: Vec<OsString>,
     hardened: bool,
+    despite_config: bool,
     config: Vec<String>,
     identity: Option<&'a Identity>,
     input: Option<Vec<u8>>,
@@ -111,6 +117,7 @@ impl<'a> Git<'a> {
             dir,
             args: args.into_iter().map(|a| a.as_ref().to_owned()).collect(),
             hardened: true,
+            despite_config: false,
             config: Vec::new(),
             identity: None,
             input: None,
@@ -121,6 +128,15 @@ impl<'a> Git<'a> {
     /// (`git config --get` reports command-line overrides as if they were configured).
     pub fn plain(mut self) -> Self {
         self.hardened = false;
+        self
+    }
+
+    /// Run even where the repository's own configuration sets a refused key (the
+    /// overrides still apply): only for commands that read refs or objects and run no
+    /// program whatever is configured, such as listing a tampered mirror's refs to carry
+    /// them into its rebuild.
+    pub fn despite_config(mut self) -> Self {
+        self.despite_config = true;
         self
     }
 
@@ -174,7 +190,14 @@ impl<'a> Git<'a> {
             .env("GIT_COMMITTER_NAME", &id.name)
             .env("GIT_COMMITTER_EMAIL", &id.email);
         if self.hardened {
+            if !self.despite_config {
+                // Boxed: the check itself runs `git config` (unhardened, so no deeper).
+                Box::pin(crate::trust::keys::refuse_untrusted(self.dir)).await?;
+            }
             for kv in HARDENING {
+                cmd.arg("-c").arg(kv);
+            }
+            for kv in crate::trust::keys::overrides() {
                 cmd.arg("-c").arg(kv);
             }
         }

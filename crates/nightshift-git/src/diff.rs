@@ -34,7 +34,13 @@ pub struct FileChange {
     pub status: ChangeStatus,
     pub old_text: Option<String>,
     pub new_text: Option<String>,
+    /// Where the file points when its new side is a symbolic link (mode `120000`): the
+    /// link's text as git stores it, bytes that are not UTF-8 replaced by U+FFFD.
+    pub link_target: Option<String>,
 }
+
+/// git's mode of a symbolic link.
+const SYMLINK_MODE: &str = "120000";
 
 /// Size of a change, as `git diff --numstat` counts it (binary files count as files only).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -123,6 +129,12 @@ impl Worktree {
             .collect();
         let texts = self.blob_texts(&wanted).await?;
         let text_of = |sha: &str| texts.get(sha).cloned().flatten();
+        let links: Vec<&str> = entries
+            .iter()
+            .filter(|e| e.new_mode == SYMLINK_MODE)
+            .map(|e| e.new_sha.as_str())
+            .collect();
+        let targets = self.link_targets(&links).await?;
 
         let changes = entries
             .into_iter()
@@ -140,6 +152,7 @@ impl Worktree {
                     text_of(&e.old_sha)
                 };
                 FileChange {
+                    link_target: targets.get(&e.new_sha).cloned(),
                     path: e.path,
                     status,
                     old_text,
@@ -161,6 +174,27 @@ impl Worktree {
             repo: self.path().to_owned(),
             detail,
         })
+    }
+
+    /// What the symbolic links stored as the blobs `shas` point to, by blob.
+    async fn link_targets(&self, shas: &[&str]) -> Result<HashMap<String, String>, GitError> {
+        if shas.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let request: String = shas.iter().map(|s| format!("{s}\n")).collect();
+        let out = Git::new(self.path(), ["cat-file", "--batch"])
+            .input(request)
+            .run()
+            .await?;
+        let blobs = parse_batch(&out).map_err(|detail| GitError::Output {
+            args: "cat-file --batch".to_owned(),
+            repo: self.path().to_owned(),
+            detail,
+        })?;
+        Ok(blobs
+            .into_iter()
+            .filter_map(|(sha, bytes)| Some((sha, String::from_utf8_lossy(&bytes?).into_owned())))
+            .collect())
     }
 
     /// The texts of blobs, `None` for those too large, binary or not UTF-8. Sizes are asked

@@ -72,6 +72,20 @@ pub enum GitError {
         source: Box<GitError>,
     },
 
+    /// A repository's own configuration sets a key that would make git run a program or
+    /// send the factory's transfers elsewhere, which no `-c` override can neutralise.
+    #[error(
+        "refusing to run git in {}: {} sets `{key}`, which {why}; nightshift never lets a repository's own configuration run programs or redirect its fetches and pushes. Remove the key; a mirror changed this way is rebuilt from its source on its next use",
+        repo.display(),
+        file.display()
+    )]
+    Untrusted {
+        repo: PathBuf,
+        file: PathBuf,
+        key: String,
+        why: String,
+    },
+
     /// The caller passed something this crate refuses before running git.
     #[error("{what}")]
     InvalidArgument { what: String },

@@ -36,6 +36,7 @@
 //! | [`error`] | [`GitError`] |
 //! | `command` | how `git` is run: environment, hardening, identity ([`Identity`]) |
 //! | `lock` | the per-mirror async locks: writes one at a time, no mirror swapped during a commit |
+//! | `trust` | what the factory refuses in a mirror's own files: command-running keys on every call, the checks and the record before each use |
 //! | `rebuild` | a broken mirror found by git's own checks and rebuilt from its source, the factory's refs and worktrees carried over |
 //! | `usage` | disk usage of a folder |
 
@@ -46,6 +47,7 @@ mod lock;
 pub mod mirror;
 mod rebuild;
 pub mod refs;
+mod trust;
 mod usage;
 pub mod worktree;
 

@@ -7,6 +7,7 @@ use crate::error::GitError;
 use crate::lock::{lock_mirror, replace_generation};
 use crate::rebuild;
 use crate::refs::{BRANCH_PREFIX, natural_cmp, under_prefix};
+use crate::trust::{self, record};
 use crate::usage::disk_usage;
 
 mod source;
@@ -35,8 +36,9 @@ impl Mirror {
     /// delete — and then let `git gc --auto` run in the foreground.
     ///
     /// A mirror that git finds broken (a ref file holding garbage or naming a missing
-    /// object, a corrupt `packed-refs`, a fetch that fails on missing history) is rebuilt
-    /// from the source: cloned afresh, every factory ref and job branch whose history is
+    /// object, a corrupt `packed-refs`, a fetch that fails on missing history), or that
+    /// was changed outside the factory (configuration, hooks or the factory's refs; see
+    /// `trust`), is rebuilt from the source: cloned afresh, every factory ref and job branch whose history is
     /// intact carried over (what is dropped is logged, with why), its worktrees kept, and
     /// swapped into place atomically. [`GitError::Rebuild`] when that fails: the broken
     /// mirror is then left as it was.
@@ -61,7 +63,7 @@ impl Mirror {
             identity: Identity::default(),
         };
         if tokio::fs::try_exists(&mirror.path).await.unwrap_or(false) {
-            mirror.check_existing().await?;
+            mirror.check_bare().await?;
             mirror.refresh_or_rebuild(&cache).await?;
         } else {
             mirror.clone_fresh(&cache).await?;
@@ -69,7 +71,10 @@ impl Mirror {
         Ok(mirror)
     }
 
-    /// Open a mirror made earlier by [`Mirror::ensure`], without touching the network.
+    /// Open a mirror made earlier by [`Mirror::ensure`], without touching the network
+    /// unless it was changed outside the factory: then it is rebuilt from its source, as
+    /// [`Mirror::ensure`] would. Its source is the one the factory recorded; a mirror
+    /// without a record must be named after the source its configuration gives.
     pub async fn open(path: &Path) -> Result<Mirror, GitError> {
         let path = tokio::fs::canonicalize(path)
             .await
@@ -77,16 +82,34 @@ impl Mirror {
                 path: path.to_owned(),
                 detail: format!("{e}"),
             })?;
-        let source = Git::new(&path, ["config", "--get", "remote.origin.url"])
-            .plain()
-            .output()
-            .await?;
+        let source = match record::load(&path).await? {
+            Some(record) => record.source,
+            None => {
+                let out = Git::new(&path, ["config", "--get", "remote.origin.url"])
+                    .plain()
+                    .output()
+                    .await?;
+                trim_line(&out.stdout)
+            }
+        };
+        let named = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if named.as_deref() != Some(mirror_dir_name(&source).as_str()) {
+            return Err(GitError::NotARepository {
+                path,
+                detail: format!(
+                    "its folder is not named after its source {source:?}, so nightshift did not make it; open it with Mirror::ensure and its source"
+                ),
+            });
+        }
         let mirror = Mirror {
-            source: trim_line(&source.stdout),
+            source,
             path,
             identity: Identity::default(),
         };
         mirror.check_bare().await?;
+        let _generation = replace_generation(&mirror.path).await;
+        let _guard = lock_mirror(&mirror.path).await;
+        mirror.rebuild_if_tampered().await?;
         Ok(mirror)
     }
 
@@ -106,7 +129,9 @@ impl Mirror {
         &self.path
     }
 
-    /// What the mirror was cloned from: a canonical local path or the URL as given.
+    /// What the mirror was cloned from: a canonical local path or the URL as given. Every
+    /// fetch and push names it, never the mirror's `origin`, whose configuration the
+    /// factory does not trust.
     pub fn source(&self) -> &str {
         &self.source
     }
@@ -135,22 +160,32 @@ impl Mirror {
     pub async fn update_ref(&self, name: &str, sha: &str) -> Result<(), GitError> {
         check_ref_name(name, &self.path)?;
         let _guard = lock_mirror(&self.path).await;
-        Git::new(&self.path, ["update-ref", name, sha])
-            .run()
-            .await?;
-        Ok(())
+        let added = record::updating(&self.path, &[(name, sha)]).await?;
+        let updated = Git::new(&self.path, ["update-ref", name, sha]).run().await;
+        record::updated(&self.path, added, updated.is_ok()).await?;
+        updated.map(drop)
     }
 
     /// Land a job's branch in the source repository: push `refs/heads/<branch>` to the
-    /// mirror's origin, fast-forward only. A branch that moved on upstream (someone else's
-    /// commits, an earlier shift of the same name) is refused, never overwritten: the error
-    /// says so, and the work stays on the mirror's branch and refs.
+    /// mirror's source (never to a URL the mirror's configuration names), fast-forward
+    /// only. A branch that moved on upstream (someone else's commits, an earlier shift of
+    /// the same name) is refused, never overwritten: the error says so, and the work stays
+    /// on the mirror's branch and refs. A mirror changed outside the factory is rebuilt
+    /// from its source first (see `trust`).
     pub async fn push_branch(&self, branch: &str) -> Result<(), GitError> {
         let spec = format!("refs/heads/{branch}:refs/heads/{branch}");
+        let _generation = replace_generation(&self.path).await;
         let _guard = lock_mirror(&self.path).await;
+        self.rebuild_if_tampered().await?;
         Git::new(
             &self.path,
-            ["push", "--quiet", "--porcelain", "origin", spec.as_str()],
+            [
+                "push",
+                "--quiet",
+                "--porcelain",
+                self.source.as_str(),
+                spec.as_str(),
+            ],
         )
         .run()
         .await?;
@@ -202,7 +237,10 @@ impl Mirror {
     }
 
     async fn check_bare(&self) -> Result<(), GitError> {
+        // Runs no program whatever is configured; a tampered configuration is the trust
+        // check's to find, and rebuild.
         let out = Git::new(&self.path, ["rev-parse", "--is-bare-repository"])
+            .despite_config()
             .output()
             .await?;
         if out.status != 0 || trim_line(&out.stdout) != "true" {
@@ -239,7 +277,7 @@ impl Mirror {
                 "fetch",
                 "--quiet",
                 "--prune",
-                "origin",
+                self.source.as_str(),
                 "+refs/heads/*:refs/heads/*",
                 keep.as_str(),
             ],
@@ -271,6 +309,11 @@ impl Mirror {
                 e,
             ));
         }
+        record::store(
+            &self.path,
+            &record::fresh(&self.path, &self.source, Vec::new()).await?,
+        )
+        .await?;
         tracing::info!(mirror = %self.path.display(), source = %self.source, "cloned a new mirror");
         Ok(())
     }
@@ -278,6 +321,10 @@ impl Mirror {
     /// Refresh, or rebuild the mirror from its source where git finds it broken (see
     /// `rebuild` for the checks and what is carried over).
     async fn refresh_or_rebuild(&self, cache: &Path) -> Result<(), GitError> {
+        // A rebuilt mirror is a fresh clone: nothing to refresh.
+        if self.rebuild_if_tampered().await? {
+            return Ok(());
+        }
         let broken = match rebuild::broken_refs(&self.path).await? {
             Some(why) => why,
             None => match self.refresh().await {
@@ -290,7 +337,26 @@ impl Mirror {
                 },
             },
         };
-        rebuild::rebuild(cache, &self.path, &self.source, &broken).await
+        // The factory's record knows where its refs were, broken files or not.
+        let recorded = record::load(&self.path)
+            .await?
+            .filter(|r| r.source == self.source)
+            .map(|r| r.latest_refs());
+        rebuild::rebuild(cache, &self.path, &self.source, &broken, recorded).await
+    }
+
+    /// Rebuild the mirror from its source if it was changed outside the factory (see
+    /// `trust`), restoring the factory's refs from its record; whether it was. Called with
+    /// the mirror's locks held.
+    async fn rebuild_if_tampered(&self) -> Result<bool, GitError> {
+        let Some(tampered) = trust::check(&self.path, &self.source).await? else {
+            return Ok(false);
+        };
+        tracing::warn!(mirror = %self.path.display(), found = %tampered.why, "The mirror was changed outside the factory; rebuilding it from its source");
+        let cache = self.path.parent().unwrap_or(Path::new("/"));
+        let why = format!("changed outside the factory: {}", tampered.why);
+        rebuild::rebuild(cache, &self.path, &self.source, &why, tampered.refs).await?;
+        Ok(true)
     }
 }
 

@@ -27,6 +27,7 @@ use std::path::Path;
 use crate::command::{Git, Output};
 use crate::error::GitError;
 use crate::mirror::{clone_bare, parse_worktree_list, temp_path};
+use crate::refs::{REF_NAMESPACE, under_prefix};
 
 mod salvage;
 mod swap;
@@ -119,25 +120,29 @@ fn complaint(out: &Output) -> String {
     said
 }
 
-/// Rebuild the mirror at `mirror` from `source`, which git found `broken`. Called with
-/// the mirror's locks held (see `Mirror::ensure`).
+/// Rebuild the mirror at `mirror` from `source`, which git found `broken` (or the trust
+/// check found changed). The refs under `refs/nightshift` carried over are `recorded`, the
+/// factory's own record of them, where there is one, else the old mirror's. Called with
+/// the mirror's locks held (see `Mirror::ensure`). The new mirror's trust record is
+/// written before this returns.
 pub(crate) async fn rebuild(
     cache: &Path,
     mirror: &Path,
     source: &str,
     broken: &str,
+    recorded: Option<Vec<Ref>>,
 ) -> Result<(), GitError> {
     tracing::warn!(mirror = %mirror.display(), broken, "The mirror is broken; rebuilding it from its source");
     let fresh = temp_path(cache, "rebuild", mirror);
     let salvage = temp_path(cache, "salvage", mirror);
-    let prepared = prepare(cache, mirror, source, &fresh, &salvage).await;
+    let prepared = prepare(cache, mirror, source, &fresh, &salvage, recorded).await;
     remove_quietly(&salvage).await;
     let failed = |source| GitError::Rebuild {
         path: mirror.to_owned(),
         broken: broken.to_owned(),
         source: Box::new(source),
     };
-    let (kept, dropped) = match prepared {
+    let (carried, dropped) = match prepared {
         Ok(carried) => carried,
         Err(e) => {
             remove_quietly(&fresh).await;
@@ -156,24 +161,38 @@ pub(crate) async fn rebuild(
     };
     remove_quietly(&old).await;
     reset_worktree_indexes(mirror).await;
+    let kept = carried.len();
+    crate::trust::record::store(
+        mirror,
+        &crate::trust::record::fresh(mirror, source, carried).await?,
+    )
+    .await?;
     tracing::info!(mirror = %mirror.display(), source, kept, dropped = dropped.len(), "Rebuilt the mirror from its source");
     Ok(())
 }
 
 /// Everything up to the swap: the fresh clone at `fresh`, with the factory's intact refs
-/// and the worktrees' files. Returns how many refs were kept, and those dropped.
+/// (those under `refs/nightshift` from `recorded` where given) and the worktrees' files.
+/// Returns the refs carried, and those dropped.
 async fn prepare(
     cache: &Path,
     mirror: &Path,
     source: &str,
     fresh: &Path,
     salvage: &Path,
-) -> Result<(usize, Vec<Dropped>), GitError> {
-    let (refs, mut dropped) = salvage::factory_refs(mirror).await?;
+    recorded: Option<Vec<Ref>>,
+) -> Result<(Vec<Ref>, Vec<Dropped>), GitError> {
+    let (mut refs, mut dropped) = salvage::factory_refs(mirror).await?;
+    if let Some(recorded) = recorded {
+        let ours = |name: &str| under_prefix(name, REF_NAMESPACE);
+        refs.retain(|(name, _)| !ours(name));
+        dropped.retain(|d| !ours(&d.name));
+        refs.extend(recorded);
+    }
     clone_bare(cache, source, fresh).await?;
     let kept = carry(cache, mirror, fresh, salvage, refs, &mut dropped).await?;
     copy_worktrees(mirror, fresh).await?;
-    Ok((kept.len(), dropped))
+    Ok((kept, dropped))
 }
 
 /// Fetch `refs` from the old mirror into `fresh` through a salvage repository at

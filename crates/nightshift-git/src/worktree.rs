@@ -112,13 +112,19 @@ impl Worktree {
         if let Some(name) = keep_ref {
             transaction.push_str(&format!("update {name}\0{sha}\0\0"));
         }
-        Git::new(
+        // The kept ref is recorded ahead, so the mirror's next trust check knows it as
+        // the factory's (see `trust`).
+        let keep: Vec<(&str, &str)> = keep_ref.iter().map(|name| (*name, sha.as_str())).collect();
+        let added = crate::trust::record::updating(&self.mirror, &keep).await?;
+        let updated = Git::new(
             &self.path,
             ["update-ref", "-m", "nightshift: iteration", "--stdin", "-z"],
         )
         .input(transaction.into_bytes())
         .run()
-        .await?;
+        .await;
+        crate::trust::record::updated(&self.mirror, added, updated.is_ok()).await?;
+        updated?;
         tracing::debug!(worktree = %self.path.display(), branch = %self.branch, sha, "committed");
         Ok(sha)
     }

@@ -2,6 +2,7 @@ mod accepted;
 mod command;
 mod hooks;
 mod policy;
+mod symlinks;
 mod tests_intact;
 mod weakened;
 

@@ -46,24 +46,28 @@ async fn changes_report_each_status_with_old_and_new_texts() {
                 status: ChangeStatus::Added,
                 old_text: None,
                 new_text: text("fresh\n"),
+                link_target: None,
             },
             FileChange {
                 path: "edit.txt".into(),
                 status: ChangeStatus::Modified,
                 old_text: text("one\ntwo\nthree\n"),
                 new_text: text("one\n2\nthree\nfour\n"),
+                link_target: None,
             },
             FileChange {
                 path: "gone.txt".into(),
                 status: ChangeStatus::Deleted,
                 old_text: text("bye\n"),
                 new_text: None,
+                link_target: None,
             },
             FileChange {
                 path: "logo.bin".into(),
                 status: ChangeStatus::Modified,
                 old_text: None,
                 new_text: None,
+                link_target: None,
             },
             FileChange {
                 path: "new/name.txt".into(),
@@ -72,6 +76,7 @@ async fn changes_report_each_status_with_old_and_new_texts() {
                 },
                 old_text: text(LONG),
                 new_text: text(&LONG.replace("line 10\n", "line ten\n")),
+                link_target: None,
             },
         ]
     );
@@ -158,4 +163,38 @@ async fn an_unknown_revision_is_an_error_naming_it() {
         .await
         .expect_err("unknown");
     assert!(err.to_string().contains("no-such-rev"), "{err}");
+}
+
+#[tokio::test]
+async fn a_symbolic_link_carries_its_target() {
+    let fx = Fixture::new(&[("README.md", "hi\n"), ("docs/a.md", "a\n")]).await;
+    let (_mirror, wt) = fx.job("links").await;
+    let base = wt.head().await.expect("head");
+    std::os::unix::fs::symlink("/root/.ssh", wt.path().join("keys")).expect("link");
+    std::os::unix::fs::symlink("a.md", wt.path().join("docs/b.md")).expect("link");
+    std::fs::remove_file(wt.path().join("README.md")).expect("rm");
+    std::os::unix::fs::symlink("../../outside", wt.path().join("README.md")).expect("link");
+    let head = wt.commit_all("links").await.expect("commit");
+    let (mut changes, _) = wt.changes_and_diff(&base, &head).await.expect("changes");
+    changes.sort_by(|a, b| a.path.cmp(&b.path));
+    let link = |path: &str, status, old: Option<&str>, target: &str| FileChange {
+        path: path.into(),
+        status,
+        old_text: old.map(str::to_owned),
+        new_text: Some(target.to_owned()),
+        link_target: Some(target.to_owned()),
+    };
+    assert_eq!(
+        changes,
+        vec![
+            link(
+                "README.md",
+                ChangeStatus::Modified,
+                Some("hi\n"),
+                "../../outside"
+            ),
+            link("docs/b.md", ChangeStatus::Added, None, "a.md"),
+            link("keys", ChangeStatus::Added, None, "/root/.ssh"),
+        ]
+    );
 }

@@ -2,7 +2,7 @@
 
 use nightshift_git::{GitError, Mirror};
 
-use super::{Fixture, branch_tip, commit_files, git};
+use super::{Fixture, branch_tip, cache_entries, commit_files, git, only};
 
 #[tokio::test]
 async fn a_local_repository_is_mirrored_then_refreshed_after_a_new_upstream_commit() {
@@ -60,9 +60,9 @@ async fn the_same_source_spelled_differently_shares_one_mirror() {
         .expect("ensure");
     assert_eq!(other.path(), mirror.path());
     assert_eq!(
-        std::fs::read_dir(&fx.cache).expect("ls").count(),
-        1,
-        "one mirror and no leftover temporary clone"
+        cache_entries(&fx.cache),
+        only(&mirror),
+        "one mirror, its record, and no leftover temporary clone"
     );
 }
 

@@ -5,6 +5,7 @@ mod rebuild;
 mod refs;
 mod remove;
 mod reset;
+mod trust;
 mod worktree;
 
 use std::path::{Path, PathBuf};
@@ -52,6 +53,34 @@ pub fn write(dir: &Path, rel: &str, content: &str) {
     let path = dir.join(rel);
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::write(path, content).expect("write");
+}
+
+/// The names in a mirror cache, sorted: the mirrors, and the folder of the factory's
+/// trust records (`.nightshift-trust`).
+pub fn cache_entries(cache: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(cache)
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// [`cache_entries`] of a cache holding `mirror` alone.
+pub fn only(mirror: &Mirror) -> Vec<String> {
+    let name = mirror.path().file_name().expect("name").to_string_lossy();
+    vec![".nightshift-trust".to_owned(), name.into_owned()]
+}
+
+/// The factory's trust record of `mirror`.
+pub fn record_of(mirror: &Mirror) -> PathBuf {
+    let name = mirror.path().file_name().expect("name");
+    mirror
+        .path()
+        .parent()
+        .expect("cache")
+        .join(".nightshift-trust")
+        .join(name)
 }
 
 pub fn read(dir: &Path, rel: &str) -> String {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use nightshift_git::{GitError, Mirror, iteration_ref, job_branch};
 
-use super::{Fixture, commit_files, git, read, write};
+use super::{Fixture, cache_entries, commit_files, git, only, read, record_of, write};
 
 /// A mirror with the history of a past shift: jobs `j` (two kept iterations) and `k` (one),
 /// and one more iteration ref of `j` that each test breaks.
@@ -66,14 +66,22 @@ impl Shift {
         }
     }
 
+    /// Every factory ref as the factory's record has it: the kept ones, and the one each
+    /// test breaks at the commit the factory pointed it at.
+    fn recorded(&self) -> Vec<(String, String)> {
+        let mut all = self.kept.clone();
+        all.insert(2, (self.broken.clone(), self.kept[1].1.clone()));
+        all
+    }
+
     /// The broken ref's file in the mirror.
     fn broken_file(&self) -> PathBuf {
         self.mirror.path().join(&self.broken)
     }
 
     /// Upstream moves on, the mirror is ensured again: it must come back whole, with the
-    /// new upstream commit, every intact factory ref, and nothing left beside it.
-    async fn ensure_rebuilds(&self) -> Mirror {
+    /// new upstream commit, the factory refs `refs`, and nothing left beside it.
+    async fn ensure_rebuilds(&self, refs: Vec<(String, String)>) -> Mirror {
         let new_main = commit_files(&self.fx.upstream, &[("b", "b\n")], "upstream moves on");
         let before = inode(self.mirror.path());
         let mirror = self.fx.mirror().await;
@@ -87,19 +95,15 @@ impl Shift {
             mirror.resolve("main").await.expect("resolve"),
             Some(new_main)
         );
-        assert_eq!(
-            mirror.refs("refs/nightshift").await.expect("refs"),
-            self.kept,
-            "every intact iteration ref kept, the broken one dropped"
-        );
+        assert_eq!(mirror.refs("refs/nightshift").await.expect("refs"), refs);
         assert_eq!(
             mirror.refs("refs/heads/nightshift").await.expect("refs"),
             self.branches
         );
         git(mirror.path(), &["fsck", "--no-dangling"]);
         assert_eq!(
-            std::fs::read_dir(&self.fx.cache).expect("ls").count(),
-            1,
+            cache_entries(&self.fx.cache),
+            only(&mirror),
             "no clone or salvage folder left beside the mirror"
         );
         mirror
@@ -107,25 +111,33 @@ impl Shift {
 }
 
 #[tokio::test]
-async fn a_ref_file_holding_garbage_is_dropped_and_the_mirror_rebuilt() {
+async fn a_ref_file_holding_garbage_is_restored_from_the_record_in_the_rebuilt_mirror() {
     let shift = Shift::new().await;
     std::fs::write(shift.broken_file(), "garbage\n").expect("break");
-    shift.ensure_rebuilds().await;
+    shift.ensure_rebuilds(shift.recorded()).await;
 }
 
 #[tokio::test]
-async fn a_ref_naming_a_missing_object_is_dropped_and_the_mirror_rebuilt() {
+async fn without_a_record_a_broken_ref_is_dropped_and_the_others_kept() {
+    let shift = Shift::new().await;
+    std::fs::remove_file(record_of(&shift.mirror)).expect("lose the record");
+    std::fs::write(shift.broken_file(), "garbage\n").expect("break");
+    shift.ensure_rebuilds(shift.kept.clone()).await;
+}
+
+#[tokio::test]
+async fn a_ref_naming_a_missing_object_is_restored_from_the_record_in_the_rebuilt_mirror() {
     let shift = Shift::new().await;
     std::fs::write(
         shift.broken_file(),
         "1234567890123456789012345678901234567890\n",
     )
     .expect("break");
-    shift.ensure_rebuilds().await;
+    shift.ensure_rebuilds(shift.recorded()).await;
 }
 
 #[tokio::test]
-async fn a_corrupt_packed_refs_line_loses_only_its_ref() {
+async fn a_corrupt_packed_refs_line_is_repaired_from_the_record() {
     let shift = Shift::new().await;
     git(shift.mirror.path(), &["pack-refs", "--all"]);
     assert!(!shift.broken_file().exists(), "every ref is packed");
@@ -144,7 +156,7 @@ async fn a_corrupt_packed_refs_line_loses_only_its_ref() {
     std::fs::write(&packed, corrupt).expect("break");
     let err = git_fails(shift.mirror.path(), &["for-each-ref"]);
     assert!(err.contains("unexpected line in"), "{err}");
-    shift.ensure_rebuilds().await;
+    shift.ensure_rebuilds(shift.recorded()).await;
 }
 
 #[tokio::test]
@@ -165,8 +177,7 @@ async fn a_mirror_missing_history_is_rebuilt_when_its_refresh_fails() {
             .join(&root[2..]),
     )
     .expect("lose the commit");
-    std::fs::remove_file(shift.broken_file()).expect("no broken ref this time");
-    shift.ensure_rebuilds().await;
+    shift.ensure_rebuilds(shift.recorded()).await;
 }
 
 #[tokio::test]
@@ -180,7 +191,7 @@ async fn a_job_resumes_in_its_worktree_on_the_rebuilt_mirror() {
     write(path, "staged.txt", "staged\n");
     git(path, &["add", "staged.txt"]);
     std::fs::write(shift.broken_file(), "garbage\n").expect("break");
-    let mirror = shift.ensure_rebuilds().await;
+    let mirror = shift.ensure_rebuilds(shift.recorded()).await;
 
     // What the factory does on resume: the same worktree, on the job's branch.
     let wt = mirror
@@ -256,7 +267,7 @@ async fn a_broken_mirror_whose_source_is_gone_is_left_as_it_was() {
         fx.initial
     );
     assert_eq!(read(mirror.path(), "refs/nightshift/s/j/2"), "garbage\n");
-    assert_eq!(std::fs::read_dir(&fx.cache).expect("ls").count(), 1);
+    assert_eq!(cache_entries(&fx.cache), only(&mirror));
 }
 
 fn inode(path: &Path) -> u64 {
