@@ -102,7 +102,7 @@ build() {
     log "SKIP_BUILD=1: using binaries in $BIN_DIR"
   else
     log "cargo build --release (the workspace's binaries)"
-    (cd "$REPO" && . scripts/lib.sh && ns_build_tools && ns_build_release)
+    (cd "$REPO" && . scripts/lib.sh && ns_build_tools && ns_sandbox_tools && ns_build_release)
   fi
   [[ -x $BIN_DIR/nightshift ]] || die "no $BIN_DIR/nightshift"
   [[ -x $BIN_DIR/nightshift-scripted ]] || die "no $BIN_DIR/nightshift-scripted"

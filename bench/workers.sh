@@ -57,7 +57,7 @@ if [[ $SKIP_BUILD == 1 ]]; then
   log "SKIP_BUILD=1: using binaries in $BIN_DIR"
 else
   log "cargo build --release (the workspace's binaries)"
-  (cd "$REPO" && . scripts/lib.sh && ns_build_tools && ns_build_release)
+  (cd "$REPO" && . scripts/lib.sh && ns_build_tools && ns_sandbox_tools && ns_build_release)
 fi
 [[ -x $BIN_DIR/nightshift && -x $BIN_DIR/nightshift-scripted ]] || die "no nightshift binaries in $BIN_DIR"
 

@@ -35,6 +35,7 @@ esac
 command -v python3 >/dev/null || ns_apt_install python3
 python3 -c 'import venv, ensurepip' 2>/dev/null || ns_apt_install python3-venv
 ns_build_tools
+ns_sandbox_tools
 echo "==> building nightshift (first time: several minutes, llama.cpp included)"
 ns_build
 bin=$PWD/target/debug

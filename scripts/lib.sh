@@ -33,6 +33,15 @@ ns_build_tools() {
     export CCACHE_NOHASHDIR=true CCACHE_BASEDIR=/
 }
 
+# ns_sandbox_tools: bubblewrap, which every worker and gate runs in (`[sandbox]`), and
+# python3, which the sandbox's tests drive; `nightshift doctor` then says whether it works.
+ns_sandbox_tools() {
+    local need=()
+    command -v bwrap >/dev/null || need+=(bubblewrap)
+    command -v python3 >/dev/null || need+=(python3)
+    if ((${#need[@]})); then ns_apt_install "${need[@]}"; fi
+}
+
 # ns_build: build every binary with the package selection nextest uses; any other
 # selection unifies build-script dependencies differently and rebuilds llama.cpp.
 ns_build() {

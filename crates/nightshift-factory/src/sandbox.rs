@@ -189,7 +189,11 @@ fn policy(place: &Place<'_>, host: &Host, network: Network, spec: &SandboxSpec) 
     hidden.push(place.layout_root.to_path_buf());
     let user_home = std::env::var_os("HOME").map(PathBuf::from);
     hidden.extend(user_home.clone());
-    hidden.extend(host.files.iter().filter_map(|f| f.parent().map(Path::to_path_buf)));
+    hidden.extend(
+        host.files
+            .iter()
+            .filter_map(|f| f.parent().map(Path::to_path_buf)),
+    );
     hidden.retain(|d| d != Path::new("/"));
     let mut read_only = vec![place.worktree.join(".git"), place.mirror.to_path_buf()];
     read_only.push(host.init.clone());

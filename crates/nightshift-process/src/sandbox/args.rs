@@ -282,7 +282,17 @@ mod tests {
             2,
             "{all:?}"
         );
-        position(&all, &["--setenv", "TMPDIR", "/tmp", "--setenv", "CARGO_TARGET_DIR", "/t"]);
+        position(
+            &all,
+            &[
+                "--setenv",
+                "TMPDIR",
+                "/tmp",
+                "--setenv",
+                "CARGO_TARGET_DIR",
+                "/t",
+            ],
+        );
         let tail = &all[position(&all, &["--", "/bin/nightshift"])..];
         assert_eq!(
             tail,

@@ -582,7 +582,9 @@ async fn an_edited_spec_under_an_existing_shift_name_is_refused() {
 /// Review finding: the original-tests gate wrote a test file's base version with a plain
 /// write, so a change that replaced the test file by a symbolic link had the base text
 /// written to wherever the link pointed, outside the worktree. git now puts the file back
-/// (replacing the link), and the file outside is untouched.
+/// (replacing the link); and a link out of the repository is a defect of its own (the
+/// `symlinks` gate), so such a change never reaches the original-tests gate at all. The
+/// file outside is untouched either way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_original_tests_never_write_through_a_link_the_change_made() {
     let w = World::new(Script::new([])).await;
@@ -609,12 +611,16 @@ async fn the_original_tests_never_write_through_a_link_the_change_made() {
         precious,
         "nothing was written through the link"
     );
-    // The original test (add(2, 3) == 5 against `a - b`) fails against the change: flagged.
     let gates = gates_of(&w, 1).await;
     assert!(
         gates
             .iter()
-            .any(|(g, passed, review)| g == "original-tests" && *passed && review.is_some()),
+            .any(|(g, passed, _)| g == "symlinks" && !*passed),
         "{gates:?} {report:#}"
     );
+    assert!(
+        !gates.iter().any(|(g, ..)| g == "original-tests"),
+        "{gates:?}"
+    );
+    assert_eq!(report["jobs"][0]["defects_by_gate"], json!({"symlinks": 1}));
 }

@@ -288,5 +288,9 @@ async fn sandboxed_processes_die_with_a_killed_factory() {
     }
     assert!(gone, "the sandboxed gate outlived the factory");
     let report = resume(&w);
-    assert_eq!(summary(&report["jobs"][0]), ("done".into(), 1, 1, 0), "{report:#}");
+    assert_eq!(
+        summary(&report["jobs"][0]),
+        ("done".into(), 1, 1, 0),
+        "{report:#}"
+    );
 }
