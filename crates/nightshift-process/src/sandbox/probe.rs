@@ -28,10 +28,10 @@ pub struct Probe {
     pub enforced: Enforced,
 }
 
-/// `bwrap`: [`BWRAP_VAR`] if set, else the first on `PATH`.
+/// `bwrap`: [`BWRAP_VAR`] if set (and there), else the first on `PATH`.
 pub fn find_bwrap() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(BWRAP_VAR) {
-        return Some(PathBuf::from(p));
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
     }
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)

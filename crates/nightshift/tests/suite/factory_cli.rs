@@ -20,14 +20,14 @@ use super::factory::{World, git, python_repo};
 use super::factory_resume::{mirror, store};
 
 #[derive(Clone, Copy, Debug)]
-enum Cli {
+pub(super) enum Cli {
     Codex,
     ClaudeCode,
     Opencode,
 }
 
 impl Cli {
-    fn worker(self) -> &'static str {
+    pub(super) fn worker(self) -> &'static str {
         match self {
             Self::Codex => "codex",
             Self::ClaudeCode => "claude-code",
@@ -44,7 +44,7 @@ impl Cli {
     }
 
     /// A scripted call to the CLI's own shell tool, in the shape the CLI declares it.
-    fn shell(self, command: &str) -> Step {
+    pub(super) fn shell(self, command: &str) -> Step {
         match self {
             Self::Codex => Step::tool_call("exec_command", json!({ "cmd": command })),
             Self::ClaudeCode => Step::tool_call(
@@ -61,7 +61,7 @@ impl Cli {
 
 /// Where `scripts/install-agents.sh` put the CLIs: `$NIGHTSHIFT_AGENTS_DIR`, else the
 /// clone's `.cache/agents`. Missing CLIs fail the test, saying what to run.
-fn agents_dir() -> PathBuf {
+pub(super) fn agents_dir() -> PathBuf {
     let dir = std::env::var_os("NIGHTSHIFT_AGENTS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/agents"));
@@ -78,7 +78,7 @@ fn agents_dir() -> PathBuf {
 
 /// A world whose gateway forwards every format as is (`kind = "scripted"`), so that each
 /// CLI's own requests reach the scripted provider.
-async fn world(script: Script) -> World {
+pub(super) async fn world(script: Script) -> World {
     let w = World::new(script).await;
     std::fs::write(
         w.path("nightshift.toml"),

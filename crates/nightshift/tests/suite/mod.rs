@@ -5,6 +5,7 @@ mod factory_resume;
 mod factory_rules;
 mod factory_rust;
 mod gateway;
+mod redteam;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
