@@ -5,7 +5,7 @@
 # measure. About 20 minutes after the release build; see bench/README.md for each one's knobs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for b in gateway factory workers local; do
+for b in gateway factory workers sandbox local; do
     echo "==> bench/$b.sh" >&2
     "./bench/$b.sh"
 done
