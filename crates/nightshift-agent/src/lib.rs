@@ -139,6 +139,9 @@ pub enum Stop {
         /// How many times in a row.
         repeats: u32,
     },
+    /// A tool could not run for a reason that is not the model's (the sandbox could not be
+    /// set up); the model was not told.
+    ToolFailed { message: String },
     /// The gateway refused a call with `402`: the budget is spent.
     BudgetExhausted {
         /// The gateway's error message.

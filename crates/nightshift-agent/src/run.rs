@@ -116,6 +116,11 @@ pub async fn run_iteration(
                     outcome.notes = notes;
                     return outcome;
                 }
+                Dispatch::Fatal { message } => {
+                    tracing::error!(turn = n, %message, "agent: a tool could not run; ending the iteration");
+                    outcome.stop = Stop::ToolFailed { message };
+                    return outcome;
+                }
                 Dispatch::Output { ok, text, command } => {
                     if let Some(end) = command {
                         on_event(Event::Command {

@@ -173,6 +173,7 @@ async fn builtin(
             ),
         },
         Stop::BudgetExhausted { message } => WorkerEnd::Budget { message },
+        Stop::ToolFailed { message } => WorkerEnd::Failed { message },
         Stop::Unauthorized { message } => WorkerEnd::Failed {
             message: format!("the gateway refused the job's token: {message}"),
         },

@@ -100,7 +100,10 @@ async fn main() {
     for (name, d) in [
         ("plain (the supervisor, no sandbox)", plain),
         ("bare `bwrap --unshare-all --ro-bind / /`", bwrap_only),
-        ("nightshift sandbox (policy, cgroup, init, bridge)", sandboxed),
+        (
+            "nightshift sandbox (policy, cgroup, init, bridge)",
+            sandboxed,
+        ),
     ] {
         let (a, b, c) = stats(d);
         println!(

@@ -115,6 +115,9 @@ pub struct SpawnError {
     pub cwd: PathBuf,
     #[source]
     pub source: std::io::Error,
+    /// The sandbox around the program could not be set up (bubblewrap or our init said
+    /// so before the program ran): a failure of the host or of ours, never the program's.
+    pub sandbox: bool,
 }
 
 impl Command {
@@ -228,7 +231,9 @@ impl Command {
                 &mut none,
             )
             .await;
-        Ok(self.finished(end, out, leftovers, cgroup).await)
+        let run = self.finished(end, out, leftovers, cgroup).await;
+        self.sandbox_failure(&run)?;
+        Ok(run)
     }
 
     /// Run to the end handing stdout to `on_line` line by line (without the line break),
@@ -263,7 +268,33 @@ impl Command {
         if let Sink::Lines(lines) = &mut sink {
             lines.finish();
         }
-        Ok(self.finished(end, err, leftovers, cgroup).await)
+        let run = self.finished(end, err, leftovers, cgroup).await;
+        self.sandbox_failure(&run)?;
+        Ok(run)
+    }
+
+    /// A sandboxed run whose sandbox could not be set up: bubblewrap exits 1 saying
+    /// `bwrap: …`, our init exits 125 saying `nightshift sandbox: …`, before the program
+    /// runs. Reported as a failure to start, so that no caller mistakes it for the
+    /// program's own result (a model never sees it as a tool's error).
+    fn sandbox_failure(&self, run: &Run) -> Result<(), SpawnError> {
+        if self.sandbox.is_none() {
+            return Ok(());
+        }
+        let text = run.output.text();
+        let said = text.lines().find(|l| {
+            (run.end == End::Exited(1) && l.starts_with("bwrap: "))
+                || (run.end == End::Exited(125) && l.starts_with("nightshift sandbox: "))
+        });
+        let Some(line) = said else {
+            return Ok(());
+        };
+        tracing::error!(program = %self.program.to_string_lossy(), message = line, "The sandbox could not start.");
+        let mut e = self.spawn_error(std::io::Error::other(format!(
+            "the sandbox could not start: {line}"
+        )));
+        e.sandbox = true;
+        Err(e)
     }
 
     async fn finished(
@@ -324,6 +355,7 @@ impl Command {
             program: self.program.clone(),
             cwd: self.cwd.clone(),
             source,
+            sandbox: false,
         }
     }
 

@@ -25,6 +25,14 @@ pub(crate) struct CommandRun {
     pub timed_out: bool,
 }
 
+/// Why a command did not run.
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub message: String,
+    /// The sandbox could not be set up: not the command's fault, nor the model's.
+    pub sandbox: bool,
+}
+
 /// Runs `command` in `root`, its processes tagged `tag` (the job's) when given.
 pub(crate) async fn run(
     root: &Path,
@@ -33,7 +41,7 @@ pub(crate) async fn run(
     tag: Option<&str>,
     sandbox: Option<Sandbox>,
     max_bytes: usize,
-) -> Result<CommandRun, String> {
+) -> Result<CommandRun, Failed> {
     let mut cmd = Command::shell(command, root).time_limit(timeout);
     if let Some(tag) = tag {
         cmd = cmd.tag(tag);
@@ -41,7 +49,10 @@ pub(crate) async fn run(
     if let Some(sandbox) = sandbox {
         cmd = cmd.sandbox(sandbox);
     }
-    let run = cmd.output(max_bytes).await.map_err(|e| e.to_string())?;
+    let run = cmd.output(max_bytes).await.map_err(|e| Failed {
+        message: e.to_string(),
+        sandbox: e.sandbox,
+    })?;
     let mut text = String::new();
     match run.end {
         End::Exited(code) => {

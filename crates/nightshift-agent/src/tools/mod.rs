@@ -213,6 +213,9 @@ pub(crate) enum Dispatch {
         done: bool,
         notes: Option<String>,
     },
+    /// The tool could not run for a reason that is not the model's (the sandbox could not
+    /// be set up): the iteration ends, and the model never hears of it.
+    Fatal { message: String },
 }
 
 /// How a `run` command ended, for [`crate::Event::Command`].
@@ -451,7 +454,8 @@ async fn run_tool(cfg: &AgentConfig, root: &Path, args: RunArgs, max_bytes: usiz
                 timed_out: done.timed_out,
             }),
         },
-        Err(message) => error(message),
+        Err(f) if f.sandbox => Dispatch::Fatal { message: f.message },
+        Err(f) => error(f.message),
     }
 }
 

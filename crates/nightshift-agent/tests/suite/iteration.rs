@@ -489,3 +489,41 @@ async fn failures_separated_by_a_success_are_not_thrashing() {
         )
     );
 }
+
+/// A command whose sandbox cannot be set up ends the iteration as a failure of ours: the
+/// model never hears it as the tool's error (it would try to work around it).
+#[tokio::test]
+async fn a_sandbox_that_cannot_start_ends_the_iteration_unheard_by_the_model() {
+    let provider = nightshift_testkit::ScriptedProvider::start(nightshift_testkit::Script::new([
+        Step::tool_call("run", json!({"command": "echo hi"})),
+        Step::tool_call("finish", json!({"summary": "x", "done": true})),
+    ]))
+    .await
+    .expect("provider");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = harness::config(provider.base_url());
+    let bwrap = nightshift_process::sandbox::find_bwrap().expect("bubblewrap is installed");
+    cfg.sandbox = Some(nightshift_process::Sandbox::new(
+        bwrap,
+        "/nonexistent/init".into(),
+        nightshift_process::sandbox::Policy {
+            writable: vec![dir.path().join("no-such-folder")],
+            ..Default::default()
+        },
+    ));
+    let prompt = nightshift_agent::Prompt {
+        recipe: "Say hi.".into(),
+        progress_notes: String::new(),
+        repo_map: None,
+    };
+    let outcome = nightshift_agent::run_iteration(&cfg, dir.path(), &prompt, &mut |_| {}).await;
+    let Stop::ToolFailed { message } = &outcome.stop else {
+        panic!("{outcome:?}");
+    };
+    assert!(
+        message.contains("the sandbox could not start: bwrap: "),
+        "{message}"
+    );
+    assert_eq!((outcome.turns, outcome.tool_calls), (1, 1));
+    assert_eq!(provider.requests().len(), 1, "the model heard nothing more");
+}

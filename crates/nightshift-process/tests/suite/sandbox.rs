@@ -308,3 +308,29 @@ async fn the_private_tmp_is_bounded() {
         run.output.text()
     );
 }
+
+#[tokio::test]
+async fn a_sandbox_that_cannot_be_set_up_is_a_failure_to_start_not_the_programs() {
+    let p = place();
+    let mut pol = policy(&p);
+    pol.writable.push(p.work.join("no-such-folder"));
+    let err = Command::shell("echo ran", &p.wt)
+        .sandbox(sandbox(pol))
+        .output(4096)
+        .await
+        .expect_err("the sandbox cannot start");
+    assert!(err.sandbox, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("the sandbox could not start: bwrap: ") && text.contains("no-such-folder"),
+        "{text}"
+    );
+    // A program that merely fails is the program's result, not the sandbox's.
+    let run = run_in(
+        sandbox(policy(&p)),
+        &p.wt,
+        "echo 'bwrap: not really' >&2; exit 2",
+    )
+    .await;
+    assert_eq!(run.end, End::Exited(2));
+}
