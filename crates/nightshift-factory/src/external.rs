@@ -225,6 +225,7 @@ async fn launch(
         max_turns: input.job.max_turns,
         max_output_tokens: nightshift_workers::DEFAULT_MAX_OUTPUT_TOKENS,
         opencode_plugin: plugin.as_deref(),
+        sandboxed: input.kit.is_some(),
     }
     .build();
     prepare(&home, &launch).await.map_err(|e| {

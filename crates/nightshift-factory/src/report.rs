@@ -8,7 +8,8 @@ use serde::Serialize;
 use nightshift_meter::format_usd;
 use nightshift_spec::SandboxMode;
 use nightshift_store::{
-    Backend, BlockedAttempt, Event, IterationState, JobState, Landing, ShiftState, StopReason,
+    Backend, BlockedAttempt, Event, EventRow, IterationState, JobState, Landing, ShiftState,
+    StopReason,
 };
 
 use crate::error::FactoryError;
@@ -101,22 +102,6 @@ pub async fn report(store: &dyn Backend, shift: &str) -> Result<ShiftReport, Fac
             .and_then(|b| i64::try_from(b).ok())
     };
     let blocked = store.events_of(shift, "sandbox_blocked").await?;
-    let evidence = |job: &str| -> Vec<BlockedInIteration> {
-        blocked
-            .iter()
-            .filter(|e| e.job.as_deref() == Some(job))
-            .flat_map(|e| match &e.event {
-                Event::SandboxBlocked { n, attempts } => attempts
-                    .iter()
-                    .map(|a| BlockedInIteration {
-                        n: *n,
-                        attempt: a.clone(),
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            })
-            .collect()
-    };
     let mut jobs = Vec::new();
     for j in store.jobs(shift).await? {
         let mut by_gate = BTreeMap::new();
@@ -139,7 +124,7 @@ pub async fn report(store: &dyn Backend, shift: &str) -> Result<ShiftReport, Fac
             .find(|s| s.job == j.name)
             .cloned()
             .unwrap_or_default();
-        let sandbox_evidence = evidence(&j.name);
+        let sandbox_evidence = evidence(&blocked, &j.name);
         jobs.push(JobReport {
             sandbox_blocked: sandbox_evidence.iter().map(|b| b.attempt.count).sum(),
             sandbox_evidence,
@@ -183,6 +168,24 @@ pub async fn report(store: &dyn Backend, shift: &str) -> Result<ShiftReport, Fac
         nanos_per_accepted: (accepted > 0).then(|| spent / accepted),
         jobs,
     })
+}
+
+/// The sandbox's refusals recorded for `job`, each with its iteration, in order.
+fn evidence(blocked: &[EventRow], job: &str) -> Vec<BlockedInIteration> {
+    blocked
+        .iter()
+        .filter(|e| e.job.as_deref() == Some(job))
+        .flat_map(|e| match &e.event {
+            Event::SandboxBlocked { n, attempts } => attempts
+                .iter()
+                .map(|a| BlockedInIteration {
+                    n: *n,
+                    attempt: a.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect()
 }
 
 impl ShiftReport {

@@ -10,14 +10,34 @@ use std::path::{Path, PathBuf};
 
 use nightshift_process::Sandbox;
 use nightshift_process::sandbox::{Bridge, Evidence, Limits, Network, Policy, Seen};
-use nightshift_spec::{SandboxMode, SandboxNetwork, SandboxSpec, ShiftSpec};
+use nightshift_spec::{Config, SandboxMode, SandboxNetwork, SandboxSpec, ShiftSpec, WorkerKind};
 
 use crate::error::FactoryError;
 
 const MIB: u64 = 1024 * 1024;
 
-/// Folders of every host that no job may see, beside the ones the shift names.
-const SYSTEM_HIDDEN: &[&str] = &["/root", "/home", "/run", "/mnt", "/media", "/srv"];
+/// Folders of every host that no job may see, beside the ones the shift names. The host's
+/// root is bound read-only, and the sandbox's user owns what the factory's owns (as root:
+/// root's files), so what holds secrets or other services' data goes.
+const SYSTEM_HIDDEN: &[&str] = &[
+    "/root",
+    "/home",
+    "/run",
+    "/mnt",
+    "/media",
+    "/srv",
+    "/etc/ssh",
+    "/etc/ssl/private",
+    "/var/lib/postgresql",
+    "/var/lib/mysql",
+    "/var/backups",
+    "/var/mail",
+    "/var/spool",
+    "/var/log",
+];
+
+/// Files of every host that no job may read.
+const SYSTEM_FILES: &[&str] = &["/etc/shadow", "/etc/gshadow", "/etc/sudoers"];
 
 /// Files under the factory user's home that hold credentials, hidden even where the folder
 /// around them is bound back (a toolchain in `~/.cargo`).
@@ -36,7 +56,8 @@ const CREDENTIAL_FILES: &[&str] = &[
 pub(crate) struct Host {
     bwrap: PathBuf,
     init: PathBuf,
-    /// The folders of the spec and of the configuration file.
+    /// The spec, the configuration file and the store's database: their folders are
+    /// hidden, and the files themselves covered.
     files: Vec<PathBuf>,
 }
 
@@ -45,9 +66,22 @@ impl Host {
     /// when it is on and cannot be had here.
     pub async fn check(
         spec: &ShiftSpec,
-        config_file: &Path,
+        config: &Config,
         init: &Path,
     ) -> Result<Option<Self>, FactoryError> {
+        if spec.sandbox.network == SandboxNetwork::None
+            && let Some(job) = spec.jobs.iter().find(|j| j.worker != WorkerKind::Builtin)
+        {
+            return Err(FactoryError::Invalid(format!(
+                "{}: job `{}` runs worker `{}`, which calls the model from inside the sandbox, and [sandbox] network = \"none\" leaves it no way to the gateway: use network = \"gateway\", or the builtin worker",
+                spec.file.display(),
+                job.name,
+                serde_json::to_value(job.worker)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            )));
+        }
         if spec.sandbox.mode == SandboxMode::Off {
             tracing::warn!(shift = %spec.name, "SANDBOX OFF: workers and gates run with the factory's own rights ([sandbox] mode = \"off\").");
             return Ok(None);
@@ -63,10 +97,15 @@ impl Host {
                 Ok(Some(Self {
                     bwrap,
                     init: init.to_path_buf(),
-                    files: [spec.file.as_path(), config_file]
-                        .iter()
-                        .filter_map(|f| std::path::absolute(f).ok())
-                        .collect(),
+                    files: [
+                        Some(spec.file.clone()),
+                        Some(config.file.clone()),
+                        store_file(config),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| std::path::absolute(f).ok())
+                    .collect(),
                 }))
             }
             (Err(why), _) => Err(FactoryError::Invalid(format!(
@@ -88,6 +127,8 @@ pub(crate) struct Kit {
     /// The gateway's base URL as the sandbox reaches it.
     pub v1: String,
     scratch: PathBuf,
+    /// Whether the factory has a `CARGO_TARGET_DIR` (each job then gets its own).
+    cargo_target: bool,
 }
 
 /// Where a job's sandbox is made from.
@@ -130,41 +171,57 @@ impl Kit {
                 )
             }
         };
-        let mut policy = policy(&place, host, network, spec);
-        if std::env::var_os("CARGO_TARGET_DIR").is_some() {
-            // A build cache shared between jobs would let one job's build scripts plant
-            // what another job's gates run: each job gets its own, kept between its
-            // iterations.
-            let target = place.scratch.join("cargo-target");
-            std::fs::create_dir_all(&target).map_err(|source| FactoryError::Io {
-                path: target.clone(),
-                source,
-            })?;
-            policy.writable.push(target.clone());
-            policy
-                .env
-                .push(("CARGO_TARGET_DIR".into(), target.into_os_string()));
-        }
+        let policy = policy(&place, host, network, spec);
         Ok(Self {
             base: Sandbox::new(host.bwrap.clone(), host.init.clone(), policy),
             _bridge: bridge,
             v1,
             scratch: place.scratch.to_path_buf(),
+            cargo_target: std::env::var_os("CARGO_TARGET_DIR").is_some(),
         })
     }
 
-    /// For a gate or a command of the built-in agent: a private home, emptied for each
-    /// iteration (`fresh`).
+    /// For the worker's commands (the built-in agent's `run`, a command worker): a private
+    /// home, emptied when `fresh` (each iteration's start).
     pub fn commands(&self, fresh: bool) -> Result<Sandbox, FactoryError> {
-        let home = self.scratch.join("sandbox-home");
+        self.private("sandbox-home", "cargo-target", fresh)
+    }
+
+    /// For the gates: a home and a build cache of their own, that no worker command can
+    /// write (so that the agent cannot plant what its gates load: a Python `.pth`, a
+    /// `~/.cargo/config.toml`, a test binary), emptied when `fresh` (each iteration's
+    /// start).
+    pub fn gates(&self, fresh: bool) -> Result<Sandbox, FactoryError> {
+        self.private("gate-home", "cargo-target-gates", fresh)
+    }
+
+    /// A sandbox with the private home `home` and, where the factory has a
+    /// `CARGO_TARGET_DIR`, the build cache `target` (a cache shared between jobs would let
+    /// one job's build scripts plant what another job's gates run: each job has its own,
+    /// kept between its iterations), both folders of the job's scratch space.
+    fn private(&self, home: &str, target: &str, fresh: bool) -> Result<Sandbox, FactoryError> {
+        let home = self.scratch.join(home);
         if fresh {
             let _ = std::fs::remove_dir_all(&home);
         }
-        std::fs::create_dir_all(&home).map_err(|source| FactoryError::Io {
-            path: home.clone(),
-            source,
-        })?;
-        Ok(self.with_home(home))
+        let mkdir = |dir: &Path| {
+            std::fs::create_dir_all(dir).map_err(|source| FactoryError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })
+        };
+        mkdir(&home)?;
+        let mut sandbox = self.with_home(home);
+        if self.cargo_target {
+            let target = self.scratch.join(target);
+            mkdir(&target)?;
+            sandbox.policy.writable.push(target.clone());
+            sandbox
+                .policy
+                .env
+                .push(("CARGO_TARGET_DIR".into(), target.into_os_string()));
+        }
+        Ok(sandbox)
     }
 
     /// For an agent CLI, whose home the factory writes for it.
@@ -184,6 +241,13 @@ impl Kit {
     }
 }
 
+/// The store's database file, from `sqlite://PATH[?…]` (none in memory).
+fn store_file(config: &Config) -> Option<PathBuf> {
+    let rest = config.store.url.strip_prefix("sqlite://")?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty()).then(|| PathBuf::from(path))
+}
+
 fn policy(place: &Place<'_>, host: &Host, network: Network, spec: &SandboxSpec) -> Policy {
     let mut hidden: Vec<PathBuf> = SYSTEM_HIDDEN.iter().map(PathBuf::from).collect();
     hidden.push(place.layout_root.to_path_buf());
@@ -195,6 +259,15 @@ fn policy(place: &Place<'_>, host: &Host, network: Network, spec: &SandboxSpec) 
             .filter_map(|f| f.parent().map(Path::to_path_buf)),
     );
     hidden.retain(|d| d != Path::new("/"));
+    let mut env = vec![("PYTHONNOUSERSITE".into(), "1".into())];
+    // The tools find their homes by `HOME`, which is private inside: name them.
+    if let Some(home) = &user_home {
+        for (var, dir) in [("CARGO_HOME", ".cargo"), ("RUSTUP_HOME", ".rustup")] {
+            if std::env::var_os(var).is_none() && home.join(dir).is_dir() {
+                env.push((var.into(), home.join(dir).into_os_string()));
+            }
+        }
+    }
     let mut read_only = vec![place.worktree.join(".git"), place.mirror.to_path_buf()];
     read_only.push(host.init.clone());
     read_only.extend(place.tools.iter().cloned());
@@ -204,13 +277,14 @@ fn policy(place: &Place<'_>, host: &Host, network: Network, spec: &SandboxSpec) 
         .flat_map(|h| CREDENTIAL_FILES.iter().map(move |f| h.join(f)))
         .collect();
     hidden_files.extend(host.files.iter().cloned());
+    hidden_files.extend(SYSTEM_FILES.iter().map(PathBuf::from));
     Policy {
         writable: vec![place.worktree.to_path_buf()],
         read_only,
         hidden,
         hidden_files,
         home: None,
-        env: Vec::new(),
+        env,
         network,
         limits: Limits {
             processes: Some(spec.processes),
@@ -244,8 +318,11 @@ fn toolchains(user_home: Option<&Path>) -> Vec<PathBuf> {
 
 /// The gateway's socket address and the path after it, from `http://HOST:PORT/PATH`.
 async fn gateway_addr(v1: &str) -> Result<(SocketAddr, String), FactoryError> {
-    let bad =
-        || FactoryError::Internal(format!("the gateway URL `{v1}` is not http://HOST:PORT/…"));
+    let bad = || {
+        FactoryError::Invalid(format!(
+            "the gateway `{v1}` is not http://HOST:PORT/…: the sandbox relays plain HTTP to one address (give --gateway an http:// URL)"
+        ))
+    };
     let rest = v1.strip_prefix("http://").ok_or_else(bad)?;
     let (authority, path) = rest
         .split_once('/')

@@ -101,7 +101,7 @@ pub async fn run_shift(
         gateway_url,
         sandbox_init,
     } = options;
-    let sandbox = Host::check(&spec, &config.file, &sandbox_init).await?;
+    let sandbox = Host::check(&spec, config, &sandbox_init).await?;
     if let Some(url) = gateway_url {
         // A running gateway on the same store: it picks up the tokens minted here on
         // their first call; this process never touches its calls in flight.

@@ -166,8 +166,9 @@ impl<'a> Git<'a> {
             .join(" ")
     }
 
-    /// Run to completion, whatever the exit status.
-    pub async fn output(self) -> Result<Output, GitError> {
+    /// The `git` process to start: the scrubbed environment, the identity, the hardening
+    /// (after the trust check of the repository's configuration), the arguments.
+    async fn command(&self) -> Result<Command, GitError> {
         let mut cmd = Command::new("git");
         cmd.current_dir(self.dir);
         for key in SCRUBBED_ENV {
@@ -215,7 +216,12 @@ impl<'a> Git<'a> {
             // A git command that is dropped half-way finishes on its own rather than being
             // killed: killing it would leave lock files behind that block every later command.
             .kill_on_drop(false);
+        Ok(cmd)
+    }
 
+    /// Run to completion, whatever the exit status.
+    pub async fn output(self) -> Result<Output, GitError> {
+        let mut cmd = self.command().await?;
         let started = Instant::now();
         let mut child = match cmd.spawn() {
             Ok(child) => child,

@@ -25,13 +25,15 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt as _};
+use tokio::io::AsyncRead;
 use tokio::time::Instant;
 
 use crate::capture::Captured;
 use crate::env::{Env, RUN_VAR, TAG_VAR};
 use crate::kill::{kill_group, kill_tree, needle, sweep_blocking};
 use crate::sandbox::{Blocked, Cgroup, Sandbox};
+pub use crate::stream::Flow;
+use crate::stream::{Lines, Pipes, Read, Sink};
 
 /// How long output may keep coming after the program exited, before the rest is killed.
 pub const EXIT_GRACE: Duration = Duration::from_millis(500);
@@ -39,8 +41,6 @@ pub const EXIT_GRACE: Duration = Duration::from_millis(500);
 const REAP_AFTER_KILL: Duration = Duration::from_secs(5);
 /// How long to read what is left in the pipes once everything was killed.
 const DRAIN_AFTER_KILL: Duration = Duration::from_secs(1);
-/// A line longer than this is handed over in pieces of this size.
-const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
 
 /// What to run, where, with what environment and limits.
 #[derive(Debug, Clone)]
@@ -53,14 +53,6 @@ pub struct Command {
     time_limit: Option<Duration>,
     silence_limit: Option<Duration>,
     sandbox: Option<Sandbox>,
-}
-
-/// What a line handler wants next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flow {
-    Continue,
-    /// End the run now (for example: an agent CLI went past its turn limit).
-    Stop,
 }
 
 /// How a run ended.
@@ -404,6 +396,9 @@ impl Command {
         let mut sandbox = sandbox.clone();
         if cgroup.as_ref().is_some_and(Cgroup::limits_processes) {
             sandbox.policy.limits.processes = None;
+        } else if let Some(n) = &mut sandbox.policy.limits.processes {
+            let already = u32::try_from(crate::sandbox::user_processes()).unwrap_or(u32::MAX);
+            *n = n.saturating_add(already);
         }
         let procs = cgroup.as_ref().map(Cgroup::procs).unwrap_or_default();
         let w = crate::sandbox::wrap(
@@ -533,62 +528,6 @@ impl Command {
     }
 }
 
-/// The run's output pipes: stdout (or both, merged) and, apart, stderr.
-struct Pipes<'a> {
-    main: &'a mut (dyn AsyncRead + Unpin + Send),
-    err: Option<&'a mut (dyn AsyncRead + Unpin + Send)>,
-    main_eof: bool,
-    err_eof: bool,
-    buf: Vec<u8>,
-    ebuf: Vec<u8>,
-}
-
-/// Bytes that arrived: `n` of them, at the start of the pipe's buffer.
-enum Read {
-    Main(usize),
-    Err(usize),
-}
-
-impl<'a> Pipes<'a> {
-    fn new(
-        main: &'a mut (dyn AsyncRead + Unpin + Send),
-        err: Option<&'a mut (dyn AsyncRead + Unpin + Send)>,
-    ) -> Self {
-        Self {
-            err_eof: err.is_none(),
-            main,
-            err,
-            main_eof: false,
-            buf: vec![0u8; 8192],
-            ebuf: vec![0u8; 8192],
-        }
-    }
-
-    fn done(&self) -> bool {
-        self.main_eof && self.err_eof
-    }
-
-    /// The next bytes from either pipe (cancel-safe: a dropped read loses nothing), or
-    /// `None` when both have ended. A pipe that ends (or fails) is marked so on the way.
-    async fn next(&mut self) -> Option<Read> {
-        loop {
-            if self.done() {
-                return None;
-            }
-            tokio::select! {
-                n = self.main.read(&mut self.buf), if !self.main_eof => match n {
-                    Ok(0) | Err(_) => self.main_eof = true,
-                    Ok(n) => return Some(Read::Main(n)),
-                },
-                n = read_maybe(&mut self.err, &mut self.ebuf), if !self.err_eof => match n {
-                    Ok(0) | Err(_) => self.err_eof = true,
-                    Ok(n) => return Some(Read::Err(n)),
-                },
-            }
-        }
-    }
-}
-
 /// A name unique to one run on this machine: this process's id, a counter, the time.
 fn run_tag() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -597,80 +536,6 @@ fn run_tag() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{}.{n}.{nanos}", std::process::id())
-}
-
-async fn read_maybe(
-    reader: &mut Option<&mut (dyn AsyncRead + Unpin + Send)>,
-    buf: &mut [u8],
-) -> std::io::Result<usize> {
-    match reader {
-        Some(r) => r.read(buf).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Where the main stream goes.
-enum Sink<'a> {
-    Capture(&'a mut Captured),
-    Lines(Lines<'a>),
-}
-
-impl Sink<'_> {
-    fn push(&mut self, bytes: &[u8]) -> Flow {
-        match self {
-            Self::Capture(c) => {
-                c.push(bytes);
-                Flow::Continue
-            }
-            Self::Lines(l) => l.push(bytes),
-        }
-    }
-}
-
-/// Splits a byte stream into lines for a handler; once it said stop, it hears no more.
-struct Lines<'a> {
-    partial: Vec<u8>,
-    on_line: &'a mut (dyn FnMut(&str) -> Flow + Send),
-    stopped: bool,
-}
-
-impl Lines<'_> {
-    fn push(&mut self, mut bytes: &[u8]) -> Flow {
-        while !self.stopped {
-            let Some(nl) = bytes.iter().position(|b| *b == b'\n') else {
-                self.partial.extend_from_slice(bytes);
-                if self.partial.len() >= MAX_LINE_BYTES {
-                    let line = std::mem::take(&mut self.partial);
-                    self.emit(&line);
-                }
-                break;
-            };
-            self.partial.extend_from_slice(&bytes[..nl]);
-            bytes = &bytes[nl + 1..];
-            let line = std::mem::take(&mut self.partial);
-            self.emit(&line);
-        }
-        if self.stopped {
-            Flow::Stop
-        } else {
-            Flow::Continue
-        }
-    }
-
-    fn emit(&mut self, line: &[u8]) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if (self.on_line)(&String::from_utf8_lossy(line)) == Flow::Stop {
-            self.stopped = true;
-        }
-    }
-
-    /// A last line without a line break.
-    fn finish(&mut self) {
-        if !self.stopped && !self.partial.is_empty() {
-            let line = std::mem::take(&mut self.partial);
-            self.emit(&line);
-        }
-    }
 }
 
 /// Kills the run's group and sweeps its tag when dropped while armed: the cleanup of a run

@@ -30,6 +30,7 @@ pub mod command;
 pub mod env;
 mod kill;
 pub mod sandbox;
+mod stream;
 
 pub use capture::Captured;
 pub use command::{Command, End, Flow, Run, SpawnError};

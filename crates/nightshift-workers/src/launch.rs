@@ -41,6 +41,9 @@ pub struct LaunchInput<'a> {
     /// OpenCode: the pre-installed `@opencode-ai/plugin` (see
     /// [`Cli::opencode_plugin_dir`]).
     pub opencode_plugin: Option<&'a Path>,
+    /// Whether the CLI runs inside the factory's sandbox, which is then the boundary (its
+    /// own is off); without it (`[sandbox] mode = "off"`) Codex keeps its own.
+    pub sandboxed: bool,
 }
 
 /// How to start the process. The caller creates `dirs`, writes `files`, makes `links`
@@ -118,6 +121,15 @@ impl LaunchInput<'_> {
     /// only format Codex speaks), the token through `env_key`, no retries (the gateway
     /// retries upstream), and the `[features]` that reach github.com and chatgpt.com off.
     fn codex(&self) -> Launch {
+        // Codex's own sandbox (bubblewrap again, inside ours) fails there: every command it
+        // runs would end `bwrap: execvp codex-linux-sandbox`. Inside the factory's sandbox,
+        // that is the boundary: Codex's is off, and it asks nobody. Outside (the sandbox
+        // off), Codex's own is all there is.
+        let sandbox: &[&str] = if self.sandboxed {
+            &["--dangerously-bypass-approvals-and-sandbox"]
+        } else {
+            &["--sandbox", "workspace-write"]
+        };
         let codex_home = self.home.join(".codex");
         let mut provider = toml::Table::new();
         provider.insert("name".into(), "nightshift gateway".into());
@@ -164,18 +176,12 @@ impl LaunchInput<'_> {
         ]);
         Launch {
             program: self.binary.to_path_buf(),
-            args: vec![
-                "exec".into(),
-                "--json".into(),
-                "--skip-git-repo-check".into(),
-                // Codex's own sandbox (bubblewrap again, inside ours) fails here: every
-                // command it runs would end `bwrap: execvp codex-linux-sandbox`. The
-                // factory's sandbox is the boundary; Codex's is off, and it asks nobody.
-                "--dangerously-bypass-approvals-and-sandbox".into(),
-                "--color".into(),
-                "never".into(),
-                self.prompt.into(),
-            ],
+            args: ["exec", "--json", "--skip-git-repo-check"]
+                .iter()
+                .chain(sandbox)
+                .chain(&["--color", "never", self.prompt])
+                .map(|a| (*a).to_string())
+                .collect(),
             env,
             dirs: vec![codex_home.clone()],
             files: vec![(codex_home.join("config.toml"), text)],
@@ -325,6 +331,7 @@ mod tests {
             max_turns: 7,
             max_output_tokens: 4096,
             opencode_plugin: None,
+            sandboxed: true,
         }
     }
 
@@ -381,6 +388,16 @@ wire_api = "responses"
                 "never",
                 "Fix it."
             ]
+        );
+        let unconfined = LaunchInput {
+            sandboxed: false,
+            ..input(Cli::Codex)
+        }
+        .build();
+        assert_eq!(
+            unconfined.args[3..5],
+            ["--sandbox", "workspace-write"],
+            "without the factory's sandbox, Codex keeps its own"
         );
     }
 

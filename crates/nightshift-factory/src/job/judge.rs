@@ -24,7 +24,7 @@ pub(crate) async fn judge(
     l.progress(n, Phase::Gating).await;
     let gating = std::time::Instant::now();
     let sandbox = match &l.kit {
-        Some(kit) => Some(kit.commands(false)?),
+        Some(kit) => Some(kit.gates(false)?),
         None => None,
     };
     let mut verdict: Verdict = gate(

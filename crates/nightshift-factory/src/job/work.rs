@@ -46,9 +46,10 @@ pub(crate) async fn work(l: &mut Loop) -> Result<(IterationRow, Worked), Factory
     let mut report = WorkerReport::default();
     let scratch = shift.layout.scratch(&shift.spec.name, &l.spec.name);
     if let Some(kit) = &l.kit {
-        // A private home for this iteration's commands and gates; what the last one left
-        // there goes.
+        // Private homes for this iteration's commands and for its gates; what the last
+        // one left there goes.
         kit.commands(true)?;
+        kit.gates(true)?;
     }
     let started_ms = now_ms();
     let mut end = worker::run(

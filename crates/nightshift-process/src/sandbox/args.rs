@@ -10,7 +10,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::{INIT_ARG, Network, Sandbox, Wrapped};
+use super::{INIT_ARG, Network, Policy, Sandbox, Wrapped};
 
 /// The namespaces and hardening every run gets.
 const NAMESPACES: &[&str] = &[
@@ -74,7 +74,34 @@ pub(crate) fn wrap(
     procs: &[PathBuf],
     sockets: &[PathBuf],
 ) -> Wrapped {
-    let p = &sandbox.policy;
+    let mut a = mounts(&sandbox.policy, sockets);
+    a.path("--chdir", cwd);
+    environment(&mut a, &sandbox.policy);
+    a.flag("--");
+    init(&mut a, sandbox);
+    a.0.push(program.clone());
+    a.0.extend(args.iter().cloned());
+    if procs.is_empty() {
+        return Wrapped {
+            program: sandbox.bwrap.clone().into(),
+            args: a.0,
+        };
+    }
+    let mut args: Vec<OsString> = vec!["-c".into(), ENTER_CGROUPS.into(), "sh".into()];
+    args.push(procs.len().to_string().into());
+    args.extend(procs.iter().map(|p| p.clone().into_os_string()));
+    args.push(sandbox.bwrap.clone().into());
+    args.extend(a.0);
+    Wrapped {
+        // Not looked up in `PATH`: its entries may be relative, and the worktree is the
+        // working folder.
+        program: "/bin/sh".into(),
+        args,
+    }
+}
+
+/// The namespaces and the mounts, in the order that makes the policy (the module's doc).
+fn mounts(p: &Policy, sockets: &[PathBuf]) -> Args {
     let mut a = Args(Vec::new());
     for f in NAMESPACES {
         a.flag(f);
@@ -84,13 +111,7 @@ pub(crate) fn wrap(
     a.path("--proc", Path::new("/proc"));
     a.sized_tmpfs(p.limits.tmp_bytes, "/tmp");
     a.sized_tmpfs(p.limits.tmp_bytes, "/dev/shm");
-    // A folder under another hidden one is hidden with it (and is no mount of its own to
-    // make read-only again).
-    let mut hidden: Vec<&PathBuf> = p.hidden.iter().filter(|d| d.is_dir()).collect();
-    hidden.sort();
-    hidden.dedup();
-    let outer: Vec<&PathBuf> = hidden.clone();
-    hidden.retain(|d| !outer.iter().any(|o| o != d && under(d, o)));
+    let hidden = outermost(&p.hidden);
     for dir in &hidden {
         a.path("--tmpfs", dir);
     }
@@ -109,6 +130,9 @@ pub(crate) fn wrap(
         Network::Gateway { socket, .. } => Some(socket.as_path()),
         Network::None => None,
     };
+    // A file under a hidden folder needs no cover, unless a folder bound back on top
+    // brings it into view again (a credential file in a toolchain's home).
+    let bound_back = |f: &Path| p.read_only.iter().chain(&p.writable).any(|b| under(f, b));
     let covers = p.hidden_files.iter().chain(sockets).filter(|f| {
         f.is_absolute()
             && f.exists()
@@ -116,7 +140,7 @@ pub(crate) fn wrap(
             && !under(f, Path::new("/tmp"))
             && !under(f, Path::new("/proc"))
             && !under(f, Path::new("/dev"))
-            && !hidden.iter().any(|d| under(f, d))
+            && (!hidden.iter().any(|d| under(f, d)) || bound_back(f))
             && p.home.as_ref().is_none_or(|h| !under(f, h))
     });
     for file in covers {
@@ -128,7 +152,22 @@ pub(crate) fn wrap(
     for dir in &hidden {
         a.path("--remount-ro", dir);
     }
-    a.path("--chdir", cwd);
+    a
+}
+
+/// The hidden folders that exist, each once; one under another is hidden with it (and is
+/// no mount of its own to make read-only again).
+fn outermost(hidden: &[PathBuf]) -> Vec<&PathBuf> {
+    let mut dirs: Vec<&PathBuf> = hidden.iter().filter(|d| d.is_dir()).collect();
+    dirs.sort();
+    dirs.dedup();
+    let all = dirs.clone();
+    dirs.retain(|d| !all.iter().any(|o| o != d && under(d, o)));
+    dirs
+}
+
+/// `HOME`, `TMPDIR` and the policy's variables, set inside.
+fn environment(a: &mut Args, p: &Policy) {
     if let Some(home) = &p.home {
         a.flag("--setenv");
         a.flag("HOME");
@@ -142,7 +181,11 @@ pub(crate) fn wrap(
         a.0.push(k.clone());
         a.0.push(v.clone());
     }
-    a.flag("--");
+}
+
+/// Our init and its arguments, up to the `--` before the program.
+fn init(a: &mut Args, sandbox: &Sandbox) {
+    let p = &sandbox.policy;
     a.0.push(sandbox.init.clone().into());
     a.flag(INIT_ARG);
     if let Network::Gateway { port, socket } = &p.network {
@@ -160,23 +203,6 @@ pub(crate) fn wrap(
         a.flag(&b.to_string());
     }
     a.flag("--");
-    a.0.push(program.clone());
-    a.0.extend(args.iter().cloned());
-    if procs.is_empty() {
-        return Wrapped {
-            program: sandbox.bwrap.clone().into(),
-            args: a.0,
-        };
-    }
-    let mut args: Vec<OsString> = vec!["-c".into(), ENTER_CGROUPS.into(), "sh".into()];
-    args.push(procs.len().to_string().into());
-    args.extend(procs.iter().map(|p| p.clone().into_os_string()));
-    args.push(sandbox.bwrap.clone().into());
-    args.extend(a.0);
-    Wrapped {
-        program: "sh".into(),
-        args,
-    }
 }
 
 /// The Unix socket paths bound on this host (`/proc/net/unix`, the last column of each line
@@ -201,7 +227,7 @@ pub(crate) fn host_sockets() -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::{Limits, Policy};
+    use crate::sandbox::Limits;
 
     fn strings(w: &Wrapped) -> Vec<String> {
         std::iter::once(&w.program)
@@ -227,6 +253,11 @@ mod tests {
         std::fs::write(wt.join(".git"), "gitdir: x").expect("write");
         let sock = work.join("scratch/gateway.sock");
         let (host_sock, secret) = (root.join("x.sock"), root.join("nightshift.toml"));
+        // A toolchain in a hidden home, bound back, with a credential file in it.
+        let cargo = work.join("home/.cargo");
+        std::fs::create_dir_all(&cargo).expect("mkdir");
+        let credentials = cargo.join("credentials.toml");
+        std::fs::write(&credentials, "token").expect("write");
         std::fs::write(&host_sock, "").expect("write");
         std::fs::write(&secret, "").expect("write");
         let sandbox = Sandbox::new(
@@ -234,9 +265,9 @@ mod tests {
             "/bin/nightshift".into(),
             Policy {
                 writable: vec![wt.clone()],
-                read_only: vec![wt.join(".git")],
+                read_only: vec![wt.join(".git"), cargo.clone()],
                 hidden: vec![work.clone(), root.join("absent"), wt.clone(), work.clone()],
-                hidden_files: vec![secret.clone(), "relative.toml".into()],
+                hidden_files: vec![secret.clone(), "relative.toml".into(), credentials.clone()],
                 home: None,
                 env: vec![("CARGO_TARGET_DIR".into(), "/t".into())],
                 network: Network::Gateway {
@@ -267,6 +298,8 @@ mod tests {
         let git = position(&all, &["--ro-bind", &s(&wt.join(".git"))]);
         let cover = position(&all, &["--ro-bind", "/dev/null", &s(&host_sock)]);
         position(&all, &["--ro-bind", "/dev/null", &s(&secret)]);
+        let rebound = position(&all, &["--ro-bind", &s(&cargo), &s(&cargo)]);
+        assert!(rebound < position(&all, &["--ro-bind", "/dev/null", &s(&credentials)]));
         let bridge = position(&all, &["--ro-bind", &s(&sock), &s(&sock)]);
         let ro = position(&all, &["--remount-ro", &s(&work)]);
         // Hidden once, the folder under it not again.
@@ -279,7 +312,7 @@ mod tests {
         assert!(!all.iter().any(|a| a == &s(&root.join("absent"))));
         assert_eq!(
             all.iter().filter(|a| a.as_str() == "/dev/null").count(),
-            2,
+            3,
             "{all:?}"
         );
         position(
@@ -329,7 +362,7 @@ mod tests {
         assert_eq!(
             &all[..7],
             [
-                "sh",
+                "/bin/sh",
                 "-c",
                 ENTER_CGROUPS,
                 "sh",

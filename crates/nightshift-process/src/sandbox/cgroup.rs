@@ -181,14 +181,29 @@ impl Cgroup {
 
     /// Remove the folders (once the run's processes are gone; a few tries while the last
     /// ones are reaped).
-    pub(crate) fn remove(self) {
-        for d in &self.dirs {
+    pub(crate) fn remove(mut self) {
+        for d in std::mem::take(&mut self.dirs) {
             for _ in 0..50 {
                 match std::fs::remove_dir(d.path()) {
                     Ok(()) => break,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
                     Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
                 }
+            }
+        }
+    }
+}
+
+impl Drop for Cgroup {
+    /// A run dropped before it ended (a cancelled iteration): one try each, without
+    /// waiting. A folder still busy stays until this process has exited; the next
+    /// factory's sweep removes it then.
+    fn drop(&mut self) {
+        for d in &self.dirs {
+            if let Err(e) = std::fs::remove_dir(d.path())
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::debug!(dir = %d.path().display(), error = %e, "A dropped run's cgroup is still busy.");
             }
         }
     }

@@ -3,7 +3,8 @@
 //! PROGRAM ARGS…`.
 //!
 //! It sets the limits `setrlimit` can hold (file size always; processes only when no cgroup
-//! holds them — then per user, counted from how many the user already runs), relays
+//! holds them — then per user: the factory adds to the cap how many the user already runs,
+//! which only it can count, from outside the PID namespace), relays
 //! `127.0.0.1:PORT` inside to the bridge's Unix socket, runs the program, and exits with its
 //! exit code (or 128 + the signal that ended it, as a shell reports it). It runs no async
 //! runtime: a few threads, one per relayed connection direction.
@@ -77,7 +78,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
         limit(Resource::Fsize, bytes, "file size");
     }
     if let Some(n) = args.processes {
-        limit(Resource::Nproc, n + user_processes(), "processes");
+        limit(Resource::Nproc, n, "processes");
     }
     if let Some((port, socket)) = &args.gateway {
         match TcpListener::bind(("127.0.0.1", *port)) {
@@ -121,28 +122,6 @@ fn limit(resource: Resource, value: u64, what: &str) {
     if let Err(e) = setrlimit(resource, l) {
         eprintln!("nightshift sandbox: cannot limit {what}: {e}");
     }
-}
-
-/// How many processes this user runs now (the process limit of `setrlimit` counts them all).
-fn user_processes() -> u64 {
-    let uid = rustix::process::getuid();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    let mine = |e: &std::fs::DirEntry| {
-        use std::os::unix::fs::MetadataExt as _;
-        e.metadata().is_ok_and(|m| m.uid() == uid.as_raw())
-    };
-    let n = dir
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .filter(mine)
-        .count();
-    u64::try_from(n).unwrap_or(0)
 }
 
 /// Accept on `listener` forever; each connection is copied both ways to a new connection to

@@ -116,6 +116,26 @@ impl Sandbox {
     }
 }
 
+/// How many processes this user runs now (`RLIMIT_NPROC` counts them all, so a cap set
+/// without a cgroup is this many plus the run's own).
+pub(crate) fn user_processes() -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    let uid = rustix::process::getuid().as_raw();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let n = dir
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter(|e| e.metadata().is_ok_and(|m| m.uid() == uid))
+        .count();
+    u64::try_from(n).unwrap_or(0)
+}
+
 /// What to start instead of the program: the program and its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Wrapped {

@@ -31,12 +31,16 @@ pub struct Probe {
 /// `bwrap`: [`BWRAP_VAR`] if set (and there), else the first on `PATH`.
 pub fn find_bwrap() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(BWRAP_VAR) {
-        return Some(PathBuf::from(p)).filter(|p| p.is_file());
+        return std::fs::canonicalize(p).ok().filter(|p| p.is_file());
     }
+    // Absolute entries only: a relative one would be looked up from wherever the factory
+    // runs a job.
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
+        .filter(|d| d.is_absolute())
         .map(|d| d.join("bwrap"))
         .find(|p| p.is_file())
+        .and_then(|p| std::fs::canonicalize(p).ok())
 }
 
 /// Start `true` in a sandbox whose init is `init`, and say whether it worked.

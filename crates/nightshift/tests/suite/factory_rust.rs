@@ -177,9 +177,9 @@ async fn claiming_done_while_cargo_test_fails_is_a_defect() {
         "nothing was built into the factory's own CARGO_TARGET_DIR"
     );
     assert!(
-        w.path(".nightshift/scratch/fix-adder/adder/cargo-target/debug")
+        w.path(".nightshift/scratch/fix-adder/adder/cargo-target-gates/debug")
             .is_dir(),
-        "the build went to the job's own target folder"
+        "the gates built into the job's own target folder"
     );
 }
 

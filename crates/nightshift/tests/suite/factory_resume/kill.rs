@@ -261,13 +261,13 @@ async fn ctrl_c_ends_everything_the_shift_started_and_exits_130() {
 async fn sandboxed_processes_die_with_a_killed_factory() {
     let w = World::new(Script::new([edit("a - b", "a + b"), finish(true)])).await;
     python_repo(&w.path("calc"));
-    // The marker goes in the sandbox's private home (kept while the iteration lasts); the
+    // The marker goes in the gates' private home (kept while the iteration lasts); the
     // sleeper is found by its unusual length.
     let gate = format!(
         "if [ ! -e \"$HOME/started\" ]; then touch \"$HOME/started\"; sleep 86407; fi; {TESTS}"
     );
     w.spec(&spec(&gate));
-    let marker = w.path(".nightshift/scratch/fix-calc/calc/sandbox-home/started");
+    let marker = w.path(".nightshift/scratch/fix-calc/calc/gate-home/started");
     let mut child = spawn(&w, &[]);
     wait_for(&mut child, "the gate to start", || marker.exists()).await;
     kill9(child);

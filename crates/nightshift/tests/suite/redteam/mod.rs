@@ -112,9 +112,10 @@ echo "== store"; head -c 16 {store}; echo
 echo "== environ"; cat /proc/[0-9]*/environ 2>/dev/null | tr '\0' '\n' | grep {key_var}
 echo "== env"; env
 echo "== other job"; cat {other}/secret.txt; ls {work}/worktrees
-echo "== forged token"; python3 -c "import sqlite3; c = sqlite3.connect('file:{store}?mode=rw', uri=True); c.execute('insert into tokens (id) values (1)'); print('FORGED')"
+echo "== forged token"; python3 -c "import sqlite3; c = sqlite3.connect('file:{store}?mode=rw', uri=True); c.execute(\"insert into tokens (id, secret_sha256, label, budget_nanos, created_ms) values ('forged', 'x', 'forged', 1000000000000000000, 0)\"); c.commit(); print('FORGED')"
 echo "== mirror"; git config remote.origin.pushurl {outside}/evil.git; git config remote.origin.uploadpack 'touch {outside}/uploadpack-ran'; git update-ref refs/nightshift/forged HEAD
-echo "== hooks"; mkdir -p .git/hooks && echo 'touch {outside}/hook-ran' > .git/hooks/pre-commit; echo 'gitdir: /' > .git
+echo "== hooks"; echo 'touch {outside}/hook-ran' > "$(git rev-parse --git-common-dir)/hooks/pre-commit"; echo 'gitdir: /' > .git
+echo "== shadow"; cat /etc/shadow
 echo "== outside"; echo x > ../../escaped-up; echo x > escape/escaped-link; echo x > {outside}/escaped-abs
 echo "== canary"; python3 -c "import socket; socket.create_connection(('127.0.0.1', {port}), timeout=3); print('CONNECTED')"
 echo "== unix"; python3 -c "import socket; s = socket.socket(socket.AF_UNIX); s.connect('{unix}'); print('CONNECTED')"
@@ -263,7 +264,8 @@ async fn assert_contained(w: &World, r: &Range, out: &Output, report: &Value) {
     for secret in SECRETS {
         assert!(!seen.contains(secret), "{secret} got out:\n{seen}");
     }
-    for marker in ["FORGED", "CONNECTED", "SQLite format"] {
+    // `daemon:*:` is a line of /etc/shadow (its /etc/passwd line is `daemon:x:`).
+    for marker in ["FORGED", "CONNECTED", "SQLite format", "daemon:*:"] {
         assert!(!seen.contains(marker), "{marker}:\n{seen}");
     }
     assert_eq!(r.canary_seen.load(Ordering::SeqCst), 0, "the TCP canary");
@@ -294,6 +296,10 @@ async fn assert_contained(w: &World, r: &Range, out: &Output, report: &Value) {
         "{config}"
     );
     assert_eq!(git(&m, &["for-each-ref", "refs/nightshift/forged"]), "");
+    assert!(
+        !m.join("hooks/pre-commit").exists(),
+        "a hook was planted in the mirror"
+    );
     // The store holds the tokens the factory minted (the shift's and the job's), no other.
     let s = store(w).await;
     let tokens = s.tokens().await.expect("tokens");
