@@ -121,23 +121,18 @@ pub(super) fn resolve(
             }
         },
     };
+    let mb = |v: &Option<Spanned<u64>>, min: u64, key: &str, default: u64| {
+        Ok::<_, SpecError>(src.at_least(v.as_ref(), min, key)?.unwrap_or(default))
+    };
     Ok(SandboxSpec {
         mode: raw.mode.as_ref().map_or(d.mode, |m| *m.get_ref()),
         network,
         processes: src
             .at_least(raw.processes.as_ref(), 1, "sandbox.processes")?
             .unwrap_or(d.processes),
-        memory_mb: src
-            .at_least(raw.memory_mb.as_ref(), 16, "sandbox.memory_mb")?
-            .unwrap_or(d.memory_mb),
-        file_mb: src
-            .at_least(raw.file_mb.as_ref(), 1, "sandbox.file_mb")?
-            .unwrap_or(d.file_mb),
-        tmp_mb: src
-            .at_least(raw.tmp_mb.as_ref(), 1, "sandbox.tmp_mb")?
-            .unwrap_or(d.tmp_mb),
-        disk_mb: src
-            .at_least(raw.disk_mb.as_ref(), 1, "sandbox.disk_mb")?
-            .unwrap_or(d.disk_mb),
+        memory_mb: mb(&raw.memory_mb, 16, "sandbox.memory_mb", d.memory_mb)?,
+        file_mb: mb(&raw.file_mb, 1, "sandbox.file_mb", d.file_mb)?,
+        tmp_mb: mb(&raw.tmp_mb, 1, "sandbox.tmp_mb", d.tmp_mb)?,
+        disk_mb: mb(&raw.disk_mb, 1, "sandbox.disk_mb", d.disk_mb)?,
     })
 }
