@@ -151,12 +151,7 @@ async fn a_loop_fixes_a_failing_test_in_two_iterations() {
     assert_eq!(ledger["total"]["settled_nanos"].as_i64(), Some(expected));
 
     // The branch holds exactly the accepted commit; the rejected one is kept under its ref.
-    let mirror = std::fs::read_dir(w.path(".nightshift/mirrors"))
-        .expect("mirrors")
-        .flatten()
-        .next()
-        .expect("a mirror")
-        .path();
+    let mirror = super::factory_resume::mirror(&w);
     let branch_log = git(
         &mirror,
         &["rev-list", &format!("{base}..nightshift/fix-calc/calc")],

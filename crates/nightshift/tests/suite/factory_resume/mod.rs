@@ -123,11 +123,12 @@ pub async fn store(w: &World) -> SqliteStore {
         .expect("store opens")
 }
 
+/// The world's one mirror (not the trust records kept beside the mirrors, `.nightshift-trust`).
 pub fn mirror(w: &World) -> PathBuf {
     std::fs::read_dir(w.path(".nightshift/mirrors"))
         .expect("mirrors")
         .flatten()
-        .next()
+        .find(|e| !e.file_name().to_string_lossy().starts_with('.'))
         .expect("a mirror")
         .path()
 }
