@@ -38,7 +38,7 @@ ns_build_tools
 ns_sandbox_tools
 echo "==> building nightshift (first time: several minutes, llama.cpp included)"
 ns_build
-bin=$PWD/target/debug
+bin=$(realpath -m "${CARGO_TARGET_DIR:-target}")/debug
 
 budget=${NIGHTSHIFT_DEMO_BUDGET_USD:-2.00}
 case "$mode" in

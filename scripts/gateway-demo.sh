@@ -10,7 +10,7 @@ command -v curl >/dev/null || ns_apt_install curl
 ns_build_tools
 echo "==> building nightshift (first time: several minutes, llama.cpp included)"
 ns_build
-bin=$PWD/target/debug
+bin=$(realpath -m "${CARGO_TARGET_DIR:-target}")/debug
 
 work=$(mktemp -d)
 pids=()

@@ -15,7 +15,7 @@ ns_build_tools
 ns_sandbox_tools
 echo "==> building nightshift (first time: several minutes, llama.cpp included)"
 ns_build
-bin=$PWD/target/debug
+bin=$(realpath -m "${CARGO_TARGET_DIR:-target}")/debug
 
 work=$(mktemp -d)
 pids=()

@@ -27,7 +27,12 @@ import openai
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-BIN_DIR = Path(os.environ.get("NIGHTSHIFT_BIN_DIR", REPO / "target" / "debug"))
+BIN_DIR = Path(
+    os.environ.get(
+        "NIGHTSHIFT_BIN_DIR",
+        Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target")).resolve() / "debug",
+    )
+)
 NIGHTSHIFT = BIN_DIR / "nightshift"
 SCRIPTED = BIN_DIR / "nightshift-scripted"
 
