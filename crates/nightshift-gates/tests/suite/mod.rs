@@ -41,8 +41,13 @@ pub fn timeless(policy: &Policy, change: &Change, name: &str) -> GateResult {
 
 /// A `tests-intact` result as [`timeless`] answers it, not flagged for review.
 pub fn tests_intact(passed: bool, detail: &str, excerpt: &str) -> GateResult {
+    policy_result("tests-intact", passed, detail, excerpt)
+}
+
+/// A policy gate's result as [`timeless`] answers it, not flagged for review.
+pub fn policy_result(gate: &str, passed: bool, detail: &str, excerpt: &str) -> GateResult {
     GateResult {
-        gate: "tests-intact".into(),
+        gate: gate.into(),
         passed,
         duration_ms: 0,
         exit_code: None,

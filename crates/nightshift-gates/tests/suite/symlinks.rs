@@ -5,16 +5,7 @@ use nightshift_gates::{ChangeStatus, FileChange, GateResult, Policy};
 use super::{change, timeless};
 
 fn symlinks(passed: bool, detail: &str, excerpt: &str) -> GateResult {
-    GateResult {
-        gate: "symlinks".into(),
-        passed,
-        duration_ms: 0,
-        exit_code: None,
-        timed_out: false,
-        detail: detail.into(),
-        excerpt: excerpt.into(),
-        review: None,
-    }
+    super::policy_result("symlinks", passed, detail, excerpt)
 }
 
 /// Regression: a red-team agent's link to `/root/.ssh` was accepted into a change set.
