@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+ns_build_tools
 ns_sandbox_tools
 STARTS=${STARTS:-200}
 # Only the process crate (its example and the init beside it): no llama.cpp to build.

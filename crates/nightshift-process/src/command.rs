@@ -41,6 +41,15 @@ pub const EXIT_GRACE: Duration = Duration::from_millis(500);
 const REAP_AFTER_KILL: Duration = Duration::from_secs(5);
 /// How long to read what is left in the pipes once everything was killed.
 const DRAIN_AFTER_KILL: Duration = Duration::from_secs(1);
+/// How long to wait for the rest of a sandbox's reports once the run ended.
+const REPORTS_AFTER_END: Duration = Duration::from_secs(2);
+
+/// What confines a started run, read back when it ends.
+struct Confined {
+    cgroup: Option<Cgroup>,
+    /// The sandbox's reports, being read.
+    reports: Option<tokio::task::JoinHandle<Vec<Blocked>>>,
+}
 
 /// What to run, where, with what environment and limits.
 #[derive(Debug, Clone)]
@@ -208,7 +217,8 @@ impl Command {
         let run_tag = run_tag();
         // Our copies of the write end go with `start`'s `tokio::process::Command`: the
         // pipe reaches its end when the program's copies close.
-        let (child, cgroup) = self.start(&run_tag, Stdio::from(writer), Stdio::from(writer_too))?;
+        let (child, confined) =
+            self.start(&run_tag, Stdio::from(writer), Stdio::from(writer_too))?;
         let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))
             .map_err(|e| self.spawn_error(e))?;
         let mut out = Captured::new(max_bytes);
@@ -223,7 +233,7 @@ impl Command {
                 &mut none,
             )
             .await;
-        let run = self.finished(end, out, leftovers, cgroup).await;
+        let run = self.finished(end, out, leftovers, confined).await;
         self.sandbox_failure(&run)?;
         Ok(run)
     }
@@ -236,7 +246,7 @@ impl Command {
         stderr_bytes: usize,
     ) -> Result<Run, SpawnError> {
         let run_tag = run_tag();
-        let (mut child, cgroup) = self.start(&run_tag, Stdio::piped(), Stdio::piped())?;
+        let (mut child, confined) = self.start(&run_tag, Stdio::piped(), Stdio::piped())?;
         let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take())
         else {
             return Err(self.spawn_error(std::io::Error::other("no output pipes")));
@@ -260,7 +270,7 @@ impl Command {
         if let Sink::Lines(lines) = &mut sink {
             lines.finish();
         }
-        let run = self.finished(end, err, leftovers, cgroup).await;
+        let run = self.finished(end, err, leftovers, confined).await;
         self.sandbox_failure(&run)?;
         Ok(run)
     }
@@ -294,7 +304,7 @@ impl Command {
         (end, duration): (End, Duration),
         output: Captured,
         leftovers: usize,
-        cgroup: Option<Cgroup>,
+        Confined { cgroup, reports }: Confined,
     ) -> Run {
         tracing::debug!(program = %self.program.to_string_lossy(), ?end, duration_ms = duration.as_millis() as u64, leftovers, "Process run ended.");
         let mut blocked = match cgroup {
@@ -311,6 +321,17 @@ impl Command {
             // 153 = 128 + SIGXFSZ, as the init (and a shell) reports a child it killed.
             if matches!(end, End::Exited(153) | End::Signalled(25)) {
                 blocked.push(Blocked::FileSize);
+            }
+            if let Some(mut task) = reports {
+                // Everything of the run has ended: the pipe closes at once.
+                match tokio::time::timeout(REPORTS_AFTER_END, &mut task).await {
+                    Ok(Ok(seen)) => blocked.extend(seen),
+                    Ok(Err(_)) => {}
+                    Err(_) => {
+                        task.abort();
+                        tracing::warn!(program = %self.program.to_string_lossy(), "The sandbox's report pipe stayed open after the run.");
+                    }
+                }
             }
             for b in &blocked {
                 sandbox.evidence.record(&self.describe(), b.clone());
@@ -356,10 +377,26 @@ impl Command {
         run_tag: &str,
         stdout: Stdio,
         stderr: Stdio,
-    ) -> Result<(tokio::process::Child, Option<Cgroup>), SpawnError> {
+    ) -> Result<(tokio::process::Child, Confined), SpawnError> {
         let (program, args, cgroup) = match &self.sandbox {
             None => (self.program.clone(), self.args.clone(), None),
             Some(sandbox) => self.wrapped(sandbox),
+        };
+        // A sandbox's init reports on its standard input (the program gets `/dev/null`).
+        let (stdin, reports) = match &self.sandbox {
+            None => (Stdio::null(), None),
+            Some(_) => {
+                let fail = |e| self.spawn_error(e);
+                let (reader, writer) = std::io::pipe().map_err(fail)?;
+                let pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))
+                    .map_err(fail)?;
+                #[expect(
+                    clippy::disallowed_methods,
+                    reason = "owned by the run: awaited, or aborted after a grace, in `finished`"
+                )]
+                let task = tokio::spawn(crate::sandbox::collect(pipe));
+                (Stdio::from(writer), Some(task))
+            }
         };
         let mut cmd = tokio::process::Command::new(&program);
         cmd.args(&args)
@@ -367,7 +404,7 @@ impl Command {
             .env_clear()
             .envs(self.env.iter())
             .env(RUN_VAR, run_tag)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(stdout)
             .stderr(stderr)
             .process_group(0)
@@ -381,11 +418,16 @@ impl Command {
                 if let Some(cg) = cgroup {
                     cg.remove();
                 }
+                if let Some(task) = reports {
+                    task.abort();
+                }
                 return Err(self.spawn_error(e));
             }
         };
+        // Our copy of the report pipe's write end went with `cmd`, dropped here.
+        drop(cmd);
         tracing::debug!(program = %self.program.to_string_lossy(), pid = child.id(), cwd = %self.cwd.display(), sandboxed = self.sandbox.is_some(), "Process started.");
-        Ok((child, cgroup))
+        Ok((child, Confined { cgroup, reports }))
     }
 
     /// The program and arguments that start this command inside `sandbox`, and the cgroup

@@ -90,6 +90,11 @@ pub enum BlockedKind {
     Path,
     /// The worktree grew past `sandbox.disk_mb`.
     Disk,
+    /// A connection out: to an address outside the sandbox, a port or a Unix socket of
+    /// the host.
+    Network,
+    /// A system call that leads out of the sandbox (a namespace, a mount, tracing…).
+    Syscall,
 }
 
 /// One kind of refusal in an iteration: how many, by what, and what is known of it.

@@ -61,6 +61,8 @@ fn attempt(s: &Seen) -> BlockedAttempt {
         Blocked::FileSize => BlockedKind::FileSize,
         Blocked::Path { .. } => BlockedKind::Path,
         Blocked::Disk { .. } => BlockedKind::Disk,
+        Blocked::Connect { .. } => BlockedKind::Network,
+        Blocked::Syscall { .. } => BlockedKind::Syscall,
     };
     BlockedAttempt {
         kind,
@@ -77,5 +79,7 @@ fn kind_name(k: BlockedKind) -> &'static str {
         BlockedKind::FileSize => "file size",
         BlockedKind::Path => "path",
         BlockedKind::Disk => "disk",
+        BlockedKind::Network => "network",
+        BlockedKind::Syscall => "system call",
     }
 }

@@ -202,6 +202,10 @@ fn init(a: &mut Args, sandbox: &Sandbox) {
         a.flag("--file-bytes");
         a.flag(&b.to_string());
     }
+    for dir in p.writable.iter().chain(&p.home) {
+        a.path("--writable", dir);
+    }
+    a.flag("--report");
     a.flag("--");
 }
 
@@ -339,6 +343,9 @@ mod tests {
                 "64",
                 "--file-bytes",
                 "1024",
+                "--writable",
+                &s(&wt),
+                "--report",
                 "--",
                 "sh",
                 "-c",

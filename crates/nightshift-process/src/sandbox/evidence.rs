@@ -1,13 +1,17 @@
 //! What the sandbox refused, as the kernel or the factory saw it.
 //!
-//! Some refusals are observable after the fact: the cgroup counts the forks it refused and
-//! the processes it killed for memory, a process killed for writing past the file-size limit
-//! dies of `SIGXFSZ`, the factory itself refuses a path or measures the disk used. Others
-//! are not: a `connect` to an address that does not exist inside, a write to a read-only
-//! mount or an open of a hidden file fail inside the program with an ordinary error, and
-//! nothing outside learns of it. What is observed is recorded with the iteration.
+//! Some refusals are observable: the cgroup counts the forks it refused and the processes
+//! it killed for memory, a process killed for writing past the file-size limit dies of
+//! `SIGXFSZ`, the factory itself refuses a path or measures the disk used, and the init's
+//! watcher reports the connections out and the calls it refused ([`super::report`]). Others
+//! are not: a write to a read-only mount (or one Landlock refuses) and an open of a hidden
+//! file fail inside the program with an ordinary error, and nothing outside learns of it.
+//! What is observed is recorded with the iteration.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
+
+use super::report::{Attempt, Report};
 
 /// One kind of refusal, with what is known of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,13 +26,59 @@ pub enum Blocked {
     Path { path: String },
     /// The worktree grew past its disk limit (`bytes` used, `limit` allowed).
     Disk { bytes: u64, limit: u64 },
+    /// Connections (or datagrams) from `program` to `to`, an address outside the sandbox
+    /// with no route to it, a port of the host, or a Unix socket of the host.
+    Connect {
+        to: String,
+        program: String,
+        count: u64,
+    },
+    /// Calls of `call` by `program` refused (a namespace, a mount, tracing…).
+    Syscall {
+        call: String,
+        program: String,
+        count: u64,
+    },
+}
+
+impl Blocked {
+    /// What an init's report stands for, with `host_listens` saying whether the host
+    /// listens on a loopback port; `None` for a loopback port nothing listens on (an
+    /// ordinary refusal, which a test that waits for its own server makes too).
+    pub fn from_report(r: Report, host_listens: impl Fn(u16) -> bool) -> Option<Self> {
+        let (program, count) = (r.program, r.count);
+        let to = match r.attempt {
+            Attempt::Outside(to) => format!("{to} (outside the sandbox)"),
+            Attempt::Loopback(port) if host_listens(port) => {
+                format!("port {port} of the host")
+            }
+            Attempt::Loopback(_) => return None,
+            Attempt::HostSocket(path) => format!("the host's socket {path}"),
+            Attempt::Syscall(call) => {
+                return Some(Self::Syscall {
+                    call,
+                    program,
+                    count,
+                });
+            }
+        };
+        Some(Self::Connect { to, program, count })
+    }
+
+    /// Whether the host (this process's network namespace) listens on TCP `port`.
+    pub fn host_listens(port: u16) -> bool {
+        super::watch::listening(Path::new("/proc/net"), port)
+    }
 }
 
 impl Blocked {
     /// How many attempts it stands for.
     pub fn count(&self) -> u64 {
         match self {
-            Self::Processes { count } | Self::Memory { count } => *count,
+            Self::Processes { count }
+            | Self::Memory { count }
+            | Self::Connect { count, .. }
+            | Self::Syscall { count, .. } => *count,
             Self::FileSize | Self::Path { .. } | Self::Disk { .. } => 1,
         }
     }
@@ -49,6 +99,14 @@ impl std::fmt::Display for Blocked {
                     "the worktree holds {bytes} bytes, past its limit of {limit}"
                 )
             }
+            Self::Connect { to, program, count } => {
+                write!(f, "`{program}` tried to reach {to} ({count}×)")
+            }
+            Self::Syscall {
+                call,
+                program,
+                count,
+            } => write!(f, "`{program}` called `{call}`, refused ({count}×)"),
         }
     }
 }
@@ -93,3 +151,37 @@ impl PartialEq for Evidence {
 }
 
 impl Eq for Evidence {}
+
+/// The most of an init's reports read, in bytes.
+const REPORT_BYTES: u64 = 1 << 20;
+
+/// Read an init's reports from `pipe` until it closes (or [`REPORT_BYTES`] are read): each
+/// attempt once, with its largest count, in the order first seen. A loopback port is
+/// judged when first reported, while whatever listens there still does.
+pub(crate) async fn collect(pipe: tokio::net::unix::pipe::Receiver) -> Vec<Blocked> {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
+    let mut lines = tokio::io::BufReader::new(pipe.take(REPORT_BYTES)).lines();
+    let mut seen: Vec<Report> = Vec::new();
+    let mut host_ports: std::collections::HashMap<u16, bool> = std::collections::HashMap::new();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let Some(r) = Report::parse(&line) else {
+            tracing::warn!(line = %line, "The sandbox's init sent a line that is no report.");
+            continue;
+        };
+        if let Attempt::Loopback(port) = r.attempt {
+            host_ports
+                .entry(port)
+                .or_insert_with(|| Blocked::host_listens(port));
+        }
+        match seen
+            .iter_mut()
+            .find(|s| s.attempt == r.attempt && s.program == r.program)
+        {
+            Some(s) => s.count = s.count.max(r.count),
+            None => seen.push(r),
+        }
+    }
+    seen.into_iter()
+        .filter_map(|r| Blocked::from_report(r, |p| host_ports.get(&p).copied().unwrap_or(false)))
+        .collect()
+}

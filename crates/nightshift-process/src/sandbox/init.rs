@@ -1,13 +1,17 @@
 //! The sandbox's init: the first process of ours inside, started by `bwrap` as
-//! `BINARY __sandbox-init [--gateway PORT=SOCKET] [--processes N] [--file-bytes B] --
-//! PROGRAM ARGS…`.
+//! `BINARY __sandbox-init [--gateway PORT=SOCKET] [--processes N] [--file-bytes B]
+//! [--writable DIR]… [--report] -- PROGRAM ARGS…`.
 //!
 //! It sets the limits `setrlimit` can hold (file size always; processes only when no cgroup
 //! holds them — then per user: the factory adds to the cap how many the user already runs,
-//! which only it can count, from outside the PID namespace), relays
-//! `127.0.0.1:PORT` inside to the bridge's Unix socket, runs the program, and exits with its
-//! exit code (or 128 + the signal that ended it, as a shell reports it). It runs no async
-//! runtime: a few threads, one per relayed connection direction.
+//! which only it can count, from outside the PID namespace), makes itself undumpable (no
+//! process inside can read its memory or its descriptors), relays `127.0.0.1:PORT` inside
+//! to the bridge's Unix socket, starts the [`super::watch`]er, installs the kernel
+//! [`super::layers`] (seccomp, then Landlock with the `--writable` folders) on its main
+//! thread, runs the program with `/dev/null` as its input, and exits with its exit code (or
+//! 128 + the signal that ended it, as a shell reports it). With `--report`, its own
+//! standard input is the pipe its reports go to. It runs no async runtime: a few threads,
+//! one per relayed connection direction and one for the watcher.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -15,8 +19,11 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::PathBuf;
+use std::process::Stdio;
 
-use rustix::process::{Resource, Rlimit, setrlimit};
+use rustix::process::{DumpableBehavior, Resource, Rlimit, set_dumpable_behavior, setrlimit};
+
+use super::watch::{Context, Reporter};
 
 /// What the init was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +31,10 @@ pub struct InitArgs {
     pub gateway: Option<(u16, PathBuf)>,
     pub processes: Option<u64>,
     pub file_bytes: Option<u64>,
+    /// Writable folders besides the always writable ones (Landlock's rules).
+    pub writable: Vec<PathBuf>,
+    /// Standard input is the pipe to report to.
+    pub report: bool,
     pub program: OsString,
     pub args: Vec<OsString>,
 }
@@ -35,6 +46,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<InitArgs, Strin
         gateway: None,
         processes: None,
         file_bytes: None,
+        writable: Vec::new(),
+        report: false,
         program: OsString::new(),
         args: Vec::new(),
     };
@@ -56,6 +69,17 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<InitArgs, Strin
             }
             Some("--processes") => out.processes = Some(number(it.next(), "--processes")?),
             Some("--file-bytes") => out.file_bytes = Some(number(it.next(), "--file-bytes")?),
+            Some("--writable") => {
+                let dir = PathBuf::from(it.next().ok_or("--writable needs a folder")?);
+                if !dir.is_absolute() {
+                    return Err(format!(
+                        "--writable needs an absolute folder, not {}",
+                        dir.display()
+                    ));
+                }
+                out.writable.push(dir);
+            }
+            Some("--report") => out.report = true,
             Some("--") => break,
             _ => return Err(format!("unknown argument {}", a.to_string_lossy())),
         }
@@ -80,6 +104,21 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     if let Some(n) = args.processes {
         limit(Resource::Nproc, n, "processes");
     }
+    if let Err(e) = set_dumpable_behavior(DumpableBehavior::NotDumpable) {
+        eprintln!("nightshift sandbox: cannot make the init undumpable: {e}");
+        return 125;
+    }
+    let reporter = if args.report {
+        match rustix::io::fcntl_dupfd_cloexec(rustix::stdio::stdin(), 3) {
+            Ok(fd) => Reporter::to(std::fs::File::from(fd)),
+            Err(e) => {
+                eprintln!("nightshift sandbox: cannot open the report pipe: {e}");
+                return 125;
+            }
+        }
+    } else {
+        Reporter::default()
+    };
     if let Some((port, socket)) = &args.gateway {
         match TcpListener::bind(("127.0.0.1", *port)) {
             Ok(listener) => {
@@ -92,8 +131,47 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
             }
         }
     }
+    let code = match confine(&args, &reporter) {
+        Ok(_filter) => run(&args),
+        Err(e) => {
+            eprintln!("nightshift sandbox: {e}");
+            125
+        }
+    };
+    reporter.flush();
+    code
+}
+
+/// Start the watcher, then install seccomp and Landlock on this thread; the filter must
+/// live as long as the program runs.
+fn confine(args: &InitArgs, reporter: &Reporter) -> Result<libseccomp::ScmpFilterContext, String> {
+    let mut writable = args.writable.clone();
+    writable.extend(super::layers::ALWAYS_WRITABLE.iter().map(PathBuf::from));
+    let cx = Context {
+        gateway_port: args.gateway.as_ref().map(|(port, _)| *port),
+        bridge: args.gateway.as_ref().map(|(_, socket)| socket.clone()),
+        writable,
+    };
+    // Started before the filter, so that the watcher's thread is outside it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let watcher = reporter.clone();
+    std::thread::spawn(move || {
+        if let Ok(fd) = rx.recv() {
+            super::watch::serve(fd, &cx, &watcher);
+        }
+    });
+    let (filter, fd) = super::layers::seccomp()?;
+    tx.send(fd)
+        .map_err(|_| "the watcher did not start".to_owned())?;
+    super::layers::landlock(&args.writable)?;
+    Ok(filter)
+}
+
+/// Run the program to its end; its exit code.
+fn run(args: &InitArgs) -> i32 {
     match std::process::Command::new(&args.program)
         .args(&args.args)
+        .stdin(Stdio::null())
         .status()
     {
         Ok(status) => status
@@ -166,6 +244,9 @@ mod tests {
             "64",
             "--file-bytes",
             "1024",
+            "--writable",
+            "/w",
+            "--report",
             "--",
             "sh",
             "-c",
@@ -174,6 +255,7 @@ mod tests {
         .expect("parses");
         assert_eq!(a.gateway, Some((8080, PathBuf::from("/s/g.sock"))));
         assert_eq!((a.processes, a.file_bytes), (Some(64), Some(1024)));
+        assert_eq!((a.writable, a.report), (vec![PathBuf::from("/w")], true));
         assert_eq!(a.program, "sh");
         assert_eq!(a.args, os(&["-c", "true"]));
         assert_eq!(
@@ -181,6 +263,10 @@ mod tests {
             Err("--processes needs a number".into())
         );
         assert_eq!(parse(os(&["--"])), Err("no program after `--`".into()));
+        assert_eq!(
+            parse(os(&["--writable", "w", "--", "sh"])),
+            Err("--writable needs an absolute folder, not w".into())
+        );
         assert_eq!(
             parse(os(&["--nope", "--", "sh"])),
             Err("unknown argument --nope".into())

@@ -21,6 +21,10 @@
 //! - **Resources** ([`Limits`]): processes and memory per run in a cgroup of its own (v1 or
 //!   v2, where this process may create one), file size and open files by `setrlimit` in
 //!   the init; what the kernel refused is read back as evidence ([`Blocked`]).
+//! - **Kernel layers** ([`layers`]): Landlock (writes only beneath the writable folders, no
+//!   signal out) and a seccomp filter whose notifications the init's [`watch`]er answers:
+//!   calls that lead out refused, connections out of the sandbox observed, Unix sockets of
+//!   the host refused — each reported to the factory ([`report`]) as evidence.
 //!
 //! [`probe`] says whether all of this works on this host before any job depends on it.
 
@@ -29,7 +33,10 @@ mod bridge;
 mod cgroup;
 mod evidence;
 pub mod init;
+pub mod layers;
 mod probe;
+pub mod report;
+mod watch;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -40,6 +47,7 @@ pub use probe::{Enforced, Probe, find_bwrap, probe};
 
 pub(crate) use args::{host_sockets, wrap};
 pub(crate) use cgroup::Cgroup;
+pub(crate) use evidence::collect;
 
 /// The argument that makes the binary act as the sandbox's init.
 pub const INIT_ARG: &str = "__sandbox-init";

@@ -17,6 +17,9 @@ pub struct Enforced {
     pub processes_per_run: bool,
     /// Memory per run, by a cgroup (else not at all).
     pub memory: bool,
+    /// The Landlock ABI whose rules hold beneath the mounts (up to the 6 the init asks
+    /// for: files and signals); `None` where the kernel has no Landlock.
+    pub landlock: Option<u8>,
 }
 
 /// The outcome of [`probe`].
@@ -51,6 +54,7 @@ pub async fn probe(init: &Path) -> Probe {
     let enforced = Enforced {
         processes_per_run,
         memory,
+        landlock: super::layers::landlock_abi(),
     };
     let Some(bwrap) = find_bwrap() else {
         return Probe {

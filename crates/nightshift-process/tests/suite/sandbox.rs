@@ -118,19 +118,35 @@ fn server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     (port, seen)
 }
 
-const CONNECT: &str = r#"
-import socket, sys
-for port in sys.argv[1:]:
+/// Connects to the gateway, to a server of its own, to the host's canary, to a port
+/// nothing listens on, and out of the machine; prints what each answered.
+const NET: &str = r#"
+import socket, sys, threading
+gateway, canary = int(sys.argv[1]), int(sys.argv[2])
+def hit(addr):
     try:
-        s = socket.create_connection(("127.0.0.1", int(port)), timeout=5)
+        s = socket.create_connection(addr, timeout=5)
         s.sendall(b"ping")
-        print(port, s.recv(4).decode())
+        return s.recv(4).decode()
     except OSError as e:
-        print(port, "refused", type(e).__name__)
+        return "refused " + type(e).__name__
+own = socket.socket()
+own.bind(("127.0.0.1", 0))
+own.listen(1)
+def serve():
+    c, _ = own.accept()
+    c.recv(4)
+    c.sendall(b"mine")
+threading.Thread(target=serve, daemon=True).start()
+print("gateway", hit(("127.0.0.1", gateway)))
+print("own", hit(("127.0.0.1", own.getsockname()[1])))
+print("canary", hit(("127.0.0.1", canary)))
+print("nothing", hit(("127.0.0.1", 1)))
+print("outside", hit(("10.255.255.1", 80)))
 "#;
 
 #[tokio::test]
-async fn only_the_gateway_is_reachable_through_the_bridge() {
+async fn only_the_gateway_is_reachable_and_every_attempt_out_is_evidence() {
     let p = place();
     let (gateway, gateway_seen) = server();
     let (canary, canary_seen) = server();
@@ -141,19 +157,85 @@ async fn only_the_gateway_is_reachable_through_the_bridge() {
         port: gateway,
         socket: socket.clone(),
     };
-    std::fs::write(p.wt.join("c.py"), CONNECT).unwrap();
+    std::fs::write(p.wt.join("net.py"), NET).unwrap();
     let run = run_in(
         sandbox(pol),
         &p.wt,
-        &format!("python3 c.py {gateway} {canary}"),
+        &format!("python3 net.py {gateway} {canary}"),
     )
     .await;
     let text = run.output.text();
     assert_eq!(run.end, End::Exited(0), "{text}");
-    assert!(text.contains(&format!("{gateway} pong")), "{text}");
-    assert!(text.contains(&format!("{canary} refused")), "{text}");
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "gateway pong",
+            "own mine",
+            "canary refused ConnectionRefusedError",
+            "nothing refused ConnectionRefusedError",
+            "outside refused OSError",
+        ],
+        "{text}"
+    );
     assert_eq!(gateway_seen.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert_eq!(canary_seen.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // The gateway, the run's own server and a port nobody listens on are no evidence.
+    let python = |to: String| Blocked::Connect {
+        to,
+        program: "python3".into(),
+        count: 1,
+    };
+    assert_eq!(
+        run.blocked,
+        [
+            python(format!("port {canary} of the host")),
+            python("10.255.255.1:80 (outside the sandbox)".into()),
+        ]
+    );
+}
+
+/// Waits for the socket to appear, then connects to it.
+const UNIX: &str = r#"
+import os, socket, sys, time
+for _ in range(200):
+    if os.path.exists(sys.argv[1]):
+        break
+    time.sleep(0.05)
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+    print("connected")
+except OSError as e:
+    print("refused", type(e).__name__)
+"#;
+
+#[tokio::test]
+async fn a_host_socket_bound_after_the_start_is_refused_and_is_evidence() {
+    let p = place();
+    let path = p.outside.join("late.sock");
+    std::fs::write(p.wt.join("unix.py"), UNIX).unwrap();
+    let script = format!("python3 unix.py {}", path.display());
+    let bind = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let l = UnixListener::bind(&path).unwrap();
+        l.set_nonblocking(true).unwrap();
+        l
+    };
+    let (run, listener) = tokio::join!(run_in(sandbox(policy(&p)), &p.wt, &script), bind);
+    let text = run.output.text();
+    assert_eq!(text, "refused ConnectionRefusedError\n");
+    assert!(
+        listener.accept().is_err(),
+        "the host socket saw a connection"
+    );
+    assert_eq!(
+        run.blocked,
+        [Blocked::Connect {
+            to: format!("the host's socket {}", path.display()),
+            program: "python3".into(),
+            count: 1,
+        }]
+    );
 }
 
 #[tokio::test]
@@ -174,13 +256,21 @@ async fn a_unix_socket_of_the_host_is_out_of_reach() {
         listener.accept().is_err(),
         "the host socket saw a connection"
     );
+    assert_eq!(
+        run.blocked,
+        [Blocked::Connect {
+            to: format!("the host's socket {}", path.display()),
+            program: "python3".into(),
+            count: 1,
+        }]
+    );
 }
 
 #[tokio::test]
 async fn the_sandbox_sees_only_its_own_processes_and_no_way_up() {
     let p = place();
     let mut canary = std::process::Command::new("sleep")
-        .arg("300")
+        .arg("299")
         .spawn()
         .unwrap();
     let me = std::process::id();
@@ -192,6 +282,15 @@ async fn the_sandbox_sees_only_its_own_processes_and_no_way_up() {
     );
     let run = run_in(sandbox(policy(&p)), &p.wt, &script).await;
     let text = run.output.text();
+    assert!(
+        run.blocked.contains(&Blocked::Syscall {
+            call: "unshare".into(),
+            program: "unshare".into(),
+            count: 1
+        }),
+        "{:?}",
+        run.blocked
+    );
     assert!(text.contains("kill=1"), "{text}");
     assert!(text.contains("environ=1"), "{text}");
     assert!(text.contains("unshare=1"), "{text}");
@@ -333,4 +432,40 @@ async fn a_sandbox_that_cannot_be_set_up_is_a_failure_to_start_not_the_programs(
     )
     .await;
     assert_eq!(run.end, End::Exited(2));
+}
+
+/// The init on its own, outside bubblewrap: its Landlock layer alone keeps writes inside
+/// the writable folder, and its report pipe says what its seccomp layer refused.
+#[test]
+fn the_inits_own_layers_hold_without_bubblewrap() {
+    let p = place();
+    let (reader, writer) = std::io::pipe().unwrap();
+    let out = std::process::Command::new(INIT)
+        .arg("__sandbox-init")
+        .args(["--writable".as_ref(), p.wt.as_os_str(), "--report".as_ref(), "--".as_ref()])
+        .args(["sh", "-c"])
+        .arg(format!(
+            "echo in > in.txt; echo out > {}/out.txt; echo out=$?; unshare -r true; echo unshare=$?",
+            p.outside.display()
+        ))
+        .current_dir(&p.wt)
+        .stdin(writer)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text,
+        "out=2\nunshare=1\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.wt.join("in.txt")).unwrap(),
+        "in\n"
+    );
+    assert!(!p.outside.join("out.txt").exists());
+    let mut reports = String::new();
+    let mut reader = reader;
+    reader.read_to_string(&mut reports).unwrap();
+    assert_eq!(reports, "syscall\t1\tunshare\tunshare\n");
 }

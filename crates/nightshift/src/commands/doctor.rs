@@ -44,6 +44,19 @@ pub async fn run(a: DoctorArgs) -> anyhow::Result<ExitStatus> {
                 "NOT capped (no cgroup can be made here)"
             }
         );
+        println!(
+            "landlock: {}",
+            probe.enforced.landlock.map_or_else(
+                || "NOT available (the mounts alone keep writes in the worktree)".to_owned(),
+                |abi| format!(
+                    "ABI {abi}: writes only beneath the writable folders{}",
+                    if abi >= 6 { ", no signal out" } else { "" }
+                )
+            )
+        );
+        if probe.works.is_ok() {
+            println!("seccomp: calls that lead out refused, connections out observed");
+        }
     }
     Ok(if probe.works.is_ok() {
         ExitStatus::Success

@@ -55,19 +55,48 @@ async fn the_builtin_agents_tools_stay_inside() {
         [
             ("processes".into(), forks),
             ("file_size".into(), 1),
+            ("network".into(), 1),
+            ("network".into(), 1),
+            ("syscall".into(), 1),
             ("path".into(), 1),
             ("path".into(), 1),
         ],
         "{report:#}"
     );
+    assert_watched(&report, &r);
     let job = &report["jobs"][0];
-    assert_eq!(job["sandbox_blocked"], forks + 3);
+    assert_eq!(job["sandbox_blocked"], forks + 6);
     // Tests passed, yet the iteration is a defect: trying to get out is one.
     assert_eq!(job["defects_by_gate"], json!({"sandbox": 1}), "{report:#}");
     assert_eq!(
         (job["calls"].as_i64(), job["spent_nanos"].as_i64()),
         (Some(4), Some(4 * cost(1000, 10)))
     );
+}
+
+/// The init's watcher named what the attack reached for: the TCP canary, the Unix socket
+/// canary, `unshare`.
+fn assert_watched(report: &Value, r: &Range) {
+    let details: Vec<&str> = report["jobs"][0]["sandbox_evidence"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["detail"].as_str()).collect())
+        .unwrap_or_default();
+    for want in [
+        format!(
+            "`python3` tried to reach port {} of the host (1×)",
+            r.canary_port
+        ),
+        format!(
+            "`python3` tried to reach the host's socket {} (1×)",
+            r.unix_path.display()
+        ),
+        "`unshare` called `unshare`, refused (1×)".to_owned(),
+    ] {
+        assert!(
+            details.contains(&want.as_str()),
+            "{want} not in {details:#?}"
+        );
+    }
 }
 
 async fn agent_cli_shell_stays_inside(cli: Cli) {
@@ -98,9 +127,19 @@ async fn agent_cli_shell_stays_inside(cli: Cli) {
     assert_eq!(refused(&seen), Some(1), "{seen}");
     let ev = evidence(&report);
     assert!(
-        matches!(ev.as_slice(), [(kind, n)] if kind == "processes" && *n >= 1),
+        matches!(ev.as_slice(), [(kind, n), ..] if kind == "processes" && *n >= 1),
         "{report:#}"
     );
+    assert_eq!(
+        ev[1..],
+        [
+            ("network".into(), 1),
+            ("network".into(), 1),
+            ("syscall".into(), 1)
+        ],
+        "{report:#}"
+    );
+    assert_watched(&report, &r);
     let job = &report["jobs"][0];
     assert_eq!(job["defects_by_gate"], json!({"sandbox": 1}), "{report:#}");
     assert_eq!(
@@ -142,9 +181,16 @@ async fn the_repositorys_own_tests_stay_inside_as_a_gate() {
     assert_eq!(refused(&evidence_text), Some(1), "{evidence_text}");
     assert_eq!(
         evidence(&report),
-        [("processes".into(), 1), ("file_size".into(), 1)],
+        [
+            ("processes".into(), 1),
+            ("file_size".into(), 1),
+            ("network".into(), 1),
+            ("network".into(), 1),
+            ("syscall".into(), 1)
+        ],
         "{report:#}"
     );
+    assert_watched(&report, &r);
     assert_eq!(
         report["jobs"][0]["defects_by_gate"],
         json!({"sh attack.sh": 1, "sandbox": 1}),
@@ -212,4 +258,36 @@ async fn a_host_without_the_sandbox_refuses_the_shift() {
         "{stderr}"
     );
     assert_eq!(w.provider.served(), 0);
+}
+
+#[test]
+fn doctor_says_what_this_host_enforces() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = super::super::run(&["doctor", "--json"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["works"], true, "{v:#}");
+    // The ABI asked for is 6; a kernel without Landlock says `null`.
+    let landlock = &v["enforced"]["landlock"];
+    assert!(
+        landlock.is_null() || landlock.as_u64().is_some_and(|abi| (1..=6).contains(&abi)),
+        "{v:#}"
+    );
+    let out = super::super::run(&["doctor"], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(|l| l.split(':').next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "sandbox",
+            "processes per run",
+            "memory per run",
+            "landlock",
+            "seccomp"
+        ],
+        "{text}"
+    );
 }
