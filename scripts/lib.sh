@@ -29,7 +29,7 @@ ns_build_tools() {
     command -v clang >/dev/null || need+=(clang)
     command -v ccache >/dev/null || need+=(ccache)
     ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
-    ls /usr/lib/*/libseccomp.so /usr/lib/libseccomp.so >/dev/null 2>&1 || need+=(libseccomp-dev)
+    compgen -G '/usr/lib/*/libseccomp.so' >/dev/null || compgen -G /usr/lib/libseccomp.so >/dev/null || need+=(libseccomp-dev)
     if ((${#need[@]})); then ns_apt_install "${need[@]}"; fi
     export CMAKE_C_COMPILER_LAUNCHER=ccache CMAKE_CXX_COMPILER_LAUNCHER=ccache
     export CCACHE_NOHASHDIR=true CCACHE_BASEDIR=/
