@@ -42,36 +42,25 @@ pub enum Blocked {
 }
 
 impl Blocked {
-    /// What an init's report stands for, with `host_listens` saying whether the host
-    /// listens on a loopback port; `None` for a loopback port nothing listens on (an
-    /// ordinary refusal, which a test that waits for its own server makes too).
-    pub fn from_report(r: Report, host_listens: impl Fn(u16) -> bool) -> Option<Self> {
+    /// What an init's report stands for (a loopback port as one the host listens on:
+    /// [`collect`] leaves out the others).
+    fn from_report(r: Report) -> Self {
         let (program, count) = (r.program, r.count);
         let to = match r.attempt {
             Attempt::Outside(to) => format!("{to} (outside the sandbox)"),
-            Attempt::Loopback(port) if host_listens(port) => {
-                format!("port {port} of the host")
-            }
-            Attempt::Loopback(_) => return None,
+            Attempt::Loopback(port) => format!("port {port} of the host"),
             Attempt::HostSocket(path) => format!("the host's socket {path}"),
             Attempt::Syscall(call) => {
-                return Some(Self::Syscall {
+                return Self::Syscall {
                     call,
                     program,
                     count,
-                });
+                };
             }
         };
-        Some(Self::Connect { to, program, count })
+        Self::Connect { to, program, count }
     }
 
-    /// Whether the host (this process's network namespace) listens on TCP `port`.
-    pub fn host_listens(port: u16) -> bool {
-        super::watch::listening(Path::new("/proc/net"), port)
-    }
-}
-
-impl Blocked {
     /// How many attempts it stands for.
     pub fn count(&self) -> u64 {
         match self {
@@ -156,8 +145,10 @@ impl Eq for Evidence {}
 const REPORT_BYTES: u64 = 1 << 20;
 
 /// Read an init's reports from `pipe` until it closes (or [`REPORT_BYTES`] are read): each
-/// attempt once, with its largest count, in the order first seen. A loopback port is
-/// judged when first reported, while whatever listens there still does.
+/// attempt once, with its largest count, in the order first seen. A loopback port counts
+/// only where the host listens on it (else it is an ordinary refusal, which a test that
+/// waits for its own server makes too), judged when first reported, while whatever
+/// listens there still does.
 pub(crate) async fn collect(pipe: tokio::net::unix::pipe::Receiver) -> Vec<Blocked> {
     use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
     let mut lines = tokio::io::BufReader::new(pipe.take(REPORT_BYTES)).lines();
@@ -168,10 +159,12 @@ pub(crate) async fn collect(pipe: tokio::net::unix::pipe::Receiver) -> Vec<Block
             tracing::warn!(line = %line, "The sandbox's init sent a line that is no report.");
             continue;
         };
-        if let Attempt::Loopback(port) = r.attempt {
-            host_ports
+        if let Attempt::Loopback(port) = r.attempt
+            && !*host_ports
                 .entry(port)
-                .or_insert_with(|| Blocked::host_listens(port));
+                .or_insert_with(|| super::watch::listening(Path::new("/proc/net"), port))
+        {
+            continue;
         }
         match seen
             .iter_mut()
@@ -181,7 +174,5 @@ pub(crate) async fn collect(pipe: tokio::net::unix::pipe::Receiver) -> Vec<Block
             None => seen.push(r),
         }
     }
-    seen.into_iter()
-        .filter_map(|r| Blocked::from_report(r, |p| host_ports.get(&p).copied().unwrap_or(false)))
-        .collect()
+    seen.into_iter().map(Blocked::from_report).collect()
 }

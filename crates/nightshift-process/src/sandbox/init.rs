@@ -150,7 +150,7 @@ fn confine(args: &InitArgs, reporter: &Reporter) -> Result<libseccomp::ScmpFilte
     let cx = Context {
         gateway_port: args.gateway.as_ref().map(|(port, _)| *port),
         bridge: args.gateway.as_ref().map(|(_, socket)| socket.clone()),
-        writable,
+        writable: writable.clone(),
     };
     // Started before the filter, so that the watcher's thread is outside it.
     let (tx, rx) = std::sync::mpsc::channel();
@@ -163,7 +163,7 @@ fn confine(args: &InitArgs, reporter: &Reporter) -> Result<libseccomp::ScmpFilte
     let (filter, fd) = super::layers::seccomp()?;
     tx.send(fd)
         .map_err(|_| "the watcher did not start".to_owned())?;
-    super::layers::landlock(&args.writable)?;
+    super::layers::landlock(&writable)?;
     Ok(filter)
 }
 

@@ -69,21 +69,17 @@ pub const REFUSED: &[&str] = &[
     "quotactl",
 ];
 
-/// Confine this thread (and what it starts) with Landlock; says how far the kernel
-/// enforces it.
+/// Confine this thread (and what it starts) with Landlock, writable beneath `writable`
+/// only (which holds [`ALWAYS_WRITABLE`]); says how far the kernel enforces it.
 pub(crate) fn landlock(writable: &[PathBuf]) -> Result<RulesetStatus, String> {
     let abi = LANDLOCK_ABI;
     let everywhere = path_beneath_rules(["/"], AccessFs::from_read(abi));
-    let roots = writable
-        .iter()
-        .map(PathBuf::as_path)
-        .chain(ALWAYS_WRITABLE.iter().map(std::path::Path::new));
     let status = Ruleset::default()
         .handle_access(AccessFs::from_all(abi))
         .and_then(|r| r.scope(Scope::from_all(abi)))
         .and_then(Ruleset::create)
         .and_then(|r| r.add_rules(everywhere))
-        .and_then(|r| r.add_rules(path_beneath_rules(roots, AccessFs::from_all(abi))))
+        .and_then(|r| r.add_rules(path_beneath_rules(writable, AccessFs::from_all(abi))))
         .and_then(|r| r.restrict_self())
         .map_err(|e| format!("Landlock: {e}"))?;
     Ok(status.ruleset)
