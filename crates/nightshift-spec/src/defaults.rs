@@ -27,6 +27,19 @@ pub const STALL_ITERATIONS: u32 = 3;
 pub const CONCURRENCY: u32 = 4;
 /// `landing.branch`: where a job's accepted work lands; `{shift}` and `{job}` are replaced.
 pub const BRANCH: &str = "nightshift/{shift}/{job}";
+/// `landing.ci_fix_iterations`: iterations a job may spend on its pull request's failing checks.
+pub const CI_FIX_ITERATIONS: u32 = 2;
+/// `landing.review_fix_iterations`: iterations a job may spend on a review's requested changes.
+pub const REVIEW_FIX_ITERATIONS: u32 = 0;
+/// `landing.conflict_fix_iterations`: iterations a job may spend redoing a conflicting change.
+pub const CONFLICT_FIX_ITERATIONS: u32 = 1;
+/// `landing.ci_timeout_minutes`: how long a job watches one head's checks.
+pub const CI_TIMEOUT_MINUTES: f64 = 30.0;
+/// `landing.ci_poll_secs`: the first wait between two looks at the checks.
+pub const CI_POLL_SECS: f64 = 5.0;
+/// `landing.checks_grace_secs`: how long a head may show no check before it is taken as
+/// having no CI.
+pub const CHECKS_GRACE_SECS: f64 = 120.0;
 /// `sandbox.processes`: processes (and threads) alive at once in one sandboxed run.
 pub const SANDBOX_PROCESSES: u32 = 512;
 /// `sandbox.memory_mb`: memory of one sandboxed run, in MiB.

@@ -5,6 +5,7 @@
 //! declared beside the types they fill: `GatewaySettings::default()`,
 //! `StoreConfig::DEFAULT_FILE`, `LocalProvider::DEFAULT_*`, `DEFAULT_LOCAL_MODEL`.
 
+mod forge;
 mod gateway;
 mod model;
 mod provider;
@@ -28,7 +29,10 @@ pub struct Config {
     pub gateway: GatewaySettings,
     pub providers: Vec<ProviderConfig>,
     pub models: Vec<ModelConfig>,
+    pub forges: Vec<ForgeConfig>,
 }
+
+pub use forge::{ForgeApi, ForgeConfig};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
@@ -212,17 +216,23 @@ impl Config {
         let gateway = gateway::resolve(&src, raw.gateway.as_ref())?;
         let providers = provider::resolve(&src, folder, &raw.provider)?;
         let models = model::resolve(&src, &providers, &raw.model)?;
+        let forges = forge::resolve(&src, &raw.forge)?;
         Ok(Self {
             file: path.to_path_buf(),
             store,
             gateway,
             providers,
             models,
+            forges,
         })
     }
 
     pub fn provider(&self, name: &str) -> Option<&ProviderConfig> {
         self.providers.iter().find(|p| p.name == name)
+    }
+
+    pub fn forge(&self, name: &str) -> Option<&ForgeConfig> {
+        self.forges.iter().find(|f| f.name == name)
     }
 
     pub fn model(&self, name: &str) -> Option<&ModelConfig> {

@@ -122,6 +122,17 @@ fn no_local_settings(
 
 /// A remote provider's URL, without its trailing `/`.
 fn base_url(src: &Source<'_>, u: &Spanned<String>) -> Result<String, SpecError> {
+    http_url(src, u, "provider.base_url", "a key goes in `api_key_env`")
+}
+
+/// An http(s) URL with a host and no credentials, without its trailing `/`; `secret`
+/// says where a key or token goes instead.
+pub(super) fn http_url(
+    src: &Source<'_>,
+    u: &Spanned<String>,
+    key: &str,
+    secret: &str,
+) -> Result<String, SpecError> {
     let s = u.get_ref();
     // A user or password in the URL would be sent nowhere: keys go in `api_key_env`.
     let host = s.parse::<http::Uri>().ok().and_then(|uri| {
@@ -133,9 +144,9 @@ fn base_url(src: &Source<'_>, u: &Spanned<String>) -> Result<String, SpecError> 
     if !(s.starts_with("http://") || s.starts_with("https://")) || host.is_none() {
         return Err(src.invalid_at(
             u,
-            "provider.base_url",
+            key,
             format!(
-                "`{s}` is not an http:// or https:// URL with a host (and no user or password: a key goes in `api_key_env`)"
+                "`{s}` is not an http:// or https:// URL with a host (and no user or password: {secret})"
             ),
         ));
     }

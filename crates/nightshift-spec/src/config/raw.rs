@@ -17,6 +17,18 @@ pub(super) struct RawConfig {
     pub provider: Vec<RawProvider>,
     #[serde(default)]
     pub model: Vec<RawModel>,
+    #[serde(default)]
+    pub forge: Vec<RawForge>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawForge {
+    pub name: Option<Spanned<String>>,
+    pub kind: Option<Spanned<super::forge::ForgeApi>>,
+    pub api_base: Option<Spanned<String>>,
+    pub token_env: Option<Spanned<String>>,
+    pub hosts: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]

@@ -80,6 +80,8 @@ fn job(name: String, source: String, t: &Template<'_>) -> JobSpec {
         gates: t.gates.gates.clone(),
         job_nanos: t.budget.job_nanos,
         max_iterations: t.max_iterations,
+        forge: None,
+        forge_repo: None,
     }
 }
 
@@ -188,6 +190,29 @@ fn apply_override(
         "fleet.override.max_iterations",
     )? {
         job.max_iterations = m;
+    }
+    if let Some(f) = &o.forge {
+        job.forge = Some(f.get_ref().clone());
+    }
+    if let Some(r) = &o.forge_repo {
+        let path = r.get_ref();
+        let segments: Vec<&str> = path.split('/').collect();
+        let valid = segments.len() >= 2
+            && segments.iter().all(|s| {
+                !s.is_empty()
+                    && *s != "."
+                    && *s != ".."
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            });
+        if !valid {
+            return Err(src.invalid_at(
+                r,
+                "fleet.override.forge_repo",
+                format!("`{path}` is not a repository path on a forge: write `owner/name` (or `group/subgroup/name`)"),
+            ));
+        }
+        job.forge_repo = Some(path.clone());
     }
     if let Some(g) = &o.gate_commands {
         job.gates.commands =

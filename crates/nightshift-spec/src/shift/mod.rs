@@ -8,6 +8,7 @@
 
 mod fleet;
 mod gates;
+mod landing;
 mod raw;
 mod recipe;
 mod rules;
@@ -22,6 +23,7 @@ use serde::Deserialize;
 use crate::config::Config;
 use crate::error::{Located, Source, SpecError};
 
+pub use landing::{LandingMode, LandingSpec};
 pub use raw::shift_schema;
 pub use sandbox::{SandboxMode, SandboxNetwork, SandboxSpec};
 pub use scaffold::scaffold;
@@ -123,6 +125,12 @@ pub struct JobSpec {
     pub gates: Gates,
     pub job_nanos: i64,
     pub max_iterations: u32,
+    /// The `[[forge]]` its pull requests live on, by name, when its URL does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forge: Option<String>,
+    /// Its path on the forge (`owner/name`), when its URL does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forge_repo: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -144,6 +152,8 @@ pub struct ShiftSpec {
     pub concurrency: usize,
     /// Branch name template: `{shift}` and `{job}` are replaced.
     pub branch_template: String,
+    #[serde(skip_serializing_if = "LandingSpec::is_default")]
+    pub landing: LandingSpec,
     #[serde(skip_serializing_if = "SandboxSpec::is_default")]
     pub sandbox: SandboxSpec,
 }
@@ -174,7 +184,7 @@ impl ShiftSpec {
             max_iterations: stop.max_iterations,
         };
         let jobs = fleet::jobs(&src, folder, raw.fleet.as_ref(), &template)?;
-        let branch_template = rules::landing(&src, raw.landing.as_ref())?;
+        let (branch_template, landing) = landing::resolve(&src, raw.landing.as_ref())?;
         let sandbox = sandbox::resolve(&src, raw.sandbox.as_ref())?;
         Ok(Self {
             file: path.to_path_buf(),
@@ -184,6 +194,7 @@ impl ShiftSpec {
             shift_nanos: budget.shift_nanos,
             concurrency,
             branch_template,
+            landing,
             sandbox,
         })
     }

@@ -60,6 +60,14 @@ pub(super) struct RawOverride {
     #[schemars(with = "Option<u32>", range(min = 1))]
     pub max_iterations: Option<Spanned<u32>>,
     pub gate_commands: Option<Vec<RawGateCommand>>,
+    /// The `[[forge]]` (by name, from `nightshift.toml`) this repository's pull requests
+    /// live on, when its URL does not say.
+    #[schemars(with = "Option<String>")]
+    pub forge: Option<Spanned<String>>,
+    /// The repository's path on the forge (`owner/name`, `group/sub/name`), when its URL
+    /// does not say.
+    #[schemars(with = "Option<String>")]
+    pub forge_repo: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -246,6 +254,48 @@ pub(super) struct RawLanding {
     /// `nightshift/` and contain `{job}`.
     #[schemars(with = "Option<String>", extend("default" = defaults::BRANCH))]
     pub branch: Option<Spanned<String>>,
+    /// `branch` (push the branch), `pull_request` (push and open or update a pull request,
+    /// then watch its checks) or `merge` (a pull request whose green head is landed on the
+    /// target branch through the merge queue).
+    #[schemars(with = "Option<super::landing::LandingMode>")]
+    pub mode: Option<Spanned<super::landing::LandingMode>>,
+    /// The branch pull requests target and `merge` lands on (default: the forge's default
+    /// branch, or the source's `HEAD`).
+    #[schemars(with = "Option<String>")]
+    pub target: Option<Spanned<String>>,
+    /// Open pull requests as drafts.
+    #[schemars(with = "Option<bool>", extend("default" = false))]
+    pub draft: Option<Spanned<bool>>,
+    /// Labels put on every pull request.
+    #[schemars(with = "Option<Vec<String>>")]
+    pub labels: Option<Spanned<Vec<String>>>,
+    /// Iterations a job may spend fixing its pull request's failing checks.
+    #[schemars(with = "Option<u32>", extend("default" = defaults::CI_FIX_ITERATIONS))]
+    pub ci_fix_iterations: Option<Spanned<u32>>,
+    /// Iterations a job may spend answering a review that requests changes (0: the job
+    /// stops at `changes_requested`).
+    #[schemars(with = "Option<u32>", extend("default" = defaults::REVIEW_FIX_ITERATIONS))]
+    pub review_fix_iterations: Option<Spanned<u32>>,
+    /// Iterations a job may spend redoing its change on a target branch it conflicts with.
+    #[schemars(with = "Option<u32>", extend("default" = defaults::CONFLICT_FIX_ITERATIONS))]
+    pub conflict_fix_iterations: Option<Spanned<u32>>,
+    /// Minutes to wait for a head's checks to finish before the job stops watching.
+    #[schemars(with = "Option<f64>", extend("default" = defaults::CI_TIMEOUT_MINUTES))]
+    pub ci_timeout_minutes: Option<Spanned<f64>>,
+    /// Seconds between the first two looks at the checks; the wait doubles up to a minute.
+    #[schemars(with = "Option<f64>", extend("default" = defaults::CI_POLL_SECS))]
+    pub ci_poll_secs: Option<Spanned<f64>>,
+    /// Seconds to wait for a head's first check; none by then means the repository has no
+    /// CI, and the pull request is taken as green.
+    #[schemars(with = "Option<f64>", extend("default" = defaults::CHECKS_GRACE_SECS))]
+    pub checks_grace_secs: Option<Spanned<f64>>,
+    /// Pull requests of this shift open at once; jobs ready beyond it wait
+    /// (`queued_for_landing`).
+    #[schemars(with = "Option<u32>", range(min = 1))]
+    pub max_open_pull_requests: Option<Spanned<u32>>,
+    /// Pull requests this shift opens in any hour.
+    #[schemars(with = "Option<u32>", range(min = 1))]
+    pub pull_requests_per_hour: Option<Spanned<u32>>,
 }
 
 /// The JSON Schema of `shift.toml`.

@@ -3,7 +3,7 @@
 use toml::Spanned;
 
 use super::StopRules;
-use super::raw::{RawBudget, RawLanding, RawRun, RawStop};
+use super::raw::{RawBudget, RawRun, RawStop};
 use crate::defaults;
 use crate::error::{Source, SpecError};
 use crate::locate::Seg;
@@ -128,21 +128,4 @@ pub(super) fn concurrency(src: &Source<'_>, raw: Option<&RawRun>) -> Result<usiz
         )?
         .unwrap_or(defaults::CONCURRENCY);
     Ok(n as usize)
-}
-
-pub(super) fn landing(src: &Source<'_>, raw: Option<&RawLanding>) -> Result<String, SpecError> {
-    let Some(branch) = raw.and_then(|l| l.branch.as_ref()) else {
-        return Ok(defaults::BRANCH.to_string());
-    };
-    let template = branch.get_ref();
-    // Mirrors are refreshed from upstream with pruning; only `nightshift/…` branches are
-    // kept out of that, so a job branch elsewhere could be pruned away.
-    if !template.starts_with("nightshift/") || !template.contains("{job}") {
-        return Err(src.invalid_at(
-            branch,
-            "landing.branch",
-            format!("`{template}` must start with `nightshift/` and contain `{{job}}`"),
-        ));
-    }
-    Ok(template.clone())
 }

@@ -51,7 +51,17 @@ job_usd = 2.00
 concurrency = {concurrency}
 
 [landing]
+mode = "branch"        # or "pull_request", "merge" (a [[forge]] in nightshift.toml): docs/landing.md
 branch = "{branch}"
+# With a pull request (mode = "pull_request" or "merge"):
+# draft = false
+# labels = ["nightshift"]
+# ci_fix_iterations = {ci_fix}
+# review_fix_iterations = {review_fix}
+# conflict_fix_iterations = {conflict_fix}
+# ci_timeout_minutes = {ci_timeout:?}
+# ci_poll_secs = {ci_poll:?}
+# checks_grace_secs = {grace:?}
 
 [sandbox]
 mode = "on"            # "off" runs workers and gates unconfined, and every report says so
@@ -69,6 +79,12 @@ disk_mb = {disk_mb}
         stall_iterations = defaults::STALL_ITERATIONS,
         concurrency = defaults::CONCURRENCY,
         branch = defaults::BRANCH,
+        ci_fix = defaults::CI_FIX_ITERATIONS,
+        review_fix = defaults::REVIEW_FIX_ITERATIONS,
+        conflict_fix = defaults::CONFLICT_FIX_ITERATIONS,
+        ci_timeout = defaults::CI_TIMEOUT_MINUTES,
+        ci_poll = defaults::CI_POLL_SECS,
+        grace = defaults::CHECKS_GRACE_SECS,
         processes = defaults::SANDBOX_PROCESSES,
         memory_mb = defaults::SANDBOX_MEMORY_MB,
         file_mb = defaults::SANDBOX_FILE_MB,

@@ -83,6 +83,31 @@ fn parser_defaults(f: &Fleet) -> BTreeMap<String, Value> {
         ),
         ("run.concurrency".into(), json!(least.concurrency)),
         ("landing.branch".into(), json!(least.branch_template)),
+        ("landing.draft".into(), json!(least.landing.draft)),
+        (
+            "landing.ci_fix_iterations".into(),
+            json!(least.landing.ci_fix_iterations),
+        ),
+        (
+            "landing.review_fix_iterations".into(),
+            json!(least.landing.review_fix_iterations),
+        ),
+        (
+            "landing.conflict_fix_iterations".into(),
+            json!(least.landing.conflict_fix_iterations),
+        ),
+        (
+            "landing.ci_timeout_minutes".into(),
+            json!(least.landing.ci_timeout_ms as f64 / 60_000.0),
+        ),
+        (
+            "landing.ci_poll_secs".into(),
+            json!(least.landing.ci_poll_ms as f64 / 1000.0),
+        ),
+        (
+            "landing.checks_grace_secs".into(),
+            json!(least.landing.checks_grace_ms as f64 / 1000.0),
+        ),
         ("sandbox.mode".into(), json!(least.sandbox.mode)),
         ("sandbox.network".into(), json!(least.sandbox.network)),
         ("sandbox.processes".into(), json!(least.sandbox.processes)),
@@ -104,6 +129,13 @@ fn the_schemas_defaults_are_the_parsers() {
             ("gates.policy.allow_test_changes".into(), json!(false)),
             ("gates.timeout_secs".into(), json!(600)),
             ("landing.branch".into(), json!("nightshift/{shift}/{job}")),
+            ("landing.checks_grace_secs".into(), json!(120.0)),
+            ("landing.ci_fix_iterations".into(), json!(2)),
+            ("landing.ci_poll_secs".into(), json!(5.0)),
+            ("landing.ci_timeout_minutes".into(), json!(30.0)),
+            ("landing.conflict_fix_iterations".into(), json!(1)),
+            ("landing.draft".into(), json!(false)),
+            ("landing.review_fix_iterations".into(), json!(0)),
             ("recipe.max_turns".into(), json!(40)),
             ("recipe.prompt_file_outside".into(), json!(false)),
             ("recipe.silence_secs".into(), json!(300)),
@@ -131,6 +163,7 @@ fn the_scaffold_parses_and_spells_out_the_defaults() {
     // the defaults, no other values.
     assert_eq!(scaffold.stop, least.stop);
     assert_eq!(scaffold.sandbox, least.sandbox);
+    assert_eq!(scaffold.landing, least.landing);
     assert_eq!(
         (scaffold.concurrency, &scaffold.branch_template),
         (least.concurrency, &least.branch_template)

@@ -2,6 +2,7 @@
 
 mod config;
 mod defaults;
+mod landing;
 mod regressions;
 mod shift;
 
