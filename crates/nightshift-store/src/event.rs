@@ -64,6 +64,34 @@ pub enum Event {
         n: u32,
         attempts: Vec<BlockedAttempt>,
     },
+    /// A job's iterations are over and it waits for room under the shift's rollout limits
+    /// before its pull request is opened.
+    LandingQueued { reason: String },
+    /// The job's branch was pushed and its pull request opened (`opened`), or found and
+    /// updated in place.
+    PullRequestPublished {
+        number: u64,
+        url: String,
+        head: String,
+        opened: bool,
+    },
+    /// The checks on the pull request's head settled (or the watch ended).
+    ChecksSettled {
+        number: u64,
+        head: String,
+        checks: Vec<CheckSeen>,
+    },
+    /// Iteration `n` is a fix: its input is what the forge, a reviewer or the target branch
+    /// said (the failing check's name and log excerpt, the review's comments, the
+    /// conflicting files).
+    LandingFeedback {
+        n: u32,
+        source: FeedbackSource,
+        text: String,
+    },
+    /// The merge queue landed the job's commit on the target branch, re-gated on that exact
+    /// tree.
+    Landed { target: String, commit: String },
     /// A job stopped.
     JobFinished {
         reason: StopReason,
@@ -74,6 +102,41 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         landing: Option<Landing>,
     },
+}
+
+/// What a fix iteration answers: the forge's checks, a reviewer, or a target branch the
+/// change no longer applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FeedbackSource {
+    Ci,
+    Review,
+    Conflict,
+}
+
+impl FeedbackSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ci => "ci",
+            Self::Review => "review",
+            Self::Conflict => "conflict",
+        }
+    }
+}
+
+/// One check on a pull request's head, as last seen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckSeen {
+    pub name: String,
+    pub state: CheckOutcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckOutcome {
+    Pending,
+    Success,
+    Failure,
 }
 
 /// What the sandbox refused.
@@ -121,6 +184,11 @@ impl Event {
             Self::IterationCommitted { .. } => "iteration_committed",
             Self::IterationGated { .. } => "iteration_gated",
             Self::SandboxBlocked { .. } => "sandbox_blocked",
+            Self::LandingQueued { .. } => "landing_queued",
+            Self::PullRequestPublished { .. } => "pull_request_published",
+            Self::ChecksSettled { .. } => "checks_settled",
+            Self::LandingFeedback { .. } => "landing_feedback",
+            Self::Landed { .. } => "landed",
             Self::JobFinished { .. } => "job_finished",
         }
     }
@@ -215,11 +283,40 @@ mod tests {
                     detail: "40 forks refused at the process limit".into(),
                 }],
             },
+            Event::LandingQueued {
+                reason: "5 pull requests open (landing.max_open_pull_requests = 5)".into(),
+            },
+            Event::PullRequestPublished {
+                number: 7,
+                url: "http://forge/o/r/pull/7".into(),
+                head: "c".into(),
+                opened: true,
+            },
+            Event::ChecksSettled {
+                number: 7,
+                head: "c".into(),
+                checks: vec![CheckSeen {
+                    name: "ci/test".into(),
+                    state: CheckOutcome::Failure,
+                }],
+            },
+            Event::LandingFeedback {
+                n: 4,
+                source: FeedbackSource::Ci,
+                text: "ci/test failed".into(),
+            },
+            Event::Landed {
+                target: "main".into(),
+                commit: "c".into(),
+            },
             Event::JobFinished {
                 reason: StopReason::Done,
                 detail: "d".into(),
                 worktree_bytes: Some(4),
-                landing: Some(Landing::Pushed),
+                landing: Some(Landing::Pull {
+                    kind: crate::LandingKind::CiGreen,
+                    detail: "#7".into(),
+                }),
             },
         ];
         for e in events {

@@ -3,7 +3,9 @@
 use serde::Serialize;
 
 use crate::event::Event;
-use crate::states::{IterationState, JobState, Landing, ShiftState, StopReason, WorkerStop};
+use crate::states::{
+    IterationState, JobState, Landing, PullState, ShiftState, StopReason, WorkerStop,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ShiftRow {
@@ -35,6 +37,19 @@ pub struct JobRow {
     pub finished_ms: Option<i64>,
     /// Where the accepted work landed, once the job finished.
     pub landing: Option<Landing>,
+    /// The job's pull request, once one is opened or adopted.
+    pub pull: Option<PullRef>,
+}
+
+/// A job's pull request as the factory last saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PullRef {
+    /// GitHub's and Gitea's number, GitLab's `iid`.
+    pub number: i64,
+    pub url: String,
+    pub state: PullState,
+    /// When this shift opened it; `None` for one it found already open (adopted).
+    pub opened_ms: Option<i64>,
 }
 
 impl JobRow {
@@ -57,6 +72,7 @@ impl JobRow {
             started_ms: None,
             finished_ms: None,
             landing: None,
+            pull: None,
         }
     }
 }

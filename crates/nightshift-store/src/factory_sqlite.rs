@@ -6,7 +6,7 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use crate::error::StoreError;
 use crate::event::Event;
-use crate::factory_model::{EventRow, GateRow, IterationRow, JobRow, JobSpend, ShiftRow};
+use crate::factory_model::{EventRow, GateRow, IterationRow, JobRow, JobSpend, PullRef, ShiftRow};
 use crate::sqlite::{SqliteStore, parse_column, parse_opt_column};
 use crate::states::{Landing, LandingKind, StopReason, WorkerStop};
 use crate::{BoxFuture, FactoryStore, StateChange};
@@ -45,6 +45,17 @@ fn job_from(r: &SqliteRow) -> Result<JobRow, sqlx::Error> {
                 Ok::<_, sqlx::Error>(Landing::from_parts(kind, r.try_get("landing_detail")?))
             })
             .transpose()?,
+        pull: match r.try_get::<Option<i64>, _>("pull_number")? {
+            None => None,
+            Some(number) => Some(PullRef {
+                number,
+                url: r
+                    .try_get::<Option<String>, _>("pull_url")?
+                    .unwrap_or_default(),
+                state: parse_column(r, "pull_state")?,
+                opened_ms: r.try_get("pull_opened_ms")?,
+            }),
+        },
     })
 }
 
@@ -157,8 +168,8 @@ async fn upsert_shift(tx: &mut Transaction<'_, Sqlite>, s: &ShiftRow) -> Result<
 
 async fn upsert_job(tx: &mut Transaction<'_, Sqlite>, j: &JobRow) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO jobs (shift, name, source, branch, worktree, state, stop_reason, stop_detail, iterations, accepted, defects, base_sha, head_sha, started_ms, finished_ms, landing, landing_detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT(shift, name) DO UPDATE SET source = excluded.source, branch = excluded.branch, worktree = excluded.worktree, state = excluded.state, stop_reason = excluded.stop_reason, stop_detail = excluded.stop_detail, iterations = excluded.iterations, accepted = excluded.accepted, defects = excluded.defects, base_sha = excluded.base_sha, head_sha = excluded.head_sha, started_ms = excluded.started_ms, finished_ms = excluded.finished_ms, landing = excluded.landing, landing_detail = excluded.landing_detail",
+        "INSERT INTO jobs (shift, name, source, branch, worktree, state, stop_reason, stop_detail, iterations, accepted, defects, base_sha, head_sha, started_ms, finished_ms, landing, landing_detail, pull_number, pull_url, pull_state, pull_opened_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT(shift, name) DO UPDATE SET source = excluded.source, branch = excluded.branch, worktree = excluded.worktree, state = excluded.state, stop_reason = excluded.stop_reason, stop_detail = excluded.stop_detail, iterations = excluded.iterations, accepted = excluded.accepted, defects = excluded.defects, base_sha = excluded.base_sha, head_sha = excluded.head_sha, started_ms = excluded.started_ms, finished_ms = excluded.finished_ms, landing = excluded.landing, landing_detail = excluded.landing_detail, pull_number = excluded.pull_number, pull_url = excluded.pull_url, pull_state = excluded.pull_state, pull_opened_ms = excluded.pull_opened_ms",
     )
     .bind(&j.shift)
     .bind(&j.name)
@@ -177,6 +188,10 @@ async fn upsert_job(tx: &mut Transaction<'_, Sqlite>, j: &JobRow) -> Result<(), 
     .bind(j.finished_ms)
     .bind(j.landing.as_ref().map(|l| l.kind().as_str()))
     .bind(j.landing.as_ref().and_then(Landing::detail))
+    .bind(j.pull.as_ref().map(|p| p.number))
+    .bind(j.pull.as_ref().map(|p| p.url.as_str()))
+    .bind(j.pull.as_ref().map(|p| p.state.as_str()))
+    .bind(j.pull.as_ref().and_then(|p| p.opened_ms))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -304,7 +319,7 @@ impl FactoryStore for SqliteStore {
     fn jobs(&self, shift: &str) -> BoxFuture<'_, Vec<JobRow>> {
         let shift = shift.to_string();
         Box::pin(async move {
-            let rows = sqlx::query("SELECT shift, name, source, branch, worktree, state, stop_reason, stop_detail, iterations, accepted, defects, base_sha, head_sha, started_ms, finished_ms, landing, landing_detail FROM jobs WHERE shift = ? ORDER BY name")
+            let rows = sqlx::query("SELECT shift, name, source, branch, worktree, state, stop_reason, stop_detail, iterations, accepted, defects, base_sha, head_sha, started_ms, finished_ms, landing, landing_detail, pull_number, pull_url, pull_state, pull_opened_ms FROM jobs WHERE shift = ? ORDER BY name")
                 .bind(shift)
                 .fetch_all(self.pool())
                 .await?;

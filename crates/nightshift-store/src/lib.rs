@@ -20,13 +20,13 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use error::StoreError;
-pub use event::{BlockedAttempt, BlockedKind, Event};
-pub use factory_model::{EventRow, GateRow, IterationRow, JobRow, JobSpend, ShiftRow};
+pub use event::{BlockedAttempt, BlockedKind, CheckOutcome, CheckSeen, Event, FeedbackSource};
+pub use factory_model::{EventRow, GateRow, IterationRow, JobRow, JobSpend, PullRef, ShiftRow};
 pub use journal::Journal;
 pub use model::{GroupBy, InflightRow, LedgerRow, NewToken, TokenRecord, TotalRow, Write};
 pub use sqlite::SqliteStore;
 pub use states::{
-    CallOutcome, IterationState, JobState, Landing, LandingKind, ShiftState, StopReason,
+    CallOutcome, IterationState, JobState, Landing, LandingKind, PullState, ShiftState, StopReason,
     UnknownState, UsageSource, WorkerStop,
 };
 pub use writer::LedgerWriter;

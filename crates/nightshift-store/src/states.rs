@@ -80,6 +80,11 @@ text_state!(
     JobState, "job state", {
         Pending = "pending",
         Running = "running",
+        /// Its iterations are over and its pull request waits for room under the shift's
+        /// rollout limits (`landing.max_open_pull_requests`, `pull_requests_per_hour`).
+        QueuedForLanding = "queued_for_landing",
+        /// Its pull request is open and its checks are watched (and fixed).
+        Landing = "landing",
         Finished = "finished",
     }
 );
@@ -150,6 +155,23 @@ text_state!(
         Nothing = "nothing",
         Pushed = "pushed",
         Failed = "failed",
+        Merged = "merged",
+        CiGreen = "ci_green",
+        CiFailed = "ci_failed",
+        CiPending = "ci_pending",
+        ChangesRequested = "changes_requested",
+        Closed = "closed",
+        Conflict = "conflict",
+    }
+);
+
+text_state!(
+    /// A pull request as the forge last reported it.
+    PullState, "pull request state", {
+        Open = "open",
+        /// Closed without merging.
+        Closed = "closed",
+        Merged = "merged",
     }
 );
 
@@ -190,15 +212,18 @@ text_state!(
 
 /// Where a job's accepted work landed. The work is on the mirror's branch and the
 /// iteration refs in every case. Serialized as its text: `nothing`, `pushed`,
-/// `failed: REASON`.
+/// `KIND: DETAIL` (`failed: non-fast-forward`, `ci_failed: ci/test failed`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Landing {
     /// No change was accepted: nothing to land.
     Nothing,
     /// The branch was pushed to the source repository (fast-forward only).
     Pushed,
-    /// The push was refused or failed; `reason` is git's.
+    /// The push, or the forge, refused or failed; `reason` says what and what to do.
     Failed { reason: String },
+    /// A pull request's outcome (every kind but `nothing`, `pushed` and `failed`), with
+    /// what the forge said.
+    Pull { kind: LandingKind, detail: String },
 }
 
 impl Landing {
@@ -207,6 +232,7 @@ impl Landing {
             Self::Nothing => LandingKind::Nothing,
             Self::Pushed => LandingKind::Pushed,
             Self::Failed { .. } => LandingKind::Failed,
+            Self::Pull { kind, .. } => *kind,
         }
     }
 
@@ -214,6 +240,7 @@ impl Landing {
     pub fn detail(&self) -> Option<&str> {
         match self {
             Self::Failed { reason } => Some(reason),
+            Self::Pull { detail, .. } => Some(detail),
             _ => None,
         }
     }
@@ -226,16 +253,20 @@ impl Landing {
             LandingKind::Failed => Self::Failed {
                 reason: detail.unwrap_or_default(),
             },
+            kind => Self::Pull {
+                kind,
+                detail: detail.unwrap_or_default(),
+            },
         }
     }
 }
 
 impl fmt::Display for Landing {
-    /// `nothing`, `pushed`, `failed: REASON`.
+    /// `nothing`, `pushed`, `KIND: DETAIL`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Failed { reason } => write!(f, "failed: {reason}"),
-            other => f.write_str(other.kind().as_str()),
+        match self.detail() {
+            Some(d) if !d.is_empty() => write!(f, "{}: {d}", self.kind()),
+            _ => f.write_str(self.kind().as_str()),
         }
     }
 }
@@ -244,17 +275,12 @@ impl std::str::FromStr for Landing {
     type Err = UnknownState;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text.split_once(": ") {
-            Some(("failed", reason)) => Ok(Self::Failed {
-                reason: reason.to_string(),
-            }),
-            _ => match LandingKind::parse(text)? {
-                LandingKind::Failed => Ok(Self::Failed {
-                    reason: String::new(),
-                }),
-                kind => Ok(Self::from_parts(kind, None)),
-            },
-        }
+        let (kind, detail) = match text.split_once(": ") {
+            Some((kind, detail)) if LandingKind::parse(kind).is_ok() => (kind, Some(detail)),
+            _ => (text, None),
+        };
+        let kind = LandingKind::parse(kind)?;
+        Ok(Self::from_parts(kind, detail.map(str::to_string)))
     }
 }
 
@@ -301,6 +327,7 @@ mod tests {
         check(StopReason::ALL, StopReason::as_str, StopReason::parse);
         check(WorkerStop::ALL, WorkerStop::as_str, WorkerStop::parse);
         check(LandingKind::ALL, LandingKind::as_str, LandingKind::parse);
+        check(PullState::ALL, PullState::as_str, PullState::parse);
         check(CallOutcome::ALL, CallOutcome::as_str, CallOutcome::parse);
         check(UsageSource::ALL, UsageSource::as_str, UsageSource::parse);
     }
@@ -310,7 +337,16 @@ mod tests {
         let texts = |all: &[&'static str]| all.join(",");
         assert_eq!(
             texts(&JobState::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>()),
-            "pending,running,finished"
+            "pending,running,queued_for_landing,landing,finished"
+        );
+        assert_eq!(
+            texts(
+                &LandingKind::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+            ),
+            "nothing,pushed,failed,merged,ci_green,ci_failed,ci_pending,changes_requested,closed,conflict"
         );
         assert_eq!(
             texts(
@@ -345,7 +381,7 @@ mod tests {
     fn an_unknown_text_is_an_error_that_lists_the_valid_ones() {
         assert_eq!(
             JobState::parse("runing").unwrap_err().to_string(),
-            "`runing` is not a valid job state (one of: pending, running, finished)"
+            "`runing` is not a valid job state (one of: pending, running, queued_for_landing, landing, finished)"
         );
     }
 
@@ -369,6 +405,16 @@ mod tests {
             Ok(failed.clone())
         );
         assert_eq!("nothing".parse::<Landing>(), Ok(Landing::Nothing));
+        let red = Landing::Pull {
+            kind: LandingKind::CiFailed,
+            detail: "ci/test failed: 2 of 3 checks".into(),
+        };
+        assert_eq!(red.to_string(), "ci_failed: ci/test failed: 2 of 3 checks");
+        assert_eq!(red.to_string().parse::<Landing>(), Ok(red.clone()));
+        assert_eq!(
+            Landing::from_parts(LandingKind::Merged, Some("#7 at 1a2b3c".into())).kind(),
+            LandingKind::Merged
+        );
         assert_eq!(
             serde_json::to_string(&failed).ok().as_deref(),
             Some("\"failed: non-fast-forward\"")

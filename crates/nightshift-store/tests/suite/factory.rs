@@ -2,8 +2,8 @@
 //! refuses states no version writes.
 
 use nightshift_store::{
-    Event, FactoryStore, IterationRow, IterationState, JobRow, JobState, Landing, ShiftRow,
-    ShiftState, StateChange, StopReason, WorkerStop,
+    Event, FactoryStore, IterationRow, IterationState, JobRow, JobState, Landing, PullRef,
+    PullState, ShiftRow, ShiftState, StateChange, StopReason, WorkerStop,
 };
 
 use super::store;
@@ -68,6 +68,12 @@ async fn an_event_and_its_projection_read_back_as_written() {
     job.stop_detail = Some("the same rejected change twice in a row".into());
     job.landing = Some(Landing::Failed {
         reason: "! [rejected] (non-fast-forward)".into(),
+    });
+    job.pull = Some(PullRef {
+        number: 42,
+        url: "http://127.0.0.1:1/o/calc/pull/42".into(),
+        state: PullState::Closed,
+        opened_ms: Some(2_500),
     });
     let finished = Event::JobFinished {
         reason: StopReason::Stalled,
@@ -155,12 +161,28 @@ async fn the_schema_refuses_a_state_no_version_writes() {
         ("UPDATE shifts SET state = 'done'", "state"),
         ("UPDATE jobs SET state = 'runing'", "state"),
         ("UPDATE jobs SET stop_reason = 'timeout'", "stop_reason"),
-        ("UPDATE jobs SET landing = 'merged'", "landing"),
+        ("UPDATE jobs SET landing = 'landed'", "landing"),
+        ("UPDATE jobs SET state = 'queued'", "state"),
+        (
+            "UPDATE jobs SET pull_state = 'draft', pull_number = 1",
+            "pull_state",
+        ),
     ] {
         let err = sqlx::query(sql).execute(s.pool()).await.expect_err(sql);
         assert!(
             err.to_string()
                 .contains(&format!("CHECK constraint failed: {column} IN")),
+            "{sql}: {err}"
+        );
+    }
+    // A pull request's number and state come together, or not at all.
+    for sql in [
+        "UPDATE jobs SET pull_number = 3",
+        "UPDATE jobs SET pull_state = 'open'",
+    ] {
+        let err = sqlx::query(sql).execute(s.pool()).await.expect_err(sql);
+        assert!(
+            err.to_string().contains("CHECK constraint failed"),
             "{sql}: {err}"
         );
     }
