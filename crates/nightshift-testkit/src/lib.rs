@@ -24,6 +24,7 @@
 //! - [`git`]: git run by a test's own hand (fixed identity, no system configuration).
 
 mod anthropic;
+pub mod forge;
 mod git;
 mod openai_chat;
 mod plan;
@@ -32,6 +33,7 @@ mod responses;
 pub mod script;
 mod server;
 
+pub use forge::{Fault, ForgeStandIn, PullSeen, ReviewKind};
 pub use git::git;
 pub use script::{Script, ScriptError, ScriptedError, Step, ToolCall, Usage, split_words};
 pub use server::{Options, RecordedRequest, ScriptedProvider};
