@@ -192,6 +192,67 @@ impl Mirror {
         Ok(())
     }
 
+    /// Push the factory's own branch to the source, replacing what the source has there
+    /// only when that is the factory's own work: a branch the source lacks is created; one
+    /// whose tip the factory's refs reach (an earlier run's push, a pull request being
+    /// updated) is overwritten with a lease on that exact tip, so a push by anyone in
+    /// between makes git refuse; one holding a commit the factory never made is refused
+    /// here, never overwritten. Only `nightshift/…` branches are pushed this way.
+    pub async fn push_own_branch(&self, branch: &str) -> Result<(), GitError> {
+        if !branch.starts_with(&format!("{BRANCH_PREFIX}/")) {
+            return Err(GitError::InvalidArgument {
+                what: format!(
+                    "refusing to force-push `{branch}`: only the factory's own `{BRANCH_PREFIX}/…` branches are pushed with a lease"
+                ),
+            });
+        }
+        let full = format!("refs/heads/{branch}");
+        let listed = Git::new(
+            &self.path,
+            ["ls-remote", "--heads", self.source.as_str(), full.as_str()],
+        )
+        .text()
+        .await?;
+        let remote = listed.lines().find_map(|l| {
+            l.split_once('\t')
+                .filter(|(_, r)| *r == full)
+                .map(|(s, _)| s.to_string())
+        });
+        let Some(remote) = remote else {
+            return self.push_branch(branch).await;
+        };
+        if !self
+            .is_reachable_from_refs(&remote, &["refs/nightshift", "refs/heads/nightshift"])
+            .await?
+        {
+            return Err(GitError::InvalidArgument {
+                what: format!(
+                    "branch `{branch}` in {} holds commit {remote}, which the factory did not make; it is not overwritten. Delete the branch there, or change landing.branch",
+                    self.source
+                ),
+            });
+        }
+        let lease = format!("--force-with-lease={full}:{remote}");
+        let spec = format!("{full}:{full}");
+        let _generation = replace_generation(&self.path).await;
+        let _guard = lock_mirror(&self.path).await;
+        self.rebuild_if_tampered().await?;
+        Git::new(
+            &self.path,
+            [
+                "push",
+                "--quiet",
+                "--porcelain",
+                lease.as_str(),
+                self.source.as_str(),
+                spec.as_str(),
+            ],
+        )
+        .run()
+        .await?;
+        Ok(())
+    }
+
     /// The refs at or under `prefix` (whole components: `refs/x/a` lists `refs/x/a/1` but not
     /// `refs/x/ab/1`; empty lists every ref), as `(refname, sha)` in natural order of the
     /// name (`…/2` before `…/10`).
