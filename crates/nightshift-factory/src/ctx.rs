@@ -89,6 +89,10 @@ pub(crate) struct ShiftCtx {
     pub min_call_nanos: i64,
     /// The sandbox as this host gives it; `None` with `[sandbox] mode = "off"`.
     pub sandbox: Option<crate::sandbox::Host>,
+    /// Where each job's pull request lives (empty when the shift lands branches).
+    pub landers: crate::landing::Landers,
+    /// Held while a job checks the rollout limits and opens its pull request.
+    pub landing_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ShiftCtx {

@@ -29,6 +29,7 @@ mod error;
 mod external;
 mod gating;
 mod job;
+mod landing;
 mod layout;
 mod report;
 mod resume;

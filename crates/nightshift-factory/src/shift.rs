@@ -95,6 +95,7 @@ pub async fn run_shift(
         }
     }
     let min_call_nanos = preflight(config, &spec)?;
+    let landers = crate::landing::resolve(config, &spec)?;
     let Options {
         layout,
         progress,
@@ -118,7 +119,7 @@ pub async fn run_shift(
             link,
             layout,
             progress,
-            (min_call_nanos, sandbox),
+            (min_call_nanos, sandbox, landers),
         )
         .await?;
         return report(store.as_ref(), &name).await;
@@ -158,7 +159,7 @@ pub async fn run_shift(
         link,
         layout,
         progress,
-        (min_call_nanos, sandbox),
+        (min_call_nanos, sandbox, landers),
     )
     .await;
     let _ = stop_tx.send(());
@@ -229,7 +230,7 @@ async fn run_jobs(
     link: GatewayLink,
     layout: Layout,
     progress: Option<mpsc::UnboundedSender<Progress>>,
-    (min_call_nanos, sandbox): (i64, Option<Host>),
+    (min_call_nanos, sandbox, landers): (i64, Option<Host>, crate::landing::Landers),
 ) -> Result<(), FactoryError> {
     let name = spec.name.clone();
     let shift_token_id = open_shift(&spec, store.as_ref(), &link).await?;
@@ -242,6 +243,8 @@ async fn run_jobs(
         progress,
         min_call_nanos,
         sandbox,
+        landers,
+        landing_gate: Arc::new(tokio::sync::Mutex::new(())),
     });
 
     let permits = Arc::new(Semaphore::new(ctx.spec.concurrency));

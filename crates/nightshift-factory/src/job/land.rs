@@ -2,7 +2,7 @@
 //! job is recorded as finished, and its worktree goes (the work is on its branch and refs).
 
 use nightshift_clock::now_ms;
-use nightshift_store::{Event, JobState, Landing, StateChange};
+use nightshift_store::{Event, JobState, Landing, LandingKind, PullState, StateChange};
 
 use super::state::Loop;
 use crate::ctx::Phase;
@@ -13,10 +13,11 @@ pub(crate) async fn finish(mut l: Loop, stop: Stop) -> Result<(), FactoryError> 
     let disk = l.wt.disk_usage().await.unwrap_or(0);
     // The branch goes back to the source repository, fast-forward only. A refusal is
     // reported as such; the work stays on the mirror's branch and refs.
-    let landing = if l.row.accepted == 0 {
-        Landing::Nothing
-    } else {
-        match l.mirror.push_branch(&l.row.branch).await {
+    let lander = l.shift.landers.get(&l.spec.name).cloned();
+    let landing = match (l.row.accepted, lander) {
+        (0, _) => Landing::Nothing,
+        (_, Some(lander)) => super::pull::land(&mut l, &lander, &stop).await?,
+        (_, None) => match l.mirror.push_branch(&l.row.branch).await {
             Ok(()) => Landing::Pushed,
             Err(e) => {
                 tracing::warn!(job = %l.spec.name, error = %e, "Landing failed.");
@@ -24,9 +25,16 @@ pub(crate) async fn finish(mut l: Loop, stop: Stop) -> Result<(), FactoryError> 
                     reason: e.to_string(),
                 }
             }
-        }
+        },
     };
     let row = &mut l.row;
+    if let Some(pull) = &mut row.pull {
+        match landing.kind() {
+            LandingKind::Merged => pull.state = PullState::Merged,
+            LandingKind::Closed => pull.state = PullState::Closed,
+            _ => {}
+        }
+    }
     row.landing = Some(landing.clone());
     row.state = JobState::Finished;
     row.stop_reason = Some(stop.reason);

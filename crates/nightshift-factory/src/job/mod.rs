@@ -9,9 +9,11 @@
 
 mod commit;
 mod evidence;
+mod governor;
 mod judge;
 mod land;
 mod prepare;
+mod pull;
 mod state;
 mod work;
 
@@ -49,10 +51,20 @@ pub(crate) async fn run(ctx: JobCtx) -> Result<(), FactoryError> {
 }
 
 async fn stages(ctx: JobCtx) -> Result<(), FactoryError> {
+    // A job stopped while it landed (queued under the rollout limits, or watching its
+    // pull request) goes straight back to landing: its iterations are over.
+    let landing = match (ctx.row.state, ctx.row.stop_reason) {
+        (JobState::QueuedForLanding | JobState::Landing, Some(reason)) => Some(Stop::new(
+            reason,
+            ctx.row.stop_detail.clone().unwrap_or_default(),
+        )),
+        _ => None,
+    };
     let (mut l, plan) = prepare::prepare(ctx).await?;
-    let stop = match resume(&mut l, plan).await? {
-        Some(stop) => stop,
-        None => iterate(&mut l).await?,
+    let resumed = resume(&mut l, plan).await?;
+    let stop = match (landing, resumed) {
+        (Some(stop), _) | (None, Some(stop)) => stop,
+        (None, None) => iterate(&mut l).await?,
     };
     land::finish(l, stop).await
 }

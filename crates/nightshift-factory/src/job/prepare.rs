@@ -57,12 +57,29 @@ async fn workspace(ctx: &mut JobCtx) -> Result<(Mirror, Worktree), FactoryError>
         .resolve(&format!("refs/heads/{}", ctx.row.branch))
         .await
         .map_err(git)?;
-    if ctx.row.base_sha.is_none() && existing.is_some() {
+    if ctx.row.base_sha.is_none()
+        && let Some(tip) = existing
+    {
         // A fresh job must not build on (and later push over) a branch someone else made.
-        return Err(FactoryError::Invalid(format!(
-            "branch `{}` already exists in {}; delete it there or change the shift's name or landing.branch",
-            ctx.row.branch, ctx.spec.source
-        )));
+        // With a pull request, an earlier run's branch (its tip under the factory's refs)
+        // is the one to update: the job starts again from the base, the old work stays
+        // under its refs, and the push replaces the branch with a lease.
+        let ours = shift.spec.landing.mode.uses_forge()
+            && mirror
+                .is_reachable_from_refs(&tip, &["refs/nightshift"])
+                .await
+                .map_err(git)?;
+        if !ours {
+            return Err(FactoryError::Invalid(format!(
+                "branch `{}` already exists in {}; delete it there or change the shift's name or landing.branch",
+                ctx.row.branch, ctx.spec.source
+            )));
+        }
+        tracing::info!(job = %name, branch = %ctx.row.branch, "Starting an earlier run's branch again from the base; its pull request is updated in place.");
+        mirror
+            .update_ref(&format!("refs/heads/{}", ctx.row.branch), &base)
+            .await
+            .map_err(git)?;
     }
     let resumed = ctx.row.base_sha.is_some();
     if !resumed {

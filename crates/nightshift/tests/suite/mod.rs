@@ -5,6 +5,7 @@ mod factory_resume;
 mod factory_rules;
 mod factory_rust;
 mod gateway;
+mod landing;
 mod redteam;
 
 use std::path::{Path, PathBuf};
