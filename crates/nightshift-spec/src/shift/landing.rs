@@ -19,8 +19,9 @@ pub enum LandingMode {
     /// The branch is pushed and a pull request opened (or updated), then its checks are
     /// watched and failing ones fixed.
     PullRequest,
-    /// As `pull_request`, then the green branch is rebased onto the target, re-gated there
-    /// and landed on it, one job of a repository at a time.
+    /// The merge queue: as `pull_request`, then the green branch rebased onto the target,
+    /// re-gated there and landed, one job of a repository at a time. Not built in this
+    /// version: the parser refuses it with what to write instead.
     Merge,
 }
 
@@ -138,6 +139,17 @@ pub(super) fn resolve(
             "landing.pull_requests_per_hour",
         )?,
     };
+    // The merge queue (rebase onto the target's tip, re-gate there, land one at a time) is
+    // not built yet: refuse the mode rather than quietly land as a pull request.
+    if let Some(mode) = raw.mode.as_ref()
+        && *mode.get_ref() == LandingMode::Merge
+    {
+        return Err(src.invalid_at(
+            mode,
+            "landing.mode",
+            "`merge` (the merge queue) is not built in this version: use `\"pull_request\"`, which ends at `ci_green` for a person or the forge's own merge queue to merge (docs/landing.md)",
+        ));
+    }
     if spec.mode == LandingMode::Branch {
         let forge_only = [
             ("landing.draft", raw.draft.as_ref().map(|v| v.span().start)),
@@ -158,7 +170,7 @@ pub(super) fn resolve(
             return Err(src.invalid(
                 at,
                 key,
-                "applies to pull requests only: set `landing.mode = \"pull_request\"` (or \"merge\"), or remove it",
+                "applies to pull requests only: set `landing.mode = \"pull_request\"`, or remove it",
             ));
         }
     }

@@ -51,9 +51,9 @@ job_usd = 2.00
 concurrency = {concurrency}
 
 [landing]
-mode = "branch"        # or "pull_request", "merge" (a [[forge]] in nightshift.toml): docs/landing.md
+mode = "branch"        # or "pull_request" (a [[forge]] in nightshift.toml): docs/landing.md
 branch = "{branch}"
-# With a pull request (mode = "pull_request" or "merge"):
+# With a pull request (mode = "pull_request"):
 # draft = false
 # labels = ["nightshift"]
 # ci_fix_iterations = {ci_fix}

@@ -7,7 +7,7 @@ use super::{Fleet, MINIMAL};
 
 const PULLS: &str = r#"
 [landing]
-mode = "merge"
+mode = "pull_request"
 target = "release"
 draft = true
 labels = ["nightshift", "chore"]
@@ -26,7 +26,7 @@ fn a_pull_request_landing_parses_with_every_key() {
     let f = Fleet::new();
     let spec = f.parse(&format!("{MINIMAL}{PULLS}")).expect("parses");
     let l = &spec.landing;
-    assert_eq!(l.mode, LandingMode::Merge);
+    assert_eq!(l.mode, LandingMode::PullRequest);
     assert!(l.mode.uses_forge());
     assert_eq!(l.target.as_deref(), Some("release"));
     assert!(l.draft);
@@ -60,8 +60,17 @@ fn landing_mistakes_name_their_key() {
     let f = Fleet::new();
     let base = format!("{MINIMAL}{PULLS}");
     let cases = [
-        ("unknown mode", "mode = \"merge\"", "mode = \"push\""),
-        ("draft on a branch", "mode = \"merge\"", "mode = \"branch\""),
+        ("unknown mode", "mode = \"pull_request\"", "mode = \"push\""),
+        (
+            "merge queue",
+            "mode = \"pull_request\"",
+            "mode = \"merge\"",
+        ),
+        (
+            "draft on a branch",
+            "mode = \"pull_request\"",
+            "mode = \"branch\"",
+        ),
         (
             "factory branch as target",
             "target = \"release\"",
@@ -99,8 +108,10 @@ fn landing_mistakes_name_their_key() {
     insta::assert_snapshot!(out, @r#"
     unknown mode:
       [TMP]/shift.toml:16:8: unknown variant `push`, expected one of `branch`, `pull_request`, `merge` (key `landing.mode`)
+    merge queue:
+      [TMP]/shift.toml:16:8: `merge` (the merge queue) is not built in this version: use `"pull_request"`, which ends at `ci_green` for a person or the forge's own merge queue to merge (docs/landing.md) (key `landing.mode`)
     draft on a branch:
-      [TMP]/shift.toml:18:9: applies to pull requests only: set `landing.mode = "pull_request"` (or "merge"), or remove it (key `landing.draft`)
+      [TMP]/shift.toml:18:9: applies to pull requests only: set `landing.mode = "pull_request"`, or remove it (key `landing.draft`)
     factory branch as target:
       [TMP]/shift.toml:17:10: `nightshift/x` is not a branch pull requests can target (a branch name such as `main`, not one of the factory's `nightshift/…`) (key `landing.target`)
     spaces in target:
