@@ -255,12 +255,10 @@ pub(super) struct RawLanding {
     #[schemars(with = "Option<String>", extend("default" = defaults::BRANCH))]
     pub branch: Option<Spanned<String>>,
     /// `branch` (push the branch), `pull_request` (push and open or update a pull request,
-    /// then watch its checks) or `merge` (a pull request whose green head is landed on the
-    /// target branch through the merge queue).
+    /// then watch its checks); `merge` (the merge queue) is refused in this version.
     #[schemars(with = "Option<super::landing::LandingMode>")]
     pub mode: Option<Spanned<super::landing::LandingMode>>,
-    /// The branch pull requests target and `merge` lands on (default: the forge's default
-    /// branch, or the source's `HEAD`).
+    /// The branch pull requests target (default: the forge's default branch).
     #[schemars(with = "Option<String>")]
     pub target: Option<Spanned<String>>,
     /// Open pull requests as drafts.
