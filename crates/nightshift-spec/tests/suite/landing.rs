@@ -61,11 +61,7 @@ fn landing_mistakes_name_their_key() {
     let base = format!("{MINIMAL}{PULLS}");
     let cases = [
         ("unknown mode", "mode = \"pull_request\"", "mode = \"push\""),
-        (
-            "merge queue",
-            "mode = \"pull_request\"",
-            "mode = \"merge\"",
-        ),
+        ("merge queue", "mode = \"pull_request\"", "mode = \"merge\""),
         (
             "draft on a branch",
             "mode = \"pull_request\"",
