@@ -222,7 +222,7 @@ impl Mirror {
             return self.push_branch(branch).await;
         };
         if !self
-            .is_reachable_from_refs(&remote, &["refs/nightshift", "refs/heads/nightshift"])
+            .is_reachable_from_refs(&remote, &["refs/nightshift"])
             .await?
         {
             return Err(GitError::InvalidArgument {

@@ -52,9 +52,10 @@ pub(crate) async fn run(ctx: JobCtx) -> Result<(), FactoryError> {
 
 async fn stages(ctx: JobCtx) -> Result<(), FactoryError> {
     // A job stopped while it landed (queued under the rollout limits, or watching its
-    // pull request) goes straight back to landing: its iterations are over.
+    // pull request, or killed between its stop and its first landing record) goes
+    // straight back to landing: its stop is recorded, so its iterations are over.
     let landing = match (ctx.row.state, ctx.row.stop_reason) {
-        (JobState::QueuedForLanding | JobState::Landing, Some(reason)) => Some(Stop::new(
+        (state, Some(reason)) if state != JobState::Finished => Some(Stop::new(
             reason,
             ctx.row.stop_detail.clone().unwrap_or_default(),
         )),

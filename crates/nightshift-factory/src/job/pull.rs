@@ -279,7 +279,16 @@ async fn watch(
         let checks = match lander.forge.checks(&lander.repo, head).await {
             Ok(c) => c,
             Err(ForgeError::RateLimited { retry_after, .. }) => {
-                tokio::time::sleep(retry_after.min(Duration::from_secs(300))).await;
+                // Waited out, but never past the watch's own limit: a forge that keeps
+                // refusing ends the watch as timed out (`ci_pending`).
+                let left = spec.ci_timeout_ms.saturating_sub(waited);
+                if left == 0 {
+                    return Ok(Ok(Watch::TimedOut));
+                }
+                let wait = retry_after
+                    .min(Duration::from_secs(300))
+                    .min(Duration::from_millis(left));
+                tokio::time::sleep(wait).await;
                 continue;
             }
             Err(e) => return Ok(Err(failed(e))),

@@ -160,3 +160,37 @@ async fn open_finds_a_mirror_without_fetching_and_disk_usage_is_counted() {
     let err = Mirror::open(&fx.upstream).await.expect_err("not bare");
     assert!(matches!(err, GitError::NotARepository { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn only_a_branch_whose_tip_the_factory_made_is_pushed_over() {
+    let fx = Fixture::new(&[("a", "a\n")]).await;
+    // A person pushed a `nightshift/…` branch upstream; a fresh mirror clones it.
+    git(&fx.upstream, &["branch", "nightshift/s/x"]);
+    let theirs = git(&fx.upstream, &["rev-parse", "nightshift/s/x"]);
+    let mirror = fx.mirror().await;
+    let refused = mirror
+        .push_own_branch("nightshift/s/x")
+        .await
+        .expect_err("their tip is not ours");
+    assert!(
+        refused.to_string().contains(&format!(
+            "holds commit {theirs}, which the factory did not make"
+        )),
+        "{refused}"
+    );
+    // Outside `nightshift/` nothing is pushed at all.
+    assert!(matches!(
+        mirror.push_own_branch("main").await,
+        Err(GitError::InvalidArgument { .. })
+    ));
+    // Once the tip is one of the factory's iterations, the branch is its own.
+    mirror
+        .update_ref("refs/nightshift/s/x/1", &theirs)
+        .await
+        .expect("ref");
+    mirror
+        .push_own_branch("nightshift/s/x")
+        .await
+        .expect("ours");
+    assert_eq!(git(&fx.upstream, &["rev-parse", "nightshift/s/x"]), theirs);
+}
