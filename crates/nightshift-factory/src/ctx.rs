@@ -18,9 +18,13 @@ pub enum Phase {
     Waiting,
     Working,
     Gating,
+    /// Waiting for a supervisor (or the line's rules) to resume it.
+    Paused,
     Accepted,
     Rejected,
-    Finished { reason: StopReason },
+    Finished {
+        reason: StopReason,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +83,8 @@ impl GatewayLink {
 
 /// Shared by every job of a running shift.
 pub(crate) struct ShiftCtx {
+    /// The supervisor's controls and the line's rules.
+    pub line: Arc<crate::control::Line>,
     pub spec: ShiftSpec,
     pub store: Arc<dyn Backend>,
     pub gateway: GatewayLink,

@@ -19,11 +19,13 @@
 //! | `resume` | where a job picks up after a stop or a crash, pure functions of its history |
 //! | `gating` | the gates on an iteration's commit: policy, commands, the done-check |
 //! | `worker`, `external` | what runs an iteration: the built-in agent, a command, an agent CLI |
+//! | `control` | the supervisor's controls read from the event log, the line's own rules |
 //! | `ctx` | what a shift's jobs share; [`Progress`] for a live display |
 //! | `spec_diff` | what differs between a stored spec and a new one |
 //! | `report` | [`ShiftReport`]: per job its stop, iterations, defects by gate, tokens, dollars |
 //! | `layout` | [`Layout`]: where the factory keeps mirrors, worktrees and scratch space |
 
+mod control;
 mod ctx;
 mod error;
 mod external;
@@ -43,7 +45,7 @@ pub use ctx::{Phase, Progress};
 pub use error::FactoryError;
 pub use gating::end_processes;
 pub use layout::Layout;
-pub use report::{BlockedInIteration, JobReport, ShiftReport, job_diff, report};
+pub use report::{BlockedInIteration, JobReport, ShiftReport, iteration_diff, job_diff, report};
 pub use shift::{Options, run_shift};
 
 /// For the binary: the argument that makes it the sandbox's init, the init itself, and

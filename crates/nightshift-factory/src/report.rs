@@ -314,3 +314,38 @@ pub async fn job_diff(
         .await
         .map_err(git)
 }
+
+/// What iteration `n` of a job changed: its commit against its base, from the job's
+/// mirror.
+pub async fn iteration_diff(
+    store: &dyn Backend,
+    layout: &crate::Layout,
+    shift: &str,
+    job: &str,
+    n: i64,
+) -> Result<String, FactoryError> {
+    let jobs = store.jobs(shift).await?;
+    let Some(row) = jobs.iter().find(|j| j.name == job) else {
+        return Err(FactoryError::Invalid(format!(
+            "shift `{shift}` has no job `{job}`"
+        )));
+    };
+    let iteration = store
+        .iterations(shift, job)
+        .await?
+        .into_iter()
+        .find(|i| i.n == n);
+    let Some((base, commit)) = iteration.and_then(|i| i.commit_sha.map(|c| (i.base_sha, c))) else {
+        return Err(FactoryError::Invalid(format!(
+            "job `{job}` has no committed iteration {n}"
+        )));
+    };
+    let git = |source| FactoryError::Git {
+        job: job.to_string(),
+        source,
+    };
+    let mirror = nightshift_git::Mirror::ensure(&layout.mirrors(), &row.source)
+        .await
+        .map_err(git)?;
+    mirror.diff(&base, &commit).await.map_err(git)
+}

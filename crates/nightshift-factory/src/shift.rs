@@ -9,7 +9,7 @@ use nightshift_clock::now_ms;
 use nightshift_meter::Price;
 use nightshift_spec::{Config, ShiftSpec};
 use nightshift_store::{
-    Backend, Event, JobRow, JobState, ShiftRow, ShiftState, StateChange, Store,
+    Backend, Controls, Event, JobRow, JobState, ShiftRow, ShiftState, StateChange, Store,
 };
 
 use crate::ctx::{GatewayLink, Phase, Progress, ShiftCtx};
@@ -224,6 +224,55 @@ async fn open_shift(
     Ok(minted.record.id)
 }
 
+/// The sequence number of the last requeue of `job`.
+fn requeued(controls: &Controls, job: &str) -> Option<i64> {
+    controls.job(job).and_then(|j| j.requeued)
+}
+
+/// Wait until the shift is not paused and a slot is free, then make the job's task: its
+/// spec with what its requeues added.
+async fn launch(
+    ctx: &Arc<ShiftCtx>,
+    permits: &Arc<Semaphore>,
+    rx: &mut tokio::sync::watch::Receiver<Controls>,
+    mut job: nightshift_spec::JobSpec,
+    row: JobRow,
+) -> Result<
+    (
+        String,
+        impl std::future::Future<Output = Result<(), FactoryError>> + Send + 'static,
+    ),
+    FactoryError,
+> {
+    let permit = loop {
+        crate::control::until(rx, |c| c.paused.is_none().then_some(())).await;
+        let permit = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| FactoryError::Gateway(e.to_string()))?;
+        // Paused while it waited for a slot: wait again, holding none.
+        if ctx.line.now().paused.is_none() {
+            break permit;
+        }
+    };
+    if let Some(extra) = ctx.line.now().job(&job.name) {
+        job.max_iterations = job.max_iterations.saturating_add(extra.extra_iterations);
+        job.job_nanos = job.job_nanos.saturating_add(extra.extra_nanos);
+    }
+    let job_name = job.name.clone();
+    let job_ctx = JobCtx {
+        shift: ctx.clone(),
+        spec: job,
+        row,
+    };
+    Ok((job_name, async move {
+        let out = job::run(job_ctx).await;
+        drop(permit);
+        out
+    }))
+}
+
 async fn run_jobs(
     spec: ShiftSpec,
     store: Arc<dyn Backend>,
@@ -234,7 +283,10 @@ async fn run_jobs(
 ) -> Result<(), FactoryError> {
     let name = spec.name.clone();
     let shift_token_id = open_shift(&spec, store.as_ref(), &link).await?;
+    let line = crate::control::Line::open(store.clone(), &name, spec.line).await?;
+    let _poller = line.watch();
     let ctx = Arc::new(ShiftCtx {
+        line,
         spec,
         store: store.clone(),
         gateway: link,
@@ -248,7 +300,15 @@ async fn run_jobs(
     });
 
     let permits = Arc::new(Semaphore::new(ctx.spec.concurrency));
+    let mut rx = ctx.line.subscribe();
     let mut names = std::collections::HashMap::new();
+    // The last requeue each job was started after: a newer one restarts it.
+    let mut requeues: std::collections::HashMap<String, Option<i64>> = ctx
+        .spec
+        .jobs
+        .iter()
+        .map(|j| (j.name.clone(), requeued(&ctx.line.now(), &j.name)))
+        .collect();
     let rows = store.jobs(&name).await?;
     let mut set = JoinSet::new();
     for job in ctx.spec.jobs.clone() {
@@ -267,38 +327,59 @@ async fn run_jobs(
             defects: u32::try_from(row.defects).unwrap_or(0),
             spent_nanos: 0,
         });
-        let permit = permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| FactoryError::Gateway(e.to_string()))?;
-        let job_name = job.name.clone();
-        let job_ctx = JobCtx {
-            shift: ctx.clone(),
-            spec: job,
-            row,
-        };
-        let task = set.spawn(async move {
-            let out = job::run(job_ctx).await;
-            drop(permit);
-            out
-        });
-        names.insert(task.id(), job_name);
+        let (job_name, task) = launch(&ctx, &permits, &mut rx, job, row).await?;
+        names.insert(set.spawn(task).id(), job_name);
     }
     // A job whose task panicked (a bug), or that could not even record its failure, is
-    // finished as failed here: no job is left running when the run ends.
-    while let Some(joined) = set.join_next_with_id().await {
+    // finished as failed here: no job is left running when the run ends. A job requeued
+    // while the shift runs starts again here.
+    while !set.is_empty() {
+        let joined = tokio::select! {
+            joined = set.join_next_with_id() => joined,
+            changed = rx.changed() => {
+                if changed.is_err() {
+                    continue;
+                }
+                let controls = ctx.line.now();
+                let running: std::collections::HashSet<&String> = names.values().collect();
+                let again: Vec<String> = requeues
+                    .iter()
+                    .filter(|(job, seen)| !running.contains(job) && requeued(&controls, job) > **seen)
+                    .map(|(job, _)| job.clone())
+                    .collect();
+                for job_name in again {
+                    requeues.insert(job_name.clone(), requeued(&controls, &job_name));
+                    let rows = store.jobs(&name).await?;
+                    let (Some(row), Some(job)) = (
+                        rows.into_iter().find(|r| r.name == job_name && r.state != JobState::Finished),
+                        ctx.spec.jobs.iter().find(|j| j.name == job_name).cloned(),
+                    ) else {
+                        continue;
+                    };
+                    tracing::info!(job = %job_name, "Job requeued; starting it again.");
+                    let (job_name, task) = launch(&ctx, &permits, &mut rx, job, row).await?;
+                    names.insert(set.spawn(task).id(), job_name);
+                }
+                continue;
+            }
+        };
+        let Some(joined) = joined else { break };
         let (id, why) = match joined {
-            Ok((_, Ok(()))) => continue,
+            Ok((id, Ok(()))) => {
+                names.remove(&id);
+                continue;
+            }
             Ok((id, Err(e))) => (id, e.to_string()),
             Err(e) => (
                 e.id(),
                 format!("the job's task panicked (a bug; see the log): {e}"),
             ),
         };
-        let Some(job) = names.get(&id) else { continue };
+        let Some(job) = names.remove(&id) else {
+            continue;
+        };
         tracing::error!(job = %job, error = %why, "A job ended outside its loop.");
-        if let Err(e) = job::record_failure(&ctx, job, &FactoryError::Internal(why)).await {
+        if let Err(e) = job::record_failure(&ctx, &job, &FactoryError::Internal(why)).await {
             tracing::error!(job = %job, error = %e, "Could not record the job as failed.");
         }
     }

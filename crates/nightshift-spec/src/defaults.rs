@@ -50,3 +50,7 @@ pub const SANDBOX_FILE_MB: u64 = 1024;
 pub const SANDBOX_TMP_MB: u64 = 1024;
 /// `sandbox.disk_mb`: the most a worktree may hold, in MiB, before an iteration is a defect.
 pub const SANDBOX_DISK_MB: u64 = 20480;
+
+/// `line.defect_window`: how many of the shift's latest judged iterations the line's
+/// defect rate is read over.
+pub const DEFECT_WINDOW: u32 = 10;

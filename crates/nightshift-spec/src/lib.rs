@@ -15,11 +15,13 @@ pub mod money;
 mod shift;
 
 pub use config::{
-    Config, DEFAULT_LOCAL_MODEL, ForgeApi, ForgeConfig, GatewaySettings, LocalProvider,
-    LocalThreads, ModelConfig, PriceOverrides, ProviderConfig, ProviderKind, StoreConfig,
+    Config, DEFAULT_LOCAL_MODEL, FloorSettings, ForgeApi, ForgeConfig, GatewaySettings,
+    LocalProvider, LocalThreads, ModelConfig, PriceOverrides, ProviderConfig, ProviderKind,
+    StoreConfig,
 };
 pub use error::{Located, SpecError};
 pub use shift::{
-    GateCommand, Gates, JobSpec, LandingMode, LandingSpec, Origin, PolicySpec, SandboxMode,
-    SandboxNetwork, SandboxSpec, ShiftSpec, StopRules, WorkerKind, scaffold, shift_schema,
+    GateCommand, Gates, JobSpec, LandingMode, LandingSpec, LineSpec, Origin, PolicySpec,
+    SandboxMode, SandboxNetwork, SandboxSpec, ShiftSpec, StopRules, WorkerKind, scaffold,
+    shift_schema,
 };

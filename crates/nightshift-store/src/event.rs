@@ -92,6 +92,17 @@ pub enum Event {
     /// The merge queue landed the job's commit on the target branch, re-gated on that exact
     /// tree.
     Landed { target: String, commit: String },
+    /// A supervisor (through the floor or the command line), or the line's own rules,
+    /// asked something of the shift (the event has no job) or of one job.
+    Control {
+        action: Control,
+        /// Who asked: `floor` with the token's label or `loopback`, `cli` with the user,
+        /// `line` for the shift's own stop rules.
+        by: String,
+        /// Why, in words (the line's rule that fired).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// A job stopped.
     JobFinished {
         reason: StopReason,
@@ -102,6 +113,32 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         landing: Option<Landing>,
     },
+}
+
+/// What a supervisor can ask of a shift or a job. A paused shift starts no job; a paused
+/// job starts no iteration; a kill ends the job's running iteration at once (its work is
+/// committed and judged) and stops the job; a steer note is given to the job's next
+/// iteration; a requeue gives a stopped job more iterations or budget (within the shift's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Control {
+    Pause,
+    Resume,
+    Kill,
+    Steer { note: String },
+    Requeue { iterations: u32, usd_nanos: i64 },
+}
+
+impl Control {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Kill => "kill",
+            Self::Steer { .. } => "steer",
+            Self::Requeue { .. } => "requeue",
+        }
+    }
 }
 
 /// What a fix iteration answers: the forge's checks, a reviewer, or a target branch the
@@ -189,6 +226,7 @@ impl Event {
             Self::ChecksSettled { .. } => "checks_settled",
             Self::LandingFeedback { .. } => "landing_feedback",
             Self::Landed { .. } => "landed",
+            Self::Control { .. } => "control",
             Self::JobFinished { .. } => "job_finished",
         }
     }
@@ -308,6 +346,18 @@ mod tests {
             Event::Landed {
                 target: "main".into(),
                 commit: "c".into(),
+            },
+            Event::Control {
+                action: Control::Steer {
+                    note: "try the parser first".into(),
+                },
+                by: "floor loopback".into(),
+                reason: None,
+            },
+            Event::Control {
+                action: Control::Pause,
+                by: "line".into(),
+                reason: Some("6 of the last 10 iterations were defects".into()),
             },
             Event::JobFinished {
                 reason: StopReason::Done,

@@ -109,6 +109,14 @@ pub struct GateRow {
     pub review: Option<String>,
 }
 
+/// How often one gate of a shift passed and failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GateTally {
+    pub gate: String,
+    pub passed: i64,
+    pub failed: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EventRow {
     pub seq: i64,

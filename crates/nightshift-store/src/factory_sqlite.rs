@@ -6,7 +6,9 @@ use sqlx::{Row, Sqlite, Transaction};
 
 use crate::error::StoreError;
 use crate::event::Event;
-use crate::factory_model::{EventRow, GateRow, IterationRow, JobRow, JobSpend, PullRef, ShiftRow};
+use crate::factory_model::{
+    EventRow, GateRow, GateTally, IterationRow, JobRow, JobSpend, PullRef, ShiftRow,
+};
 use crate::sqlite::{SqliteStore, parse_column, parse_opt_column};
 use crate::states::{Landing, LandingKind, StopReason, WorkerStop};
 use crate::{BoxFuture, FactoryStore, StateChange};
@@ -339,6 +341,37 @@ impl FactoryStore for SqliteStore {
         })
     }
 
+    fn shift_iterations(&self, shift: &str) -> BoxFuture<'_, Vec<IterationRow>> {
+        let shift = shift.to_string();
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT shift, job, n, state, base_sha, commit_sha, worker_stop, claims_done, summary, notes, files, insertions, deletions, started_ms, finished_ms FROM iterations WHERE shift = ? ORDER BY job, n")
+                .bind(shift)
+                .fetch_all(self.pool())
+                .await?;
+            Ok(rows.iter().map(iteration_from).collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn gate_tallies(&self, shift: &str) -> BoxFuture<'_, Vec<GateTally>> {
+        let shift = shift.to_string();
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT gate, SUM(passed) AS passed, SUM(1 - passed) AS failed FROM gate_results WHERE shift = ? GROUP BY gate ORDER BY gate")
+                .bind(shift)
+                .fetch_all(self.pool())
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(GateTally {
+                        gate: r.try_get("gate")?,
+                        passed: r.try_get("passed")?,
+                        failed: r.try_get("failed")?,
+                    })
+                })
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(Into::into)
+        })
+    }
+
     fn gate_results(&self, shift: &str, job: &str, n: i64) -> BoxFuture<'_, Vec<GateRow>> {
         let (shift, job) = (shift.to_string(), job.to_string());
         Box::pin(async move {
@@ -361,6 +394,26 @@ impl FactoryStore for SqliteStore {
                 .fetch_all(self.pool())
                 .await?;
             events_from(&rows)
+        })
+    }
+
+    fn log(&self, after_seq: i64, limit: i64) -> BoxFuture<'_, Vec<EventRow>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT seq, ts_ms, shift, job, kind, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?")
+                .bind(after_seq)
+                .bind(limit)
+                .fetch_all(self.pool())
+                .await?;
+            events_from(&rows)
+        })
+    }
+
+    fn last_seq(&self) -> BoxFuture<'_, i64> {
+        Box::pin(async move {
+            let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
+                .fetch_one(self.pool())
+                .await?;
+            Ok(seq.unwrap_or(0))
         })
     }
 

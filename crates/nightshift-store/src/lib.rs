@@ -5,10 +5,12 @@
 //! here knows about HTTP, prices or budgets: amounts are plain integer nanodollars.
 
 mod commit;
+mod control;
 mod error;
 mod event;
 mod factory_model;
 mod factory_sqlite;
+mod floor_sqlite;
 mod journal;
 mod model;
 mod sqlite;
@@ -19,15 +21,23 @@ mod writer;
 use std::future::Future;
 use std::pin::Pin;
 
+pub use control::{Asked, Controls, JobControls, SteerNote};
 pub use error::StoreError;
-pub use event::{BlockedAttempt, BlockedKind, CheckOutcome, CheckSeen, Event, FeedbackSource};
-pub use factory_model::{EventRow, GateRow, IterationRow, JobRow, JobSpend, PullRef, ShiftRow};
+pub use event::{
+    BlockedAttempt, BlockedKind, CheckOutcome, CheckSeen, Control, Event, FeedbackSource,
+};
+pub use factory_model::{
+    EventRow, GateRow, GateTally, IterationRow, JobRow, JobSpend, PullRef, ShiftRow,
+};
 pub use journal::Journal;
-pub use model::{GroupBy, InflightRow, LedgerRow, NewToken, TokenRecord, TotalRow, Write};
+pub use model::{
+    FloorToken, GroupBy, InflightRow, LedgerRow, NewFloorToken, NewToken, TokenRecord, TotalRow,
+    Write,
+};
 pub use sqlite::SqliteStore;
 pub use states::{
-    CallOutcome, IterationState, JobState, Landing, LandingKind, PullState, ShiftState, StopReason,
-    UnknownState, UsageSource, WorkerStop,
+    CallOutcome, FloorRole, IterationState, JobState, Landing, LandingKind, PullState, ShiftState,
+    StopReason, UnknownState, UsageSource, WorkerStop,
 };
 pub use writer::LedgerWriter;
 
@@ -104,11 +114,28 @@ pub trait FactoryStore: Send + Sync {
     fn jobs(&self, shift: &str) -> BoxFuture<'_, Vec<JobRow>>;
     fn iterations(&self, shift: &str, job: &str) -> BoxFuture<'_, Vec<IterationRow>>;
     fn gate_results(&self, shift: &str, job: &str, n: i64) -> BoxFuture<'_, Vec<GateRow>>;
+    /// Every iteration of every job of a shift, by job and number.
+    fn shift_iterations(&self, shift: &str) -> BoxFuture<'_, Vec<IterationRow>>;
+    /// Per gate of a shift: how many times it passed and how many it failed.
+    fn gate_tallies(&self, shift: &str) -> BoxFuture<'_, Vec<GateTally>>;
     fn events(&self, shift: &str, after_seq: i64) -> BoxFuture<'_, Vec<EventRow>>;
+    /// Every shift's events after `after_seq`, at most `limit` of them, in order (the
+    /// floor's live stream).
+    fn log(&self, after_seq: i64, limit: i64) -> BoxFuture<'_, Vec<EventRow>>;
+    /// The sequence number of the latest event of any shift (0 for an empty log).
+    fn last_seq(&self) -> BoxFuture<'_, i64>;
     /// The shift's events of one type (`Event::kind`), in order.
     fn events_of<'a>(&'a self, shift: &'a str, kind: &'a str) -> BoxFuture<'a, Vec<EventRow>>;
     /// Calls, tokens and dollars per job of a shift, from the ledger.
     fn spend_by_job(&self, shift: &str) -> BoxFuture<'_, Vec<JobSpend>>;
+}
+
+/// The floor's tokens (viewers and operators), apart from the gateway's.
+pub trait FloorTokenStore: Send + Sync {
+    fn create_floor_token(&self, token: NewFloorToken) -> BoxFuture<'_, FloorToken>;
+    fn floor_token_by_secret_hash(&self, sha256_hex: &str) -> BoxFuture<'_, Option<FloorToken>>;
+    fn floor_tokens(&self) -> BoxFuture<'_, Vec<FloorToken>>;
+    fn revoke_floor_token(&self, id: &str, at_ms: i64) -> BoxFuture<'_, bool>;
 }
 
 /// Everything the gateway needs from a store.
@@ -116,5 +143,5 @@ pub trait Store: TokenStore + LedgerStore {}
 impl<T: TokenStore + LedgerStore> Store for T {}
 
 /// A whole store, every domain: what the factory (and whatever reads its state) needs.
-pub trait Backend: Store + FactoryStore {}
-impl<T: Store + FactoryStore> Backend for T {}
+pub trait Backend: Store + FactoryStore + FloorTokenStore {}
+impl<T: Store + FactoryStore + FloorTokenStore> Backend for T {}

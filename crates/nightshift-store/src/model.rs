@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::states::{CallOutcome, UsageSource};
+use crate::states::{CallOutcome, FloorRole, UsageSource};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TokenRecord {
@@ -13,6 +13,25 @@ pub struct TokenRecord {
     pub created_ms: i64,
     pub expires_ms: Option<i64>,
     pub revoked_ms: Option<i64>,
+}
+
+/// A token that opens the floor (never the gateway).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FloorToken {
+    pub id: String,
+    pub label: String,
+    pub role: FloorRole,
+    pub created_ms: i64,
+    pub revoked_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewFloorToken {
+    pub id: String,
+    pub secret_sha256: String,
+    pub label: String,
+    pub role: FloorRole,
+    pub created_ms: i64,
 }
 
 #[derive(Debug, Clone)]

@@ -56,6 +56,28 @@ impl SqliteStore {
             .connect_with(opts)
             .await
             .map_err(open_err)?;
+        // Two processes opening one new store at once (`nightshift run` and `nightshift
+        // serve`) would both migrate it, and the second fail half-way: they take turns on a
+        // lock file beside the database. sqlx takes no such lock for SQLite.
+        let _turn = match Journal::path_for(url).map(|p| p.with_extension("migrate-lock")) {
+            Some(path) => Some(
+                tokio::task::spawn_blocking(move || {
+                    let file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .truncate(false)
+                        .write(true)
+                        .open(&path)?;
+                    file.lock()?;
+                    Ok::<_, std::io::Error>(file)
+                })
+                .await
+                .map_err(|e| StoreError::Invalid(format!("locking the store to migrate it: {e}")))?
+                .map_err(|e| {
+                    StoreError::Invalid(format!("cannot lock {url} to migrate it: {e}"))
+                })?,
+            ),
+            None => None,
+        };
         MIGRATOR
             .run(&pool)
             .await

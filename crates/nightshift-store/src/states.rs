@@ -128,6 +128,9 @@ text_state!(
         Stalled = "stalled",
         /// The job could not go on (its repository, git, the store): the detail says why.
         Failed = "failed",
+        /// A supervisor killed it (the floor, `nightshift kill`); its running iteration was
+        /// ended, committed and judged like any other.
+        Killed = "killed",
     }
 );
 
@@ -162,6 +165,16 @@ text_state!(
         ChangesRequested = "changes_requested",
         Closed = "closed",
         Conflict = "conflict",
+    }
+);
+
+text_state!(
+    /// What a floor token may do.
+    FloorRole, "floor role", {
+        /// Read the floor: its pages, API, events and metrics.
+        Viewer = "viewer",
+        /// Read, and act: pause, resume, kill, steer, requeue.
+        Operator = "operator",
     }
 );
 
@@ -364,7 +377,7 @@ mod tests {
                     .map(|s| s.as_str())
                     .collect::<Vec<_>>()
             ),
-            "done,budget,max_iterations,wall_clock,stalled,failed"
+            "done,budget,max_iterations,wall_clock,stalled,failed,killed"
         );
         assert_eq!(
             texts(

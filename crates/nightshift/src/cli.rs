@@ -34,7 +34,8 @@ pub enum Command {
     Init(InitArgs),
     /// Start (or continue) a shift and watch it.
     Run(RunArgs),
-    /// Continue an unfinished shift after a stop or a crash.
+    /// Resume a paused shift or job; a shift that is not paused is continued here after a
+    /// stop or a crash.
     Resume(ResumeArgs),
     /// State of shifts and their jobs.
     Status(StatusArgs),
@@ -51,6 +52,76 @@ pub enum Command {
     Ledger(LedgerArgs),
     /// Check that this host can sandbox workers and gates, and what it enforces.
     Doctor(DoctorArgs),
+    /// Serve the floor: the line live in a browser, its API, events and metrics.
+    Serve(ServeArgs),
+    /// Pause a shift (no job or iteration starts) or one job (no iteration starts).
+    Pause(ControlArgs),
+    /// End a job's running iteration now (its work is kept and gated) and stop the job.
+    Kill(KillArgs),
+    /// Give a job's next iteration a note in its prompt.
+    Steer(SteerArgs),
+    /// Give a stopped job more iterations or dollars (within the shift's budget).
+    Requeue(RequeueArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub work: WorkArgs,
+    /// Address to listen on (IP:PORT); overrides [floor] listen. Any address but loopback
+    /// needs floor tokens.
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    /// The shift's name.
+    pub shift: String,
+    /// One job of it; the whole shift when omitted.
+    pub job: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    pub shift: String,
+    pub job: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SteerArgs {
+    pub shift: String,
+    pub job: String,
+    /// The note, given to the job's next iteration as part of its prompt.
+    pub note: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RequeueArgs {
+    pub shift: String,
+    pub job: String,
+    /// Iterations to add to the job's limit.
+    #[arg(long)]
+    pub iterations: Option<u32>,
+    /// Dollars to add to the job's budget, e.g. 0.50.
+    #[arg(long)]
+    pub usd: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +168,9 @@ pub struct WorkArgs {
 pub struct RunArgs {
     /// The shift spec.
     pub spec: PathBuf,
+    /// Serve the floor in this process too, on this address (IP:PORT).
+    #[arg(long)]
+    pub floor: Option<String>,
     #[command(flatten)]
     pub work: WorkArgs,
 }
@@ -105,6 +179,8 @@ pub struct RunArgs {
 pub struct ResumeArgs {
     /// The shift's name.
     pub shift: String,
+    /// A paused job of it to resume.
+    pub job: Option<String>,
     #[command(flatten)]
     pub work: WorkArgs,
 }
@@ -150,9 +226,12 @@ pub enum TokenCommand {
 pub struct TokenCreateArgs {
     #[command(flatten)]
     pub config: ConfigArg,
-    /// Budget in US dollars, e.g. 2.50.
-    #[arg(long)]
-    pub budget_usd: String,
+    /// Budget in US dollars, e.g. 2.50 (a gateway token's; floor tokens have none).
+    #[arg(long, required_unless_present = "floor")]
+    pub budget_usd: Option<String>,
+    /// Mint a floor token instead: `viewer` reads the floor, `operator` also acts on it.
+    #[arg(long, value_enum, conflicts_with_all = ["parent", "expires_in_secs"])]
+    pub floor: Option<FloorRoleArg>,
     /// Parent token (its id `tok_…` or its secret `nsk_…`); its budget applies too.
     #[arg(long)]
     pub parent: Option<String>,
@@ -182,6 +261,12 @@ pub struct TokenRevokeArgs {
     pub id: String,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FloorRoleArg {
+    Viewer,
+    Operator,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

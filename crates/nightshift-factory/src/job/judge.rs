@@ -66,6 +66,7 @@ pub(crate) async fn judge(
     }
     l.stall = rules::next_stall(l.stall, verdict.accepted, changed);
     record_verdict(l, &row, &verdict, gate_ms).await?;
+    l.shift.line.judged(!verdict.accepted).await?;
     reset_worktree(l, &row, &verdict, changed).await?;
     l.progress(
         n,
@@ -144,7 +145,8 @@ async fn record_verdict(
             .map(|r| r.gate.clone())
             .collect(),
     };
-    l.record(event, &changes).await
+    l.record(event, &changes).await?;
+    Ok(())
 }
 
 /// Bring the worktree to where the next iteration starts: the accepted commit, or back to

@@ -44,10 +44,17 @@ pub(crate) async fn finish(mut l: Loop, stop: Stop) -> Result<(), FactoryError> 
         reason: stop.reason,
         detail: stop.detail,
         worktree_bytes: Some(disk),
-        landing: Some(landing),
+        landing: Some(landing.clone()),
     };
     let changes = [StateChange::Job(l.row.clone())];
+    let failed = matches!(
+        landing.kind(),
+        LandingKind::Failed | LandingKind::CiFailed | LandingKind::Conflict
+    );
     l.record(event, &changes).await?;
+    if failed {
+        l.shift.line.landing_failed().await?;
+    }
     l.progress(
         u32::try_from(l.row.iterations).unwrap_or(u32::MAX),
         Phase::Finished {

@@ -23,7 +23,7 @@ use nightshift_clock::now_ms;
 use nightshift_spec::JobSpec;
 use nightshift_store::{Event, JobRow, JobState, StateChange, StopReason};
 
-use crate::ctx::ShiftCtx;
+use crate::ctx::{Phase, ShiftCtx};
 use crate::error::FactoryError;
 use crate::resume::Plan;
 use crate::rules::{self, Standing, Stop};
@@ -117,6 +117,30 @@ async fn iterate(l: &mut Loop) -> Result<Stop, FactoryError> {
 }
 
 async fn before_iteration(l: &Loop) -> Result<Option<Stop>, FactoryError> {
+    // Paused (the job or its shift): no new iteration until resumed. Killed: stopped.
+    let mut rx = l.shift.line.subscribe();
+    let job = l.spec.name.clone();
+    let mut told = false;
+    loop {
+        let controls = rx.borrow_and_update().clone();
+        if let Some(kill) = controls.job(&job).and_then(|j| j.killed.as_ref()) {
+            return Ok(Some(Stop::new(
+                StopReason::Killed,
+                format!("killed by {}", kill.by),
+            )));
+        }
+        if controls.may_start(&job) {
+            break;
+        }
+        if !told {
+            told = true;
+            l.progress(u32::try_from(l.row.iterations).unwrap_or(0), Phase::Paused)
+                .await;
+        }
+        if rx.changed().await.is_err() {
+            break;
+        }
+    }
     let (_, left) = l.shift.budget(&l.token_id, l.token_budget).await?;
     let rules_spec = &l.shift.spec.stop;
     Ok(rules::before_iteration(&Standing {

@@ -201,6 +201,7 @@ async fn start(
         stall: resume::stall(&history),
         last_rejected_digest: None,
         notes: resume::notes(&history),
+        started_seq: None,
         head: String::new(),
         repo_map: None,
         kit,

@@ -33,6 +33,9 @@ pub(crate) struct Loop {
     pub repo_map: Option<String>,
     /// The progress notes the next iteration starts from.
     pub notes: String,
+    /// The event that started this run's latest iteration (a supervisor's notes after it
+    /// go to the next one).
+    pub started_seq: Option<i64>,
     /// What the job's processes are sandboxed with (`None`: the sandbox is off).
     pub kit: Option<crate::sandbox::Kit>,
 }
@@ -45,10 +48,12 @@ impl Loop {
         }
     }
 
-    /// Append one of this job's events with the state changes it causes.
-    pub async fn record(&self, event: Event, changes: &[StateChange]) -> Result<(), FactoryError> {
+    /// Append one of this job's events with the state changes it causes; returns its
+    /// sequence number.
+    pub async fn record(&self, event: Event, changes: &[StateChange]) -> Result<i64, FactoryError> {
         let s = &self.shift;
-        s.store
+        let seq = s
+            .store
             .record(
                 &s.spec.name,
                 Some(&self.spec.name),
@@ -57,7 +62,7 @@ impl Loop {
                 changes,
             )
             .await?;
-        Ok(())
+        Ok(seq)
     }
 
     pub async fn progress(&self, n: u32, phase: Phase) {

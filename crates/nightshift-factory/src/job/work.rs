@@ -19,20 +19,62 @@ pub(crate) struct Worked {
     pub events: Vec<String>,
 }
 
+/// The supervisor's notes for this iteration (those appended since the previous one
+/// started), as the worker's notes carry them.
+async fn steer_notes(l: &mut Loop) -> Result<Option<String>, FactoryError> {
+    let controls = l.shift.line.now();
+    let Some(job) = controls.job(&l.spec.name).filter(|j| !j.steers.is_empty()) else {
+        return Ok(None);
+    };
+    let after = match l.started_seq {
+        Some(seq) => seq,
+        // This run has not started an iteration yet: the last one before it did.
+        None => l
+            .shift
+            .store
+            .events_of(&l.shift.spec.name, "iteration_started")
+            .await?
+            .iter()
+            .filter(|e| e.job.as_deref() == Some(l.spec.name.as_str()))
+            .map(|e| e.seq)
+            .max()
+            .unwrap_or(0),
+    };
+    let notes: Vec<String> = job
+        .notes_after(after)
+        .map(|s| format!("- {} (from {})", s.note, s.by))
+        .collect();
+    if notes.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "A supervisor's notes for this iteration:\n{}",
+        notes.join("\n")
+    )))
+}
+
 /// Start the next iteration (recorded before the worker runs, so a crash mid-work is
 /// resumed as such) and run its worker.
 pub(crate) async fn work(l: &mut Loop) -> Result<(IterationRow, Worked), FactoryError> {
     let n = u32::try_from(l.row.iterations + 1).unwrap_or(u32::MAX);
     let base = l.head.clone();
     let row = l.iteration_row(n, IterationState::Running, &base);
-    l.record(
-        Event::IterationStarted {
-            n,
-            base: base.clone(),
-        },
-        &[StateChange::Iteration(row.clone())],
-    )
-    .await?;
+    let steer = steer_notes(l).await?;
+    l.started_seq = Some(
+        l.record(
+            Event::IterationStarted {
+                n,
+                base: base.clone(),
+            },
+            &[StateChange::Iteration(row.clone())],
+        )
+        .await?,
+    );
+    let notes = match steer {
+        Some(steer) if l.notes.is_empty() => steer,
+        Some(steer) => format!("{}\n\n{steer}", l.notes),
+        None => l.notes.clone(),
+    };
     l.progress(n, Phase::Working).await;
 
     let shift = l.shift.clone();
@@ -52,27 +94,46 @@ pub(crate) async fn work(l: &mut Loop) -> Result<(IterationRow, Worked), Factory
         kit.gates(true)?;
     }
     let started_ms = now_ms();
-    let mut end = worker::run(
+    let mut rx = shift.line.subscribe();
+    let job = l.spec.name.clone();
+    let mut on_event = |e| {
+        if events.len() < MAX_EVENTS {
+            events.push(e);
+        }
+    };
+    let running = worker::run(
         IterationInput {
             job: &l.spec,
             worktree: l.wt.path(),
             gateway_v1: shift.gateway.v1(),
             token: &l.token,
-            notes: &l.notes,
+            notes: &notes,
             repo_map: l.repo_map.as_deref(),
             n,
             time_limit: l.time_limit(),
             scratch: &scratch,
             kit: l.kit.as_ref(),
         },
-        &mut |e| {
-            if events.len() < MAX_EVENTS {
-                events.push(e);
-            }
-        },
+        &mut on_event,
         &mut report,
-    )
-    .await;
+    );
+    let killed = crate::control::until(&mut rx, |c| {
+        c.job(&job)
+            .and_then(|j| j.killed.as_ref())
+            .map(|k| k.by.clone())
+    });
+    let mut end = tokio::select! {
+        end = running => end,
+        by = killed => {
+            // The worker's future is gone, and with it its processes; anything of theirs
+            // that slipped out of their group goes too.
+            crate::gating::reap_orphans(l.wt.path()).await;
+            tracing::warn!(job = %job, n, by = %by, "Iteration killed by a supervisor.");
+            WorkerEnd::Failed {
+                message: format!("killed by {by}: the iteration was ended; its work so far is kept and gated"),
+            }
+        }
+    };
     if worker::cli(l.spec.worker).is_some() {
         end = crate::external::reconcile_usage(
             &shift,

@@ -1,10 +1,11 @@
 //! `nightshift.toml`: the store, the gateway's settings, providers and models.
 //!
 //! `parse` reads the file as written (`raw`), then resolves one section at a time, each in
-//! its own module: `[store]`, `[gateway]`, `[[provider]]` and `[[model]]`. Defaults are
+//! its own module: `[store]`, `[gateway]`, `[[provider]]`, `[[model]]`, `[[forge]]` and `[floor]`. Defaults are
 //! declared beside the types they fill: `GatewaySettings::default()`,
 //! `StoreConfig::DEFAULT_FILE`, `LocalProvider::DEFAULT_*`, `DEFAULT_LOCAL_MODEL`.
 
+mod floor;
 mod forge;
 mod gateway;
 mod model;
@@ -30,8 +31,10 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     pub models: Vec<ModelConfig>,
     pub forges: Vec<ForgeConfig>,
+    pub floor: FloorSettings,
 }
 
+pub use floor::FloorSettings;
 pub use forge::{ForgeApi, ForgeConfig};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +220,7 @@ impl Config {
         let providers = provider::resolve(&src, folder, &raw.provider)?;
         let models = model::resolve(&src, &providers, &raw.model)?;
         let forges = forge::resolve(&src, &raw.forge)?;
+        let floor = floor::resolve(&src, raw.floor.as_ref())?;
         Ok(Self {
             file: path.to_path_buf(),
             store,
@@ -224,6 +228,7 @@ impl Config {
             providers,
             models,
             forges,
+            floor,
         })
     }
 

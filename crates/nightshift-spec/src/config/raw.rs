@@ -19,6 +19,14 @@ pub(super) struct RawConfig {
     pub model: Vec<RawModel>,
     #[serde(default)]
     pub forge: Vec<RawForge>,
+    pub floor: Option<RawFloor>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFloor {
+    pub listen: Option<Spanned<String>>,
+    pub require_token: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]

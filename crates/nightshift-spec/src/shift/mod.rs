@@ -9,6 +9,7 @@
 mod fleet;
 mod gates;
 mod landing;
+mod line;
 mod raw;
 mod recipe;
 mod rules;
@@ -24,6 +25,7 @@ use crate::config::Config;
 use crate::error::{Located, Source, SpecError};
 
 pub use landing::{LandingMode, LandingSpec};
+pub use line::LineSpec;
 pub use raw::shift_schema;
 pub use sandbox::{SandboxMode, SandboxNetwork, SandboxSpec};
 pub use scaffold::scaffold;
@@ -156,6 +158,8 @@ pub struct ShiftSpec {
     pub landing: LandingSpec,
     #[serde(skip_serializing_if = "SandboxSpec::is_default")]
     pub sandbox: SandboxSpec,
+    #[serde(skip_serializing_if = "LineSpec::is_default")]
+    pub line: LineSpec,
 }
 
 impl ShiftSpec {
@@ -186,6 +190,7 @@ impl ShiftSpec {
         let jobs = fleet::jobs(&src, folder, raw.fleet.as_ref(), &template)?;
         let (branch_template, landing) = landing::resolve(&src, raw.landing.as_ref())?;
         let sandbox = sandbox::resolve(&src, raw.sandbox.as_ref())?;
+        let line = line::resolve(&src, raw.line.as_ref())?;
         Ok(Self {
             file: path.to_path_buf(),
             name,
@@ -196,6 +201,7 @@ impl ShiftSpec {
             branch_template,
             landing,
             sandbox,
+            line,
         })
     }
 

@@ -32,6 +32,7 @@ pub(super) struct RawShift {
     pub run: Option<RawRun>,
     pub landing: Option<RawLanding>,
     pub sandbox: Option<super::sandbox::RawSandbox>,
+    pub line: Option<super::line::RawLine>,
 }
 
 #[derive(Deserialize, JsonSchema)]

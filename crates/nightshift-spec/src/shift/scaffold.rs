@@ -71,6 +71,11 @@ memory_mb = {memory_mb}
 file_mb = {file_mb}
 tmp_mb = {tmp_mb}
 disk_mb = {disk_mb}
+
+# [line]               # the line stops itself (every rule off by default): docs/floor.md
+# max_defect_percent = 60
+# defect_window = {defect_window}
+# max_failed_landings = 3
 "#,
         max_turns = defaults::MAX_TURNS,
         gate_timeout = defaults::GATE_TIMEOUT_SECS,
@@ -85,6 +90,7 @@ disk_mb = {disk_mb}
         ci_timeout = defaults::CI_TIMEOUT_MINUTES,
         ci_poll = defaults::CI_POLL_SECS,
         grace = defaults::CHECKS_GRACE_SECS,
+        defect_window = defaults::DEFECT_WINDOW,
         processes = defaults::SANDBOX_PROCESSES,
         memory_mb = defaults::SANDBOX_MEMORY_MB,
         file_mb = defaults::SANDBOX_FILE_MB,

@@ -115,6 +115,7 @@ fn parser_defaults(f: &Fleet) -> BTreeMap<String, Value> {
         ("sandbox.file_mb".into(), json!(least.sandbox.file_mb)),
         ("sandbox.tmp_mb".into(), json!(least.sandbox.tmp_mb)),
         ("sandbox.disk_mb".into(), json!(least.sandbox.disk_mb)),
+        ("line.defect_window".into(), json!(least.line.defect_window)),
     ])
 }
 
@@ -128,6 +129,7 @@ fn the_schemas_defaults_are_the_parsers() {
         BTreeMap::from([
             ("gates.policy.allow_test_changes".into(), json!(false)),
             ("gates.timeout_secs".into(), json!(600)),
+            ("line.defect_window".into(), json!(10)),
             ("landing.branch".into(), json!("nightshift/{shift}/{job}")),
             ("landing.checks_grace_secs".into(), json!(120.0)),
             ("landing.ci_fix_iterations".into(), json!(2)),
@@ -164,6 +166,7 @@ fn the_scaffold_parses_and_spells_out_the_defaults() {
     assert_eq!(scaffold.stop, least.stop);
     assert_eq!(scaffold.sandbox, least.sandbox);
     assert_eq!(scaffold.landing, least.landing);
+    assert_eq!(scaffold.line, least.line);
     assert_eq!(
         (scaffold.concurrency, &scaffold.branch_template),
         (least.concurrency, &least.branch_template)

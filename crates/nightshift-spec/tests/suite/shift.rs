@@ -223,3 +223,49 @@ fn a_sandbox_policy_this_version_cannot_enforce_is_refused_not_ignored() {
       [TMP]/shift.toml:27:13: must be at least 1 (key `sandbox.processes`)
     "#);
 }
+
+#[test]
+fn the_lines_rules_are_off_unless_set_and_each_mistake_is_named() {
+    let f = Fleet::new();
+    let off = f.parse(GOOD).expect("valid");
+    assert_eq!(off.line, nightshift_spec::LineSpec::default());
+    assert_eq!(
+        (off.line.max_defect_percent, off.line.max_failed_landings),
+        (None, None)
+    );
+    let on = f
+        .parse(&format!(
+            "{GOOD}\n[line]\nmax_defect_percent = 60\nmax_failed_landings = 2\n"
+        ))
+        .expect("valid");
+    assert_eq!(
+        (
+            on.line.max_defect_percent,
+            on.line.defect_window,
+            on.line.max_failed_landings
+        ),
+        (Some(60), 10, Some(2))
+    );
+    let mut out = String::new();
+    for (what, table) in [
+        ("zero percent", "max_defect_percent = 0"),
+        ("past a hundred", "max_defect_percent = 101"),
+        ("empty window", "defect_window = 0"),
+        ("unknown rule", "max_spend = 3"),
+    ] {
+        let err = f
+            .parse(&format!("{GOOD}\n[line]\n{table}\n"))
+            .expect_err(what);
+        out.push_str(&format!("{what}:\n  {err}\n"));
+    }
+    insta::assert_snapshot!(out, @r"
+    zero percent:
+      [TMP]/shift.toml:27:22: must be a percentage from 1 to 100 (key `line.max_defect_percent`)
+    past a hundred:
+      [TMP]/shift.toml:27:22: must be a percentage from 1 to 100 (key `line.max_defect_percent`)
+    empty window:
+      [TMP]/shift.toml:27:17: must be at least 1 (key `line.defect_window`)
+    unknown rule:
+      [TMP]/shift.toml:27:1: unknown field `max_spend`, expected one of `max_defect_percent`, `defect_window`, `max_failed_landings` (key `line.max_spend`)
+    ");
+}

@@ -174,3 +174,29 @@ async fn a_store_of_the_previous_version_opens_typed_and_loses_nothing() {
         "{err}"
     );
 }
+
+/// `nightshift run` and `nightshift serve` started together on a new store: both open it,
+/// neither fails half-way through migrating it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_opening_a_new_store_at_once_both_open_it() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("new.db").display());
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
+                    rt.block_on(async { SqliteStore::open(&url).await.map(|_| ()) })
+                })
+            })
+            .collect();
+        for open in opens {
+            let opened = open.join().expect("thread");
+            assert!(opened.is_ok(), "{opened:?}");
+        }
+    }
+}

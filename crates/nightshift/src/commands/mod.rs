@@ -2,6 +2,7 @@
 
 mod diff;
 mod doctor;
+mod floor;
 mod gateway;
 mod init;
 mod ledger;
@@ -42,6 +43,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Token(TokenCommand::Revoke(a)) => done(token::revoke(a).await),
         Command::Ledger(a) => done(ledger::run(a).await),
         Command::Doctor(a) => doctor::run(a).await,
+        Command::Serve(a) => done(floor::serve(a).await),
+        Command::Pause(a) => done(floor::pause(a).await),
+        Command::Kill(a) => done(floor::kill(a).await),
+        Command::Steer(a) => done(floor::steer(a).await),
+        Command::Requeue(a) => done(floor::requeue(a).await),
     }
 }
 

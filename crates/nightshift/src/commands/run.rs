@@ -38,7 +38,27 @@ pub async fn run(a: RunArgs) -> anyhow::Result<ExitStatus> {
         .into());
     }
     let spec = ShiftSpec::load(&a.spec)?;
+    let _floor = match &a.floor {
+        Some(listen) => {
+            let listen = super::floor::listen_address(&config, Some(listen))?;
+            let store = super::open_store(&config).await?;
+            let floor = super::floor::floor(&config, store, layout(&config, &a.work), listen);
+            let (addr, task) = super::floor::spawn(floor, listen).await?;
+            eprintln!("the floor is at http://{addr}/");
+            Some(AbortOnDrop(task))
+        }
+        None => None,
+    };
     go(config, spec, &a.work).await
+}
+
+/// Ends the in-process floor with the run.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 pub async fn resume(a: ResumeArgs) -> anyhow::Result<ExitStatus> {
@@ -51,6 +71,21 @@ pub async fn resume(a: ResumeArgs) -> anyhow::Result<ExitStatus> {
         ))
         .into());
     };
+    // A paused shift or job is resumed, nothing more: the run that holds it (or the next)
+    // obeys.
+    let controls = nightshift_store::Controls::fold(&store.events_of(&a.shift, "control").await?);
+    if a.job.is_some() || controls.paused.is_some() {
+        super::floor::resume(crate::cli::ControlArgs {
+            shift: a.shift.clone(),
+            job: a.job.clone(),
+            config: crate::cli::ConfigArg {
+                config: a.work.config.config.clone(),
+            },
+            json: a.work.json,
+        })
+        .await?;
+        return Ok(ExitStatus::Success);
+    }
     let spec = ShiftSpec::load(std::path::Path::new(&row.spec_path))
         .with_context(|| format!("reading the spec shift `{}` was started with", a.shift))?;
     go(config, spec, &a.work).await
@@ -155,6 +190,7 @@ fn watch(mut rx: mpsc::UnboundedReceiver<Progress>, jobs: Vec<(String, u32)>, un
             Phase::Waiting => "waiting".to_string(),
             Phase::Working => "agent working".to_string(),
             Phase::Gating => "gating".to_string(),
+            Phase::Paused => "paused".to_string(),
             Phase::Accepted => "accepted".to_string(),
             Phase::Rejected => "defect".to_string(),
             Phase::Finished { reason } => format!("stopped: {reason}"),

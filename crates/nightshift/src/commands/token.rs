@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use nightshift_meter::{format_usd, parse_usd};
-use nightshift_store::{LedgerStore, TokenStore};
+use nightshift_store::{FloorTokenStore, LedgerStore, TokenStore};
 use serde_json::json;
 
 use crate::BadInput;
@@ -11,7 +11,11 @@ use crate::cli::{TokenCreateArgs, TokenListArgs, TokenRevokeArgs};
 
 pub async fn create(a: TokenCreateArgs) -> anyhow::Result<()> {
     let config = super::load_config(&a.config.config)?;
-    let budget = parse_usd(&a.budget_usd).map_err(|e| BadInput(format!("--budget-usd: {e}")))?;
+    if let Some(role) = a.floor {
+        return create_floor(&config, role, &a.label, a.json).await;
+    }
+    let budget_text = a.budget_usd.as_deref().unwrap_or_default();
+    let budget = parse_usd(budget_text).map_err(|e| BadInput(format!("--budget-usd: {e}")))?;
     if budget < 0 {
         return Err(BadInput("--budget-usd: a budget cannot be negative".into()).into());
     }
@@ -47,6 +51,35 @@ pub async fn create(a: TokenCreateArgs) -> anyhow::Result<()> {
             minted.record.id,
             minted.record.label,
             format_usd(budget)
+        );
+    }
+    Ok(())
+}
+
+async fn create_floor(
+    config: &nightshift_spec::Config,
+    role: crate::cli::FloorRoleArg,
+    label: &str,
+    json: bool,
+) -> anyhow::Result<()> {
+    if label.trim().is_empty() {
+        return Err(BadInput("--label: say whose floor token this is".into()).into());
+    }
+    let role = match role {
+        crate::cli::FloorRoleArg::Viewer => nightshift_store::FloorRole::Viewer,
+        crate::cli::FloorRoleArg::Operator => nightshift_store::FloorRole::Operator,
+    };
+    let store = super::open_store(config).await?;
+    let minted =
+        nightshift_floor::mint_floor_token(store.as_ref(), role, label, nightshift_clock::now_ms())
+            .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&minted)?);
+    } else {
+        println!("{}", minted.token);
+        eprintln!(
+            "floor token {} ({}, {role}); the secret above is shown only once",
+            minted.record.id, minted.record.label
         );
     }
     Ok(())
@@ -100,16 +133,20 @@ pub async fn list(a: TokenListArgs) -> anyhow::Result<()> {
 pub async fn revoke(a: TokenRevokeArgs) -> anyhow::Result<()> {
     let config = super::load_config(&a.config.config)?;
     let store = super::open_store(&config).await?;
-    if store.token(&a.id).await?.is_none() {
+    let now = nightshift_clock::now_ms();
+    let floor = store.floor_tokens().await?.iter().any(|t| t.id == a.id);
+    if !floor && store.token(&a.id).await?.is_none() {
         return Err(BadInput(format!(
             "no token with id `{}` (see `nightshift token list`)",
             a.id
         ))
         .into());
     }
-    let changed = store
-        .revoke_token(&a.id, nightshift_clock::now_ms())
-        .await?;
+    let changed = if floor {
+        store.revoke_floor_token(&a.id, now).await?
+    } else {
+        store.revoke_token(&a.id, now).await?
+    };
     if a.json {
         println!(
             "{}",

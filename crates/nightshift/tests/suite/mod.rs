@@ -4,6 +4,7 @@ mod factory_cli;
 mod factory_resume;
 mod factory_rules;
 mod factory_rust;
+mod floor;
 mod gateway;
 mod landing;
 mod redteam;

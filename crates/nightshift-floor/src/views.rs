@@ -1,0 +1,402 @@
+//! What the floor shows, read from the store (the event log and its projection) as it
+//! stands: the line, a shift with its jobs and what needs attention, a job with its
+//! iterations. Nothing here is kept between requests.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use nightshift_spec::money::format_usd;
+
+use nightshift_store::{
+    Asked, Backend, Controls, Event, EventRow, GateRow, IterationRow, JobRow, JobSpend, JobState,
+    LandingKind, ShiftRow, StopReason, StoreError,
+};
+
+/// A shift on the line.
+#[derive(Debug, Serialize)]
+pub struct ShiftView {
+    pub name: String,
+    pub state: nightshift_store::ShiftState,
+    pub spec_path: String,
+    pub created_ms: i64,
+    pub finished_ms: Option<i64>,
+    pub paused: Option<Asked>,
+    /// Jobs by state (`pending`, `running`, …), and how many there are.
+    pub jobs: BTreeMap<String, u64>,
+    pub jobs_total: u64,
+    pub iterations: i64,
+    pub accepted: i64,
+    pub defects: i64,
+    pub spent_nanos: i64,
+    pub budget_nanos: i64,
+    /// Dollars (in nanodollars) per accepted change; `None` before the first.
+    pub nanos_per_accepted: Option<i64>,
+}
+
+/// A job of a shift, as its row says, with its spend and controls.
+#[derive(Debug, Serialize)]
+pub struct JobView {
+    #[serde(flatten)]
+    pub row: JobRow,
+    pub calls: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub spent_nanos: i64,
+    pub paused: Option<Asked>,
+    pub killed: Option<Asked>,
+}
+
+/// One thing a supervisor should look at, and why in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attention {
+    pub job: String,
+    /// `stalled`, `repeated_defects`, `spending_fast`, `landing_failed`,
+    /// `awaiting_review`, `sandbox_escape`, `killed`, `failed`, `paused`.
+    pub kind: &'static str,
+    pub reason: String,
+    /// Higher first.
+    pub rank: u8,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShiftDetail {
+    #[serde(flatten)]
+    pub shift: ShiftView,
+    pub needs_attention: Vec<Attention>,
+    /// The jobs from `offset`, at most `limit` of them, in the spec's order.
+    pub jobs_page: Vec<JobView>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IterationView {
+    #[serde(flatten)]
+    pub row: IterationRow,
+    pub gates: Vec<GateRow>,
+    /// The worker's own events (tool calls, an agent CLI's lines), as committed.
+    pub events: Vec<String>,
+    /// Supervisor's notes given to this iteration.
+    pub steered: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JobDetail {
+    #[serde(flatten)]
+    pub job: JobView,
+    pub iterations: Vec<IterationView>,
+    /// The job's events (its history: starts, verdicts, controls, landing).
+    pub history: Vec<EventRow>,
+}
+
+/// A shift's budget, from the spec it was started with.
+pub(crate) fn budget_of(row: &ShiftRow) -> i64 {
+    serde_json::from_str::<serde_json::Value>(&row.spec_json)
+        .ok()
+        .and_then(|v| v.get("shift_nanos").and_then(serde_json::Value::as_i64))
+        .unwrap_or(0)
+}
+
+pub async fn shift_view(store: &dyn Backend, row: ShiftRow) -> Result<ShiftView, StoreError> {
+    let jobs = store.jobs(&row.name).await?;
+    let spend = store.spend_by_job(&row.name).await?;
+    let controls = Controls::fold(&store.events_of(&row.name, "control").await?);
+    Ok(summarize(row, &jobs, &spend, &controls))
+}
+
+fn summarize(row: ShiftRow, jobs: &[JobRow], spend: &[JobSpend], controls: &Controls) -> ShiftView {
+    let mut by_state = BTreeMap::new();
+    for j in jobs {
+        *by_state.entry(j.state.to_string()).or_insert(0) += 1;
+    }
+    let accepted: i64 = jobs.iter().map(|j| j.accepted).sum();
+    let spent: i64 = spend.iter().map(|s| s.settled_nanos).sum();
+    ShiftView {
+        budget_nanos: budget_of(&row),
+        name: row.name,
+        state: row.state,
+        spec_path: row.spec_path,
+        created_ms: row.created_ms,
+        finished_ms: row.finished_ms,
+        paused: controls.paused.clone(),
+        jobs: by_state,
+        jobs_total: jobs.len() as u64,
+        iterations: jobs.iter().map(|j| j.iterations).sum(),
+        accepted,
+        defects: jobs.iter().map(|j| j.defects).sum(),
+        spent_nanos: spent,
+        nanos_per_accepted: (accepted > 0).then(|| spent / accepted),
+    }
+}
+
+fn job_view(row: JobRow, spend: &[JobSpend], controls: &Controls) -> JobView {
+    let s = spend
+        .iter()
+        .find(|s| s.job == row.name)
+        .cloned()
+        .unwrap_or_default();
+    let c = controls.job(&row.name);
+    JobView {
+        calls: s.calls,
+        input_tokens: s.input_tokens,
+        output_tokens: s.output_tokens,
+        spent_nanos: s.settled_nanos,
+        paused: c.and_then(|c| c.paused.clone()),
+        killed: c.and_then(|c| c.killed.clone()),
+        row,
+    }
+}
+
+pub async fn shift_detail(
+    store: &dyn Backend,
+    row: ShiftRow,
+    offset: usize,
+    limit: usize,
+) -> Result<ShiftDetail, StoreError> {
+    let name = row.name.clone();
+    let jobs = store.jobs(&name).await?;
+    let spend = store.spend_by_job(&name).await?;
+    let controls = Controls::fold(&store.events_of(&name, "control").await?);
+    let gated = store.events_of(&name, "iteration_gated").await?;
+    let blocked = store.events_of(&name, "sandbox_blocked").await?;
+    let needs_attention = attention(&jobs, &spend, &controls, &gated, &blocked);
+    let shift = summarize(row, &jobs, &spend, &controls);
+    let jobs_page = jobs
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|j| job_view(j, &spend, &controls))
+        .collect();
+    Ok(ShiftDetail {
+        shift,
+        needs_attention,
+        jobs_page,
+        offset,
+        limit,
+    })
+}
+
+/// The same gate failing this many iterations in a row is worth a look.
+const REPEATED_DEFECTS: usize = 3;
+
+/// Jobs ranked by what a supervisor should look at first, each with the reason.
+pub fn attention(
+    jobs: &[JobRow],
+    spend: &[JobSpend],
+    controls: &Controls,
+    gated: &[EventRow],
+    blocked: &[EventRow],
+) -> Vec<Attention> {
+    let mut out = Vec::new();
+    let mut push = |job: &str, kind: &'static str, rank: u8, reason: String| {
+        out.push(Attention {
+            job: job.to_string(),
+            kind,
+            reason,
+            rank,
+        });
+    };
+    // Spending faster than the median of the jobs that have spent anything.
+    let mut spent: Vec<i64> = spend
+        .iter()
+        .map(|s| s.settled_nanos)
+        .filter(|n| *n > 0)
+        .collect();
+    spent.sort_unstable();
+    let median = spent.get(spent.len() / 2).copied().unwrap_or(0);
+    for j in jobs {
+        let name = j.name.as_str();
+        if let Some(Event::SandboxBlocked { n, attempts }) = blocked
+            .iter()
+            .rev()
+            .find(|e| e.job.as_deref() == Some(name))
+            .map(|e| &e.event)
+        {
+            let what: Vec<String> = attempts
+                .iter()
+                .map(|a| format!("{} × {:?} by {}", a.count, a.kind, a.by))
+                .collect();
+            push(
+                name,
+                "sandbox_escape",
+                90,
+                format!(
+                    "iteration {n} tried to leave its sandbox: {}",
+                    what.join("; ")
+                ),
+            );
+        }
+        match j.landing.as_ref().map(nightshift_store::Landing::kind) {
+            Some(LandingKind::Failed | LandingKind::CiFailed | LandingKind::Conflict) => {
+                let landing = j.landing.as_ref();
+                push(
+                    name,
+                    "landing_failed",
+                    80,
+                    format!(
+                        "its landing ended `{}`: {}",
+                        landing.map(|l| l.kind().to_string()).unwrap_or_default(),
+                        landing.and_then(|l| l.detail()).unwrap_or("")
+                    ),
+                );
+            }
+            Some(LandingKind::ChangesRequested) => push(
+                name,
+                "awaiting_review",
+                60,
+                "a reviewer requested changes on its pull request".into(),
+            ),
+            _ => {}
+        }
+        match j.stop_reason {
+            Some(StopReason::Stalled) => push(
+                name,
+                "stalled",
+                70,
+                format!(
+                    "stalled: {}",
+                    j.stop_detail
+                        .as_deref()
+                        .unwrap_or("no accepted change for several iterations")
+                ),
+            ),
+            Some(StopReason::Failed) => push(
+                name,
+                "failed",
+                85,
+                format!("failed: {}", j.stop_detail.as_deref().unwrap_or("")),
+            ),
+            Some(StopReason::Killed) => push(
+                name,
+                "killed",
+                40,
+                j.stop_detail.clone().unwrap_or_else(|| "killed".into()),
+            ),
+            _ => {}
+        }
+        let verdicts: Vec<&Vec<String>> = gated
+            .iter()
+            .filter(|e| e.job.as_deref() == Some(name))
+            .filter_map(|e| match &e.event {
+                Event::IterationGated { failed_gates, .. } => Some(failed_gates),
+                _ => None,
+            })
+            .collect();
+        if verdicts.len() >= REPEATED_DEFECTS {
+            let last = &verdicts[verdicts.len() - REPEATED_DEFECTS..];
+            if let Some(gate) = last[0].iter().find(|g| last.iter().all(|f| f.contains(g))) {
+                push(
+                    name,
+                    "repeated_defects",
+                    75,
+                    format!("gate `{gate}` failed its last {REPEATED_DEFECTS} iterations"),
+                );
+            }
+        }
+        let review: Option<&Vec<String>> = gated
+            .iter()
+            .rev()
+            .filter(|e| e.job.as_deref() == Some(name))
+            .find_map(|e| match &e.event {
+                Event::IterationGated { review, .. } if !review.is_empty() => Some(review),
+                _ => None,
+            });
+        if let Some(review) = review
+            && j.state != JobState::Finished
+        {
+            push(
+                name,
+                "awaiting_review",
+                50,
+                format!("passed, but wants a person to look: {}", review.join(", ")),
+            );
+        }
+        let own = spend
+            .iter()
+            .find(|s| s.job == name)
+            .map_or(0, |s| s.settled_nanos);
+        if spent.len() >= 3 && median > 0 && own > 2 * median && j.state != JobState::Finished {
+            push(
+                name,
+                "spending_fast",
+                65,
+                format!(
+                    "spent {}, more than twice the median job's {}",
+                    format_usd(own),
+                    format_usd(median)
+                ),
+            );
+        }
+        if let Some(p) = controls.job(name).and_then(|c| c.paused.as_ref()) {
+            push(name, "paused", 30, format!("paused by {}", p.by));
+        }
+    }
+    out.sort_by(|a, b| b.rank.cmp(&a.rank).then_with(|| a.job.cmp(&b.job)));
+    out
+}
+
+pub async fn job_detail(
+    store: &dyn Backend,
+    shift: &str,
+    row: JobRow,
+) -> Result<JobDetail, StoreError> {
+    let spend = store.spend_by_job(shift).await?;
+    let all = store.events(shift, 0).await?;
+    let history: Vec<EventRow> = all
+        .into_iter()
+        .filter(|e| e.job.as_deref() == Some(row.name.as_str()))
+        .collect();
+    let controls = Controls::fold(&history);
+    let iterations = store.iterations(shift, &row.name).await?;
+    let mut views = Vec::with_capacity(iterations.len());
+    for it in iterations {
+        let gates = store.gate_results(shift, &row.name, it.n).await?;
+        let events = history
+            .iter()
+            .find_map(|e| match &e.event {
+                Event::IterationCommitted { n, events, .. } if i64::from(*n) == it.n => {
+                    Some(events.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_default();
+        views.push(IterationView {
+            steered: steered(&history, it.n),
+            row: it,
+            gates,
+            events,
+        });
+    }
+    Ok(JobDetail {
+        job: job_view(row, &spend, &controls),
+        iterations: views,
+        history,
+    })
+}
+
+/// The steer notes iteration `n` was given: those between the previous iteration's start
+/// and its own.
+fn steered(history: &[EventRow], n: i64) -> Vec<String> {
+    let start_of = |k: i64| {
+        history.iter().rev().find_map(|e| match e.event {
+            Event::IterationStarted { n, .. } if i64::from(n) == k => Some(e.seq),
+            _ => None,
+        })
+    };
+    let Some(own) = start_of(n) else {
+        return Vec::new();
+    };
+    let before = start_of(n - 1).unwrap_or(0);
+    history
+        .iter()
+        .filter(|e| e.seq > before && e.seq < own)
+        .filter_map(|e| match &e.event {
+            Event::Control {
+                action: nightshift_store::Control::Steer { note },
+                ..
+            } => Some(note.clone()),
+            _ => None,
+        })
+        .collect()
+}

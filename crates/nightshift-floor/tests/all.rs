@@ -1,0 +1,3 @@
+//! The floor's integration tests: one binary, the modules under `suite/`.
+
+mod suite;
