@@ -44,6 +44,15 @@ ns_sandbox_tools() {
     if ((${#need[@]})); then ns_apt_install "${need[@]}"; fi
 }
 
+# ns_floor_tools: what the floor's tests check it with: `promtool` (Debian's `prometheus`)
+# for /metrics, and headless `chromium`, which Playwright drives (no browser download).
+ns_floor_tools() {
+    local need=()
+    command -v promtool >/dev/null || need+=(prometheus)
+    command -v chromium >/dev/null || need+=(chromium)
+    if ((${#need[@]})); then ns_apt_install "${need[@]}"; fi
+}
+
 # ns_build: build every binary with the package selection nextest uses; any other
 # selection unifies build-script dependencies differently and rebuilds llama.cpp.
 ns_build() {

@@ -14,12 +14,14 @@
 //! | `views` | the line, a shift, a job, and what needs attention |
 //! | `live` | the event log as Server-Sent Events, resumable by `Last-Event-ID` |
 //! | `metrics` | the Prometheus text exposition, built from the store at each scrape |
+//! | `mcp` | the same reads and actions as MCP tools on stdio (`nightshift mcp`) |
 //! | `api` | the routes |
 
 mod act;
 mod api;
 mod auth;
 mod live;
+mod mcp;
 mod metrics;
 mod views;
 
@@ -31,6 +33,7 @@ use nightshift_store::Backend;
 
 pub use act::{ActError, Acted, MAX_NOTE_BYTES, act};
 pub use auth::{Access, MintedFloorToken, mint_floor_token};
+pub use mcp::{Launch, Mcp, serve_stdio as serve_mcp};
 pub use views::{Attention, attention};
 
 /// A job iteration's unified diff, from wherever the factory keeps its repositories (the

@@ -37,8 +37,22 @@ pub struct ShiftView {
 /// A job of a shift, as its row says, with its spend and controls.
 #[derive(Debug, Serialize)]
 pub struct JobView {
-    #[serde(flatten)]
-    pub row: JobRow,
+    pub name: String,
+    pub state: JobState,
+    pub source: String,
+    pub branch: String,
+    /// Iterations run so far (the job detail lists them as `iterations`).
+    pub iteration: i64,
+    pub accepted: i64,
+    pub defects: i64,
+    pub stop_reason: Option<StopReason>,
+    pub stop_detail: Option<String>,
+    pub landing: Option<nightshift_store::Landing>,
+    pub pull: Option<nightshift_store::PullRef>,
+    pub base_sha: Option<String>,
+    pub head_sha: Option<String>,
+    pub started_ms: Option<i64>,
+    pub finished_ms: Option<i64>,
     pub calls: i64,
     pub input_tokens: i64,
     pub output_tokens: i64,
@@ -144,7 +158,21 @@ fn job_view(row: JobRow, spend: &[JobSpend], controls: &Controls) -> JobView {
         spent_nanos: s.settled_nanos,
         paused: c.and_then(|c| c.paused.clone()),
         killed: c.and_then(|c| c.killed.clone()),
-        row,
+        name: row.name,
+        state: row.state,
+        source: row.source,
+        branch: row.branch,
+        iteration: row.iterations,
+        accepted: row.accepted,
+        defects: row.defects,
+        stop_reason: row.stop_reason,
+        stop_detail: row.stop_detail,
+        landing: row.landing,
+        pull: row.pull,
+        base_sha: row.base_sha,
+        head_sha: row.head_sha,
+        started_ms: row.started_ms,
+        finished_ms: row.finished_ms,
     }
 }
 
@@ -328,7 +356,9 @@ pub fn attention(
                 ),
             );
         }
-        if let Some(p) = controls.job(name).and_then(|c| c.paused.as_ref()) {
+        if let Some(p) = controls.job(name).and_then(|c| c.paused.as_ref())
+            && j.state != JobState::Finished
+        {
             push(name, "paused", 30, format!("paused by {}", p.by));
         }
     }

@@ -62,6 +62,14 @@ pub enum Command {
     Steer(SteerArgs),
     /// Give a stopped job more iterations or dollars (within the shift's budget).
     Requeue(RequeueArgs),
+    /// Serve the floor's reads and actions as an MCP server on stdio, for an agent.
+    Mcp(McpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    #[command(flatten)]
+    pub work: WorkArgs,
 }
 
 #[derive(Debug, Args)]

@@ -206,3 +206,65 @@ pub async fn requeue(a: RequeueArgs) -> anyhow::Result<()> {
     };
     act(&a.config, a.json, &a.shift, Some(&a.job), action).await
 }
+
+/// Starts a shift for an MCP client: `nightshift run SPEC` in the background, its output
+/// in a log beside the factory's working folder.
+struct Runner {
+    config: std::path::PathBuf,
+    logs: std::path::PathBuf,
+}
+
+impl nightshift_floor::Launch for Runner {
+    fn start<'a>(
+        &'a self,
+        spec: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>> {
+        Box::pin(async move {
+            let path = std::path::Path::new(spec);
+            nightshift_spec::ShiftSpec::load(path).map_err(|e| e.to_string())?;
+            let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+            std::fs::create_dir_all(&self.logs).map_err(|e| e.to_string())?;
+            let log_path = self
+                .logs
+                .join(format!("run-{}.log", nightshift_clock::now_ms()));
+            let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+            let err = log.try_clone().map_err(|e| e.to_string())?;
+            let child = std::process::Command::new(exe)
+                .arg("run")
+                .arg(path)
+                .arg("--config")
+                .arg(&self.config)
+                .stdin(std::process::Stdio::null())
+                .stdout(log)
+                .stderr(err)
+                .spawn()
+                .map_err(|e| format!("cannot start `nightshift run {spec}`: {e}"))?;
+            Ok(format!(
+                "`nightshift run {spec}` started (pid {}); its output goes to {}",
+                child.id(),
+                log_path.display()
+            ))
+        })
+    }
+}
+
+pub async fn mcp(a: crate::cli::McpArgs) -> anyhow::Result<()> {
+    let config = super::load_config(&a.work.config.config)?;
+    let store: Arc<dyn Backend> = super::open_store(&config).await?;
+    let layout = super::run::layout(&config, &a.work);
+    let logs = layout.root().join("runs");
+    let mcp = nightshift_floor::Mcp {
+        diffs: Some(Arc::new(Mirrors {
+            store: store.clone(),
+            layout,
+        })),
+        store,
+        launch: Some(Arc::new(Runner {
+            config: std::path::absolute(&a.work.config.config)?,
+            logs,
+        })),
+    };
+    nightshift_floor::serve_mcp(mcp)
+        .await
+        .context("the MCP server stopped with an error")
+}

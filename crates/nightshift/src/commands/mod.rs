@@ -48,6 +48,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Kill(a) => done(floor::kill(a).await),
         Command::Steer(a) => done(floor::steer(a).await),
         Command::Requeue(a) => done(floor::requeue(a).await),
+        Command::Mcp(a) => done(floor::mcp(a).await),
     }
 }
 

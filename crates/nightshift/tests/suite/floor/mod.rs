@@ -483,3 +483,81 @@ async fn a_pause_given_while_no_run_is_up_holds_when_the_run_comes_back() {
     let report: Value = serde_json::from_str(&out).expect("report");
     assert_eq!(report["jobs"][0]["stop_reason"], "killed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requeued_job_gets_its_extra_iterations_and_keeps_its_history() {
+    let w = world("again", "").await;
+    let text = std::fs::read_to_string(w.path("shift.toml")).expect("spec");
+    w.spec(&text.replace("max_iterations = 40", "max_iterations = 2"));
+    let (code, report, stderr) =
+        w.run_json(&["run", "shift.toml", "--config", "nightshift.toml", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["jobs"][0]["stop_reason"], "max_iterations");
+
+    let out = super::run(
+        &["requeue", "again", "calc", "--config", "nightshift.toml"],
+        w.dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("a requeue adds iterations, dollars or both"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = super::run(
+        &[
+            "requeue",
+            "again",
+            "calc",
+            "--iterations",
+            "2",
+            "--usd",
+            "0.25",
+            "--config",
+            "nightshift.toml",
+            "--json",
+        ],
+        w.dir.path(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let acted: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        acted["action"],
+        json!({"kind": "requeue", "iterations": 2, "usd_nanos": 250_000_000})
+    );
+
+    let (code, report, stderr) =
+        w.run_json(&["run", "shift.toml", "--config", "nightshift.toml", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let job = &report["jobs"][0];
+    assert_eq!(
+        (
+            job["stop_reason"].clone(),
+            job["iterations"].as_i64(),
+            job["accepted"].as_i64()
+        ),
+        (json!("max_iterations"), Some(4), Some(4)),
+        "{report:#}"
+    );
+    let store = super::factory_resume::store(&w).await;
+    let started: Vec<i64> =
+        nightshift_store::FactoryStore::events_of(&store, "again", "job_started")
+            .await
+            .expect("events")
+            .iter()
+            .filter_map(|e| match e.event {
+                nightshift_store::Event::JobStarted {
+                    budget_left_nanos, ..
+                } => Some(budget_left_nanos),
+                _ => None,
+            })
+            .collect();
+    // The second start holds the job's budget (nothing spent: a command worker) and the
+    // quarter-dollar the requeue added.
+    assert_eq!(started, [500_000_000, 750_000_000]);
+}
