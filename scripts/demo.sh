@@ -87,3 +87,7 @@ for job in calc-py wordcount-rs; do
     echo "==> nightshift diff demo $job"
     "$bin/nightshift" diff demo "$job" --config nightshift.toml || true
 done
+echo
+echo "==> the floor: watch and steer this shift (and the next) in a browser"
+echo "    cd $work && $bin/nightshift serve --config nightshift.toml"
+echo "    then open http://127.0.0.1:8788/  (docs/floor.md; \`nightshift run --floor 127.0.0.1:8788\` serves it during a run)"

@@ -291,8 +291,9 @@ async fn a_supervisor_pauses_steers_and_kills_a_running_job_from_another_process
         },
     )
     .await;
+    // Ended, not waited out: the worker had a minute of sleep left.
     let took = killed_at.elapsed();
-    assert!(took < Duration::from_secs(10), "the kill took {took:?}");
+    assert!(took < Duration::from_secs(30), "the kill took {took:?}");
     assert_eq!(j["stop_reason"], "killed");
     assert_eq!(j["stop_detail"], "killed by floor (loopback)");
     let its = j["iterations"].as_array().expect("iterations");
@@ -342,8 +343,8 @@ async fn a_supervisor_pauses_steers_and_kills_a_running_job_from_another_process
             "kill by floor (loopback)"
         ]
     );
-    // The kill ended the iteration within a second of being recorded (the run reads its
-    // controls every 250 ms); what took the rest was committing and gating it.
+    // The kill ended the iteration (its worker would have slept a minute): the commit
+    // follows the kill's event, not the worker's end. (How fast: bench/floor.sh.)
     let kill_ms = history(&j, "control")
         .last()
         .and_then(|e| e["ts_ms"].as_i64())
