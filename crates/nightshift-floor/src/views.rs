@@ -372,11 +372,7 @@ pub async fn job_detail(
     row: JobRow,
 ) -> Result<JobDetail, StoreError> {
     let spend = store.spend_by_job(shift).await?;
-    let all = store.events(shift, 0).await?;
-    let history: Vec<EventRow> = all
-        .into_iter()
-        .filter(|e| e.job.as_deref() == Some(row.name.as_str()))
-        .collect();
+    let history = store.job_events(shift, &row.name).await?;
     let controls = Controls::fold(&history);
     let iterations = store.iterations(shift, &row.name).await?;
     let mut views = Vec::with_capacity(iterations.len());

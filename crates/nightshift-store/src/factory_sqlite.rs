@@ -408,6 +408,17 @@ impl FactoryStore for SqliteStore {
         })
     }
 
+    fn job_events<'a>(&'a self, shift: &'a str, job: &'a str) -> BoxFuture<'a, Vec<EventRow>> {
+        Box::pin(async move {
+            let rows = sqlx::query("SELECT seq, ts_ms, shift, job, kind, data FROM events WHERE shift = ? AND job = ? ORDER BY seq")
+                .bind(shift)
+                .bind(job)
+                .fetch_all(self.pool())
+                .await?;
+            events_from(&rows)
+        })
+    }
+
     fn last_seq(&self) -> BoxFuture<'_, i64> {
         Box::pin(async move {
             let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")

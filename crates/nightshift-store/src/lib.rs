@@ -124,6 +124,8 @@ pub trait FactoryStore: Send + Sync {
     fn log(&self, after_seq: i64, limit: i64) -> BoxFuture<'_, Vec<EventRow>>;
     /// The sequence number of the latest event of any shift (0 for an empty log).
     fn last_seq(&self) -> BoxFuture<'_, i64>;
+    /// One job's events, in order (its history on the floor).
+    fn job_events<'a>(&'a self, shift: &'a str, job: &'a str) -> BoxFuture<'a, Vec<EventRow>>;
     /// The shift's events of one type (`Event::kind`), in order.
     fn events_of<'a>(&'a self, shift: &'a str, kind: &'a str) -> BoxFuture<'a, Vec<EventRow>>;
     /// Calls, tokens and dollars per job of a shift, from the ledger.

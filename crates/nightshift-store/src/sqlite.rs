@@ -50,15 +50,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .min_connections(1)
-            .connect_with(opts)
-            .await
-            .map_err(open_err)?;
         // Two processes opening one new store at once (`nightshift run` and `nightshift
-        // serve`) would both migrate it, and the second fail half-way: they take turns on a
-        // lock file beside the database. sqlx takes no such lock for SQLite.
+        // serve`) would both switch it to WAL and migrate it, and one fail (`database is
+        // locked`, or half-way through a migration): they take turns on a lock file beside
+        // the database, from connecting to migrated. sqlx takes no such lock for SQLite.
         let _turn = match Journal::path_for(url).map(|p| p.with_extension("migrate-lock")) {
             Some(path) => Some(
                 tokio::task::spawn_blocking(move || {
@@ -78,6 +73,12 @@ impl SqliteStore {
             ),
             None => None,
         };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(opts)
+            .await
+            .map_err(open_err)?;
         MIGRATOR
             .run(&pool)
             .await

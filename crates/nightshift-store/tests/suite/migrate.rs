@@ -179,7 +179,7 @@ async fn a_store_of_the_previous_version_opens_typed_and_loses_nothing() {
 /// neither fails half-way through migrating it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_opening_a_new_store_at_once_both_open_it() {
-    for _ in 0..5 {
+    for _ in 0..20 {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("new.db").display());
         let opens: Vec<_> = (0..4)
