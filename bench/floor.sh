@@ -17,7 +17,8 @@ OUT_DIR=${OUT_DIR:-$BENCH_DIR/out}
 PY=${PY:-$REPO/.venv/bin/python}
 
 if [[ $SKIP_BUILD != 1 ]]; then
-  (cd "$REPO" && cargo build --release -q -p nightshift)
+  # The floor needs no local model: no llama.cpp in this build.
+  (cd "$REPO" && cargo build --release -q -p nightshift --no-default-features)
 fi
 [[ -x $PY ]] || PY=python3
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/nightshift-floor-bench.XXXXXX")

@@ -8,8 +8,8 @@ use serde::Serialize;
 use nightshift_meter::format_usd;
 use nightshift_spec::SandboxMode;
 use nightshift_store::{
-    Backend, BlockedAttempt, Event, EventRow, IterationState, JobState, Landing, ShiftState,
-    StopReason,
+    Backend, BlockedAttempt, Event, EventRow, IterationState, JobRow, JobState, Landing,
+    ShiftState, StopReason,
 };
 
 use crate::error::FactoryError;
@@ -277,6 +277,39 @@ impl ShiftReport {
     }
 }
 
+/// A job of the store, and its mirror (made again from its source if it is gone).
+async fn job_mirror(
+    store: &dyn Backend,
+    layout: &crate::Layout,
+    shift: &str,
+    job: &str,
+) -> Result<(JobRow, nightshift_git::Mirror), FactoryError> {
+    let jobs = store.jobs(shift).await?;
+    if jobs.is_empty() && store.shift(shift).await?.is_none() {
+        return Err(FactoryError::Invalid(format!(
+            "no shift named `{shift}` in this store (see `nightshift status`)"
+        )));
+    }
+    let Some(row) = jobs.iter().find(|j| j.name == job).cloned() else {
+        let names: Vec<_> = jobs.iter().map(|j| j.name.as_str()).collect();
+        return Err(FactoryError::Invalid(format!(
+            "shift `{shift}` has no job `{job}` (jobs: {})",
+            names.join(", ")
+        )));
+    };
+    let mirror = nightshift_git::Mirror::ensure(&layout.mirrors(), &row.source)
+        .await
+        .map_err(|source| git_error(job, source))?;
+    Ok((row, mirror))
+}
+
+fn git_error(job: &str, source: nightshift_git::GitError) -> FactoryError {
+    FactoryError::Git {
+        job: job.to_string(),
+        source,
+    }
+}
+
 /// The accepted change of one job: its branch against where it started.
 pub async fn job_diff(
     store: &dyn Backend,
@@ -284,35 +317,16 @@ pub async fn job_diff(
     shift: &str,
     job: &str,
 ) -> Result<String, FactoryError> {
-    let jobs = store.jobs(shift).await?;
-    if jobs.is_empty() && store.shift(shift).await?.is_none() {
-        return Err(FactoryError::Invalid(format!(
-            "no shift named `{shift}` in this store (see `nightshift status`)"
-        )));
-    }
-    let Some(row) = jobs.iter().find(|j| j.name == job) else {
-        let names: Vec<_> = jobs.iter().map(|j| j.name.as_str()).collect();
-        return Err(FactoryError::Invalid(format!(
-            "shift `{shift}` has no job `{job}` (jobs: {})",
-            names.join(", ")
-        )));
-    };
+    let (row, mirror) = job_mirror(store, layout, shift, job).await?;
     let Some(base) = &row.base_sha else {
         return Err(FactoryError::Invalid(format!(
             "job `{job}` has not started yet"
         )));
     };
-    let git = |source| FactoryError::Git {
-        job: job.to_string(),
-        source,
-    };
-    let mirror = nightshift_git::Mirror::ensure(&layout.mirrors(), &row.source)
-        .await
-        .map_err(git)?;
     mirror
         .diff(base, &format!("refs/heads/{}", row.branch))
         .await
-        .map_err(git)
+        .map_err(|e| git_error(job, e))
 }
 
 /// What iteration `n` of a job changed: its commit against its base, from the job's
@@ -324,12 +338,6 @@ pub async fn iteration_diff(
     job: &str,
     n: i64,
 ) -> Result<String, FactoryError> {
-    let jobs = store.jobs(shift).await?;
-    let Some(row) = jobs.iter().find(|j| j.name == job) else {
-        return Err(FactoryError::Invalid(format!(
-            "shift `{shift}` has no job `{job}`"
-        )));
-    };
     let iteration = store
         .iterations(shift, job)
         .await?
@@ -337,15 +345,12 @@ pub async fn iteration_diff(
         .find(|i| i.n == n);
     let Some((base, commit)) = iteration.and_then(|i| i.commit_sha.map(|c| (i.base_sha, c))) else {
         return Err(FactoryError::Invalid(format!(
-            "job `{job}` has no committed iteration {n}"
+            "job `{job}` of shift `{shift}` has no committed iteration {n}"
         )));
     };
-    let git = |source| FactoryError::Git {
-        job: job.to_string(),
-        source,
-    };
-    let mirror = nightshift_git::Mirror::ensure(&layout.mirrors(), &row.source)
+    let (_, mirror) = job_mirror(store, layout, shift, job).await?;
+    mirror
+        .diff(&base, &commit)
         .await
-        .map_err(git)?;
-    mirror.diff(&base, &commit).await.map_err(git)
+        .map_err(|e| git_error(job, e))
 }

@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use nightshift_store::{Control, GroupBy, StoreError};
+use nightshift_store::{Control, StoreError};
 
 use crate::act::{ActError, act};
 use crate::auth::{Refused, Who, identify};
@@ -243,42 +243,11 @@ async fn ledger(
     Query(q): Query<LedgerQuery>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let by = q.by.as_deref().unwrap_or("shift");
-    let rows = match by {
-        "model" => floor.store.totals(GroupBy::Model).await?,
-        "job" => floor.store.totals(GroupBy::Label).await?,
-        "shift" => {
-            let mut by_shift: std::collections::BTreeMap<String, nightshift_store::TotalRow> =
-                std::collections::BTreeMap::new();
-            for t in floor.store.totals(GroupBy::Label).await? {
-                let shift = t.key.split('/').next().unwrap_or("").to_string();
-                let e = by_shift
-                    .entry(shift.clone())
-                    .or_insert(nightshift_store::TotalRow {
-                        key: shift,
-                        calls: 0,
-                        input_tokens: 0,
-                        cached_input_tokens: 0,
-                        cache_write_tokens: 0,
-                        output_tokens: 0,
-                        reasoning_tokens: 0,
-                        settled_nanos: 0,
-                    });
-                e.calls += t.calls;
-                e.input_tokens += t.input_tokens;
-                e.cached_input_tokens += t.cached_input_tokens;
-                e.cache_write_tokens += t.cache_write_tokens;
-                e.output_tokens += t.output_tokens;
-                e.reasoning_tokens += t.reasoning_tokens;
-                e.settled_nanos += t.settled_nanos;
-            }
-            by_shift.into_values().collect()
-        }
-        other => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("`by={other}` is not a grouping: use `shift`, `job` or `model`"),
-            ));
-        }
+    let Some(rows) = views::ledger(floor.store.as_ref(), by).await? else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("`by={by}` is not a grouping: use `shift`, `job` or `model`"),
+        ));
     };
     Ok(Json(json!({ "by": by, "totals": rows })))
 }

@@ -34,7 +34,7 @@ use nightshift_store::Backend;
 pub use act::{ActError, Acted, MAX_NOTE_BYTES, act};
 pub use auth::{Access, MintedFloorToken, mint_floor_token};
 pub use mcp::{Launch, Mcp, serve_stdio as serve_mcp};
-pub use views::{Attention, attention};
+pub use views::{Attention, JobView, ShiftDetail, attention, shift_detail};
 
 /// A job iteration's unified diff, from wherever the factory keeps its repositories (the
 /// binary supplies it; the floor knows no git).

@@ -16,7 +16,7 @@ use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler, ServiceExt};
 use serde_json::{Map, Value, json};
 
-use nightshift_store::{Backend, Control, GroupBy};
+use nightshift_store::{Backend, Control};
 
 use crate::act::{ActError, act};
 use crate::{Diffs, views};
@@ -220,19 +220,10 @@ impl Mcp {
             }
             "ledger" => {
                 let by = args.get("by").and_then(Value::as_str).unwrap_or("model");
-                let group = match by {
-                    "model" => GroupBy::Model,
-                    "job" | "shift" => GroupBy::Label,
-                    other => {
-                        return Err(format!("`by` is `shift`, `job` or `model`, not `{other}`"));
-                    }
-                };
-                let mut rows = store.totals(group).await.map_err(store_err)?;
-                if by == "shift" {
-                    for r in &mut rows {
-                        r.key = r.key.split('/').next().unwrap_or("").to_string();
-                    }
-                }
+                let rows = views::ledger(store, by)
+                    .await
+                    .map_err(store_err)?
+                    .ok_or_else(|| format!("`by` is `shift`, `job` or `model`, not `{by}`"))?;
                 Ok(json!({"by": by, "totals": rows}))
             }
             "start_shift" => {

@@ -2,7 +2,7 @@
 //! stands: the line, a shift with its jobs and what needs attention, a job with its
 //! iterations. Nothing here is kept between requests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -209,12 +209,12 @@ pub async fn shift_detail(
 const REPEATED_DEFECTS: usize = 3;
 
 /// Jobs ranked by what a supervisor should look at first, each with the reason.
-pub fn attention(
+pub fn attention<'a>(
     jobs: &[JobRow],
     spend: &[JobSpend],
     controls: &Controls,
-    gated: &[EventRow],
-    blocked: &[EventRow],
+    gated: &'a [EventRow],
+    blocked: &'a [EventRow],
 ) -> Vec<Attention> {
     let mut out = Vec::new();
     let mut push = |job: &str, kind: &'static str, rank: u8, reason: String| {
@@ -233,13 +233,29 @@ pub fn attention(
         .collect();
     spent.sort_unstable();
     let median = spent.get(spent.len() / 2).copied().unwrap_or(0);
+    // Each job's events, once: a thousand jobs each scanning every event was most of a
+    // shift page's time.
+    let by_job = |events: &'a [EventRow]| {
+        let mut m: HashMap<&'a str, Vec<&'a Event>> = HashMap::new();
+        for e in events {
+            if let Some(job) = &e.job {
+                m.entry(job.as_str()).or_default().push(&e.event);
+            }
+        }
+        m
+    };
+    let gated = by_job(gated);
+    let blocked = by_job(blocked);
+    let spend_of: HashMap<&str, i64> = spend
+        .iter()
+        .map(|s| (s.job.as_str(), s.settled_nanos))
+        .collect();
+    let none = Vec::new();
     for j in jobs {
         let name = j.name.as_str();
-        if let Some(Event::SandboxBlocked { n, attempts }) = blocked
-            .iter()
-            .rev()
-            .find(|e| e.job.as_deref() == Some(name))
-            .map(|e| &e.event)
+        let own_gated = gated.get(name).unwrap_or(&none);
+        if let Some(Event::SandboxBlocked { n, attempts }) =
+            blocked.get(name).and_then(|b| b.last()).copied()
         {
             let what: Vec<String> = attempts
                 .iter()
@@ -303,10 +319,9 @@ pub fn attention(
             ),
             _ => {}
         }
-        let verdicts: Vec<&Vec<String>> = gated
+        let verdicts: Vec<&Vec<String>> = own_gated
             .iter()
-            .filter(|e| e.job.as_deref() == Some(name))
-            .filter_map(|e| match &e.event {
+            .filter_map(|e| match e {
                 Event::IterationGated { failed_gates, .. } => Some(failed_gates),
                 _ => None,
             })
@@ -322,14 +337,10 @@ pub fn attention(
                 );
             }
         }
-        let review: Option<&Vec<String>> = gated
-            .iter()
-            .rev()
-            .filter(|e| e.job.as_deref() == Some(name))
-            .find_map(|e| match &e.event {
-                Event::IterationGated { review, .. } if !review.is_empty() => Some(review),
-                _ => None,
-            });
+        let review: Option<&Vec<String>> = own_gated.iter().rev().find_map(|e| match e {
+            Event::IterationGated { review, .. } if !review.is_empty() => Some(review),
+            _ => None,
+        });
         if let Some(review) = review
             && j.state != JobState::Finished
         {
@@ -340,10 +351,7 @@ pub fn attention(
                 format!("passed, but wants a person to look: {}", review.join(", ")),
             );
         }
-        let own = spend
-            .iter()
-            .find(|s| s.job == name)
-            .map_or(0, |s| s.settled_nanos);
+        let own = spend_of.get(name).copied().unwrap_or(0);
         if spent.len() >= 3 && median > 0 && own > 2 * median && j.state != JobState::Finished {
             push(
                 name,
@@ -425,4 +433,29 @@ fn steered(history: &[EventRow], n: i64) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// The ledger's totals grouped `by` `shift` (a label chain's root), `job` (the whole label
+/// chain, `shift/job`) or `model`; `None` for any other grouping.
+pub async fn ledger(
+    store: &dyn Backend,
+    by: &str,
+) -> Result<Option<Vec<nightshift_store::TotalRow>>, StoreError> {
+    use nightshift_store::{GroupBy, TotalRow};
+    Ok(Some(match by {
+        "model" => store.totals(GroupBy::Model).await?,
+        "job" => store.totals(GroupBy::Label).await?,
+        "shift" => {
+            let mut by_shift: BTreeMap<String, TotalRow> = BTreeMap::new();
+            for t in store.totals(GroupBy::Label).await? {
+                let shift = t.key.split('/').next().unwrap_or("").to_string();
+                by_shift
+                    .entry(shift.clone())
+                    .or_insert_with(|| TotalRow::zero(shift))
+                    .add(&t);
+            }
+            by_shift.into_values().collect()
+        }
+        _ => return Ok(None),
+    }))
 }

@@ -122,3 +122,30 @@ pub struct TotalRow {
     pub reasoning_tokens: i64,
     pub settled_nanos: i64,
 }
+
+impl TotalRow {
+    /// Nothing yet, under `key`.
+    pub fn zero(key: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            calls: 0,
+            input_tokens: 0,
+            cached_input_tokens: 0,
+            cache_write_tokens: 0,
+            output_tokens: 0,
+            reasoning_tokens: 0,
+            settled_nanos: 0,
+        }
+    }
+
+    /// Add another group's totals to these.
+    pub fn add(&mut self, other: &TotalRow) {
+        self.calls += other.calls;
+        self.input_tokens += other.input_tokens;
+        self.cached_input_tokens += other.cached_input_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+        self.output_tokens += other.output_tokens;
+        self.reasoning_tokens += other.reasoning_tokens;
+        self.settled_nanos += other.settled_nanos;
+    }
+}

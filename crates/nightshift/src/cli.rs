@@ -197,6 +197,10 @@ pub struct ResumeArgs {
 pub struct StatusArgs {
     /// A shift's name; all shifts when omitted.
     pub shift: Option<String>,
+    /// Redraw the shift's jobs every second until it finishes (with --json: one JSON line
+    /// per second).
+    #[arg(long, requires = "shift")]
+    pub watch: bool,
     #[command(flatten)]
     pub config: ConfigArg,
     #[arg(long)]

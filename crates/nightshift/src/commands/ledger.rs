@@ -25,28 +25,10 @@ pub async fn run(a: LedgerArgs) -> anyhow::Result<()> {
         By::Outcome => GroupBy::Outcome,
     };
     let rows = store.totals(by).await?;
-    let total = rows.iter().fold(
-        TotalRow {
-            key: "total".into(),
-            calls: 0,
-            input_tokens: 0,
-            cached_input_tokens: 0,
-            cache_write_tokens: 0,
-            output_tokens: 0,
-            reasoning_tokens: 0,
-            settled_nanos: 0,
-        },
-        |mut t, r| {
-            t.calls += r.calls;
-            t.input_tokens += r.input_tokens;
-            t.cached_input_tokens += r.cached_input_tokens;
-            t.cache_write_tokens += r.cache_write_tokens;
-            t.output_tokens += r.output_tokens;
-            t.reasoning_tokens += r.reasoning_tokens;
-            t.settled_nanos += r.settled_nanos;
-            t
-        },
-    );
+    let total = rows.iter().fold(TotalRow::zero("total"), |mut t, r| {
+        t.add(r);
+        t
+    });
     if a.json {
         let with_usd = |r: &TotalRow| {
             let mut v = serde_json::to_value(r).unwrap_or_default();

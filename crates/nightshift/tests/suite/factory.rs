@@ -83,7 +83,7 @@ pub fn finish(done: bool) -> Step {
     .with_usage(3100, 20)
 }
 
-const SPEC: &str = r#"name = "fix-calc"
+pub const SPEC: &str = r#"name = "fix-calc"
 
 [fleet]
 repos = ["calc"]

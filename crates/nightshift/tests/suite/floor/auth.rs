@@ -8,27 +8,13 @@ use serde_json::{Value, json};
 use super::{client, start_floor, world};
 
 fn mint(dir: &std::path::Path, role: &str) -> String {
-    let out = super::super::run(
-        &[
-            "token",
-            "create",
-            "--floor",
-            role,
-            "--label",
-            role,
-            "--config",
-            "nightshift.toml",
-            "--json",
-        ],
+    let out = super::ok(
         dir,
+        &[
+            "token", "create", "--floor", role, "--label", role, "--json",
+        ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let minted: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let minted: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(minted["role"], role);
     minted["token"].as_str().expect("secret").to_string()
 }
@@ -85,20 +71,11 @@ async fn tokens_are_asked_for_checked_and_scoped_and_bad_requests_change_nothing
         401
     );
     // A gateway token is not a floor token.
-    let out = super::super::run(
-        &[
-            "token",
-            "create",
-            "--budget-usd",
-            "1",
-            "--label",
-            "gw",
-            "--config",
-            "nightshift.toml",
-        ],
+    let out = super::ok(
         w.dir.path(),
+        &["token", "create", "--budget-usd", "1", "--label", "gw"],
     );
-    let gateway = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let gateway = out.trim().to_string();
     assert!(gateway.starts_with("nsk_"), "{gateway}");
     assert_eq!(status(c.get(&shifts).bearer_auth(&gateway)).await.0, 401);
     assert_eq!(status(c.get(&shifts).bearer_auth(&viewer)).await.0, 200);

@@ -65,16 +65,7 @@ async fn a_shift_whose_gates_keep_failing_pauses_itself_at_the_threshold() {
     );
 
     // Resumed by a supervisor: four more, and it stops again.
-    let out = super::super::run(
-        &["resume", "defects", "--config", "nightshift.toml"],
-        w.dir.path(),
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    super::ok(w.dir.path(), &["resume", "defects"]);
     until(
         Duration::from_secs(40),
         "the line to stop again",
@@ -92,11 +83,7 @@ async fn a_shift_whose_gates_keep_failing_pauses_itself_at_the_threshold() {
     );
 
     // Killed while paused: the job stops, the run ends.
-    let out = super::super::run(
-        &["kill", "defects", "calc", "--config", "nightshift.toml"],
-        w.dir.path(),
-    );
-    assert_eq!(out.status.code(), Some(0));
+    super::ok(w.dir.path(), &["kill", "defects", "calc"]);
     let (code, out) = run.finish(Duration::from_secs(30));
     assert_eq!(code, 0, "{out}");
     assert_eq!(

@@ -8,29 +8,8 @@ use nightshift_store::FactoryStore;
 use nightshift_testkit::Script;
 use serde_json::{Value, json};
 
-use super::super::factory::{World, edit, finish, python_repo};
+use super::super::factory::{SPEC, World, edit, finish, python_repo};
 use super::{client, get, start_floor};
-
-const SPEC: &str = r#"name = "fix-calc"
-
-[fleet]
-repos = ["calc"]
-
-[recipe]
-prompt = "Make the failing test pass."
-worker = "builtin"
-model = "agent-model"
-
-[gates]
-commands = ["python3 -m unittest -q"]
-
-[stop]
-max_iterations = 4
-
-[budget]
-shift_usd = 1
-job_usd = "0.50"
-"#;
 
 /// Four calls of known usage at $1 and $4 per million tokens: two iterations, one defect.
 const PER_CALL: [i64; 2] = [3000 * 1000 + 40 * 4000, 3100 * 1000 + 20 * 4000];
@@ -259,23 +238,9 @@ async fn the_live_stream_resumes_after_the_last_event_seen_and_the_metrics_are_v
         .send()
         .await
         .expect("SSE");
-    let out = super::super::run(
-        &[
-            "requeue",
-            "fix-calc",
-            "calc",
-            "--iterations",
-            "1",
-            "--config",
-            "nightshift.toml",
-        ],
+    super::ok(
         w.dir.path(),
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &["requeue", "fix-calc", "calc", "--iterations", "1"],
     );
     let next = frames(live, 1).await;
     assert_eq!(next[0].1, "control");

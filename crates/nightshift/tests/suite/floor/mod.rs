@@ -87,6 +87,21 @@ pub fn start_floor(dir: &Path) -> (Running, String) {
     (Running(child), url)
 }
 
+/// `nightshift ARGS --config nightshift.toml` in `dir`, which must succeed; its stdout.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let mut all = args.to_vec();
+    all.extend(["--config", "nightshift.toml"]);
+    let out = super::run(&all, dir);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "nightshift {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -392,24 +407,8 @@ async fn a_pause_given_while_no_run_is_up_holds_when_the_run_comes_back() {
     .await;
     // kill -9, then the pause, from the command line, with no run up.
     drop(run);
-    let out = super::run(
-        &[
-            "pause",
-            "later",
-            "calc",
-            "--config",
-            "nightshift.toml",
-            "--json",
-        ],
-        w.dir.path(),
-    );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let acted: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let out = ok(w.dir.path(), &["pause", "later", "calc", "--json"]);
+    let acted: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(acted["action"], json!({"kind": "pause"}));
     assert!(
         acted["by"].as_str().unwrap_or("").starts_with("cli ("),
@@ -444,18 +443,9 @@ async fn a_pause_given_while_no_run_is_up_holds_when_the_run_comes_back() {
     );
 
     // Resumed and killed from the command line: the run ends.
-    let out = super::run(
-        &["resume", "later", "calc", "--config", "nightshift.toml"],
-        w.dir.path(),
-    );
+    let out = ok(w.dir.path(), &["resume", "later", "calc"]);
     assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
+        out,
         format!(
             "resume job `calc` of shift `later`: recorded as event {}; a running shift obeys it within a second\n",
             nightshift_store::FactoryStore::last_seq(&store)
@@ -474,11 +464,7 @@ async fn a_pause_given_while_no_run_is_up_holds_when_the_run_comes_back() {
         },
     )
     .await;
-    let out = super::run(
-        &["kill", "later", "calc", "--config", "nightshift.toml"],
-        w.dir.path(),
-    );
-    assert_eq!(out.status.code(), Some(0));
+    ok(w.dir.path(), &["kill", "later", "calc"]);
     let (code, out) = run.finish(Duration::from_secs(30));
     assert_eq!(code, 0, "{out}");
     let report: Value = serde_json::from_str(&out).expect("report");
@@ -505,7 +491,8 @@ async fn a_requeued_job_gets_its_extra_iterations_and_keeps_its_history() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = super::run(
+    let out = ok(
+        w.dir.path(),
         &[
             "requeue",
             "again",
@@ -514,19 +501,10 @@ async fn a_requeued_job_gets_its_extra_iterations_and_keeps_its_history() {
             "2",
             "--usd",
             "0.25",
-            "--config",
-            "nightshift.toml",
             "--json",
         ],
-        w.dir.path(),
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let acted: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let acted: Value = serde_json::from_str(&out).expect("json");
     assert_eq!(
         acted["action"],
         json!({"kind": "requeue", "iterations": 2, "usd_nanos": 250_000_000})
@@ -558,6 +536,21 @@ async fn a_requeued_job_gets_its_extra_iterations_and_keeps_its_history() {
                 _ => None,
             })
             .collect();
+    // Watched from the terminal: a finished shift is drawn once, and the watch ends.
+    let watched = ok(w.dir.path(), &["status", "again", "--watch", "--json"]);
+    let lines: Vec<Value> = watched
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{watched}");
+    assert_eq!(
+        (
+            lines[0]["state"].clone(),
+            lines[0]["jobs_page"][0]["iteration"].clone(),
+            lines[0]["jobs_page"][0]["stop_reason"].clone()
+        ),
+        (json!("finished"), json!(4), json!("max_iterations"))
+    );
     // The second start holds the job's budget (nothing spent: a command worker) and the
     // quarter-dollar the requeue added.
     assert_eq!(started, [500_000_000, 750_000_000]);
