@@ -3,6 +3,7 @@
 //! actions through the API and the command line, and their effect on the running factory.
 
 mod auth;
+mod claude;
 mod line;
 mod live;
 
