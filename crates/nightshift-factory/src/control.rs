@@ -14,6 +14,7 @@ use tokio::sync::{Mutex, watch};
 
 use nightshift_clock::now_ms;
 use nightshift_spec::LineSpec;
+use nightshift_spec::money::format_usd;
 use nightshift_store::{Backend, Control, Controls, Event};
 
 use crate::error::FactoryError;
@@ -141,6 +142,32 @@ impl Line {
             Some(reason) => self.stop(reason).await,
             None => Ok(()),
         }
+    }
+
+    /// A call may have been paid for: the spend-rate rule reads what the shift spent over
+    /// its window (from the ledger), against `max_usd_per_hour` over that window.
+    pub async fn spent(&self) -> Result<(), FactoryError> {
+        let Some(per_hour) = self.rules.max_nanos_per_hour else {
+            return Ok(());
+        };
+        let minutes = i64::from(self.rules.spend_window_minutes);
+        let spent = self
+            .store
+            .spent_since(&self.shift, now_ms() - minutes * 60_000)
+            .await?;
+        // The most the window may hold at that rate, in integers: no rounding up.
+        let allowed =
+            i64::try_from(i128::from(per_hour) * i128::from(minutes) / 60).unwrap_or(i64::MAX);
+        if spent > allowed {
+            return self
+                .stop(format!(
+                    "the shift spent {} in the last {minutes} minutes, faster than {} an hour (line.max_usd_per_hour)",
+                    format_usd(spent),
+                    format_usd(per_hour)
+                ))
+                .await;
+        }
+        Ok(())
     }
 
     /// A job's landing failed: the failed-landings rule reads it.

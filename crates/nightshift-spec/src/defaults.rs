@@ -54,3 +54,5 @@ pub const SANDBOX_DISK_MB: u64 = 20480;
 /// `line.defect_window`: how many of the shift's latest judged iterations the line's
 /// defect rate is read over.
 pub const DEFECT_WINDOW: u32 = 10;
+/// `line.spend_window_minutes`: the window the line's spend rate is read over.
+pub const SPEND_WINDOW_MINUTES: u32 = 15;

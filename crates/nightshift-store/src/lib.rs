@@ -66,6 +66,9 @@ pub trait LedgerStore: Send + Sync {
     fn write_batch<'a>(&'a self, batch: &'a [Write]) -> BoxFuture<'a, ()>;
     /// Turn calls left in flight by a crash into ledger rows settled at their reservation.
     fn recover_inflight(&self, now_ms: i64) -> BoxFuture<'_, u64>;
+    /// Settled nanodollars of the calls since `since_ms` whose label chain is `label_root`
+    /// or starts with it (a shift's token and every job token under it).
+    fn spent_since<'a>(&'a self, label_root: &'a str, since_ms: i64) -> BoxFuture<'a, i64>;
     /// Settled nanodollars per token (own calls only).
     fn spent_by_token(&self) -> BoxFuture<'_, Vec<(String, i64)>>;
     fn totals(&self, by: GroupBy) -> BoxFuture<'_, Vec<TotalRow>>;

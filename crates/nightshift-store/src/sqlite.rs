@@ -439,6 +439,24 @@ impl LedgerStore for SqliteStore {
         })
     }
 
+    fn spent_since<'a>(&'a self, label_root: &'a str, since_ms: i64) -> BoxFuture<'a, i64> {
+        Box::pin(async move {
+            self.catch_up().await?;
+            // The root's own calls and those of every token under it (`root/…`), compared
+            // as text: no LIKE, whose `_` and `%` a label may hold.
+            let spent: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(SUM(settled_nanos), 0) FROM ledger WHERE ts_ms >= ? AND (label_chain = ? OR substr(label_chain, 1, length(?) + 1) = ? || '/')",
+            )
+            .bind(since_ms)
+            .bind(label_root)
+            .bind(label_root)
+            .bind(label_root)
+            .fetch_one(&self.pool)
+            .await?;
+            Ok(spent)
+        })
+    }
+
     fn spent_by_token(&self) -> BoxFuture<'_, Vec<(String, i64)>> {
         Box::pin(async move {
             self.catch_up().await?;

@@ -67,6 +67,7 @@ pub(crate) async fn judge(
     l.stall = rules::next_stall(l.stall, verdict.accepted, changed);
     record_verdict(l, &row, &verdict, gate_ms).await?;
     l.shift.line.judged(!verdict.accepted).await?;
+    l.shift.line.spent().await?;
     reset_worktree(l, &row, &verdict, changed).await?;
     l.progress(
         n,

@@ -22,6 +22,13 @@ pub(super) struct RawLine {
     /// Pause the shift when more than this many jobs failed their landing.
     #[schemars(with = "Option<u32>")]
     pub max_failed_landings: Option<Spanned<u32>>,
+    /// Pause the shift when it spends faster than this many US dollars an hour, over the
+    /// last `spend_window_minutes`.
+    #[schemars(with = "Option<f64>")]
+    pub max_usd_per_hour: Option<Spanned<crate::money::UsdAmount>>,
+    /// The window the spend rate is read over, in minutes.
+    #[schemars(with = "Option<u32>", range(min = 1), extend("default" = defaults::SPEND_WINDOW_MINUTES))]
+    pub spend_window_minutes: Option<Spanned<u32>>,
 }
 
 /// The line's rules, after defaults.
@@ -30,6 +37,9 @@ pub struct LineSpec {
     pub max_defect_percent: Option<u32>,
     pub defect_window: u32,
     pub max_failed_landings: Option<u32>,
+    /// Nanodollars an hour.
+    pub max_nanos_per_hour: Option<i64>,
+    pub spend_window_minutes: u32,
 }
 
 impl Default for LineSpec {
@@ -38,6 +48,8 @@ impl Default for LineSpec {
             max_defect_percent: None,
             defect_window: defaults::DEFECT_WINDOW,
             max_failed_landings: None,
+            max_nanos_per_hour: None,
+            spend_window_minutes: defaults::SPEND_WINDOW_MINUTES,
         }
     }
 }
@@ -67,9 +79,32 @@ pub(super) fn resolve(src: &Source<'_>, raw: Option<&RawLine>) -> Result<LineSpe
     let defect_window = src
         .at_least(raw.defect_window.as_ref(), 1, "line.defect_window")?
         .unwrap_or(defaults::DEFECT_WINDOW);
+    let max_nanos_per_hour = match &raw.max_usd_per_hour {
+        Some(v) => Some(match v.get_ref().nanos() {
+            Ok(n) if n > 0 => n,
+            Ok(_) => {
+                return Err(src.invalid_at(
+                    v,
+                    "line.max_usd_per_hour",
+                    "must be more than $0 an hour",
+                ));
+            }
+            Err(e) => return Err(src.invalid_at(v, "line.max_usd_per_hour", e)),
+        }),
+        None => None,
+    };
+    let spend_window_minutes = src
+        .at_least(
+            raw.spend_window_minutes.as_ref(),
+            1,
+            "line.spend_window_minutes",
+        )?
+        .unwrap_or(defaults::SPEND_WINDOW_MINUTES);
     Ok(LineSpec {
         max_defect_percent,
         defect_window,
         max_failed_landings: raw.max_failed_landings.as_ref().map(|k| *k.get_ref()),
+        max_nanos_per_hour,
+        spend_window_minutes,
     })
 }

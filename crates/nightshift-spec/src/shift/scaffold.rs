@@ -76,6 +76,8 @@ disk_mb = {disk_mb}
 # max_defect_percent = 60
 # defect_window = {defect_window}
 # max_failed_landings = 3
+# max_usd_per_hour = "50.00"
+# spend_window_minutes = {spend_window}
 "#,
         max_turns = defaults::MAX_TURNS,
         gate_timeout = defaults::GATE_TIMEOUT_SECS,
@@ -91,6 +93,7 @@ disk_mb = {disk_mb}
         ci_poll = defaults::CI_POLL_SECS,
         grace = defaults::CHECKS_GRACE_SECS,
         defect_window = defaults::DEFECT_WINDOW,
+        spend_window = defaults::SPEND_WINDOW_MINUTES,
         processes = defaults::SANDBOX_PROCESSES,
         memory_mb = defaults::SANDBOX_MEMORY_MB,
         file_mb = defaults::SANDBOX_FILE_MB,

@@ -116,6 +116,10 @@ fn parser_defaults(f: &Fleet) -> BTreeMap<String, Value> {
         ("sandbox.tmp_mb".into(), json!(least.sandbox.tmp_mb)),
         ("sandbox.disk_mb".into(), json!(least.sandbox.disk_mb)),
         ("line.defect_window".into(), json!(least.line.defect_window)),
+        (
+            "line.spend_window_minutes".into(),
+            json!(least.line.spend_window_minutes),
+        ),
     ])
 }
 
@@ -130,6 +134,7 @@ fn the_schemas_defaults_are_the_parsers() {
             ("gates.policy.allow_test_changes".into(), json!(false)),
             ("gates.timeout_secs".into(), json!(600)),
             ("line.defect_window".into(), json!(10)),
+            ("line.spend_window_minutes".into(), json!(15)),
             ("landing.branch".into(), json!("nightshift/{shift}/{job}")),
             ("landing.checks_grace_secs".into(), json!(120.0)),
             ("landing.ci_fix_iterations".into(), json!(2)),

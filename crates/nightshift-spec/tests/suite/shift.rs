@@ -252,6 +252,8 @@ fn the_lines_rules_are_off_unless_set_and_each_mistake_is_named() {
         ("past a hundred", "max_defect_percent = 101"),
         ("empty window", "defect_window = 0"),
         ("unknown rule", "max_spend = 3"),
+        ("free spending", "max_usd_per_hour = 0"),
+        ("no window", "spend_window_minutes = 0"),
     ] {
         let err = f
             .parse(&format!("{GOOD}\n[line]\n{table}\n"))
@@ -266,6 +268,10 @@ fn the_lines_rules_are_off_unless_set_and_each_mistake_is_named() {
     empty window:
       [TMP]/shift.toml:27:17: must be at least 1 (key `line.defect_window`)
     unknown rule:
-      [TMP]/shift.toml:27:1: unknown field `max_spend`, expected one of `max_defect_percent`, `defect_window`, `max_failed_landings` (key `line.max_spend`)
+      [TMP]/shift.toml:27:1: unknown field `max_spend`, expected one of `max_defect_percent`, `defect_window`, `max_failed_landings`, `max_usd_per_hour`, `spend_window_minutes` (key `line.max_spend`)
+    free spending:
+      [TMP]/shift.toml:27:20: must be more than $0 an hour (key `line.max_usd_per_hour`)
+    no window:
+      [TMP]/shift.toml:27:24: must be at least 1 (key `line.spend_window_minutes`)
     ");
 }

@@ -250,6 +250,9 @@ impl LedgerStore for Refusing {
     fn spent_by_token(&self) -> BoxFuture<'_, Vec<(String, i64)>> {
         self.inner.spent_by_token()
     }
+    fn spent_since<'a>(&'a self, label_root: &'a str, since_ms: i64) -> BoxFuture<'a, i64> {
+        self.inner.spent_since(label_root, since_ms)
+    }
     fn totals(&self, by: GroupBy) -> BoxFuture<'_, Vec<TotalRow>> {
         self.inner.totals(by)
     }

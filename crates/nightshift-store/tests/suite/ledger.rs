@@ -164,3 +164,27 @@ async fn a_tokens_rows_since_a_time_are_read_alone_in_order() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_shifts_spend_since_a_time_counts_its_tokens_and_no_lookalike() {
+    let (s, _d) = store().await;
+    let at = |id: &str, chain: &str, ts_ms: i64, nanos: i64| LedgerRow {
+        ts_ms,
+        label_chain: chain.into(),
+        settled_nanos: nanos,
+        ..settle(id, "m", 40)
+    };
+    let rows = [
+        at("early", "night_1/calc", 500, 1),
+        at("own", "night_1", 1_000, 10),
+        at("job", "night_1/calc", 1_500, 100),
+        // `_` would match any character in a LIKE: these are other shifts.
+        at("like", "nightX1/calc", 1_500, 1_000),
+        at("prefix", "night_10/calc", 1_500, 10_000),
+    ];
+    let writes: Vec<Write> = rows.iter().cloned().map(Write::Settle).collect();
+    s.write_batch(&writes).await.expect("write");
+    assert_eq!(s.spent_since("night_1", 1_000).await.expect("spent"), 110);
+    assert_eq!(s.spent_since("night_1", 0).await.expect("spent"), 111);
+    assert_eq!(s.spent_since("night_10", 0).await.expect("spent"), 10_000);
+}

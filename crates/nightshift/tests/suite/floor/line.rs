@@ -95,3 +95,77 @@ async fn a_shift_whose_gates_keep_failing_pauses_itself_at_the_threshold() {
         8
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shift_spending_faster_than_its_rate_pauses_itself() {
+    use super::super::factory::{edit, finish};
+    // Each iteration makes two calls of known usage: $0.00634 an iteration; the line
+    // allows $0.01 an hour over a 60-minute window, so the second iteration passes it.
+    let w = super::super::factory::World::new(nightshift_testkit::Script::cycling([
+        edit("a - b", "a + b"),
+        finish(false),
+    ]))
+    .await;
+    super::super::factory::python_repo(&w.path("calc"));
+    w.spec(
+        r#"name = "spender"
+
+[fleet]
+repos = ["calc"]
+
+[recipe]
+prompt = "Make the failing test pass."
+worker = "builtin"
+model = "agent-model"
+
+[stop]
+max_iterations = 6
+stall_iterations = 6
+
+[budget]
+shift_usd = 1
+job_usd = "0.50"
+
+[line]
+max_usd_per_hour = "0.01"
+spend_window_minutes = 60
+"#,
+    );
+    let run = start_run(&w);
+    let store = super::super::factory_resume::store(&w).await;
+    let pauses = || async {
+        store
+            .events_of("spender", "control")
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|e| e.event)
+            .collect::<Vec<_>>()
+    };
+    until(Duration::from_secs(40), "the line to stop", || async {
+        (!pauses().await.is_empty()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        store
+            .iterations("spender", "calc")
+            .await
+            .expect("iterations")
+            .len(),
+        2
+    );
+    assert_eq!(
+        pauses().await,
+        [Event::Control {
+            action: Control::Pause,
+            by: "line".into(),
+            reason: Some(
+                "the shift spent $0.01268 in the last 60 minutes, faster than $0.01 an hour (line.max_usd_per_hour)".into()
+            ),
+        }]
+    );
+    super::ok(w.dir.path(), &["kill", "spender", "calc"]);
+    let (code, out) = run.finish(Duration::from_secs(30));
+    assert_eq!(code, 0, "{out}");
+}
