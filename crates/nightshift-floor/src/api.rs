@@ -30,6 +30,7 @@ pub fn router(floor: Arc<Floor>) -> Router {
         .route("/api/v1/shifts", get(shifts))
         .route("/api/v1/shifts/{shift}", get(shift))
         .route("/api/v1/shifts/{shift}/{action}", post(shift_action))
+        .route("/api/v1/shifts/{shift}/timeline", get(timeline))
         .route("/api/v1/shifts/{shift}/jobs/{job}", get(job))
         .route(
             "/api/v1/shifts/{shift}/jobs/{job}/{action}",
@@ -175,6 +176,27 @@ async fn shift(
     let detail =
         views::shift_detail(floor.store.as_ref(), row, page.offset.unwrap_or(0), limit).await?;
     Ok(Json(detail))
+}
+
+#[derive(Deserialize)]
+struct Points {
+    points: Option<usize>,
+}
+
+async fn timeline(
+    State(floor): State<Arc<Floor>>,
+    Path(shift): Path<String>,
+    Query(q): Query<Points>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let row = shift_row(&floor, &shift).await?;
+    let points = views::timeline(
+        floor.store.as_ref(),
+        &row,
+        q.points.unwrap_or(60),
+        nightshift_clock::now_ms(),
+    )
+    .await?;
+    Ok(Json(json!({ "points": points })))
 }
 
 async fn job_row(floor: &Floor, shift: &str, job: &str) -> ApiResult<nightshift_store::JobRow> {

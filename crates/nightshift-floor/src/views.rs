@@ -459,3 +459,72 @@ pub async fn ledger(
         _ => return Ok(None),
     }))
 }
+
+/// One moment of a shift: its jobs by state and what it had spent.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct Moment {
+    pub ts_ms: i64,
+    pub pending: u64,
+    pub running: u64,
+    pub finished: u64,
+    pub spent_nanos: i64,
+}
+
+/// A shift over time at `points` evenly spaced moments from its start to its end (or now):
+/// jobs by state (from its `job_started` and `job_finished` events; a requeued job is
+/// running again from its next start) and its spend (from the ledger).
+pub async fn timeline(
+    store: &dyn Backend,
+    row: &ShiftRow,
+    points: usize,
+    now_ms: i64,
+) -> Result<Vec<Moment>, StoreError> {
+    let jobs = store.jobs(&row.name).await?.len() as u64;
+    let mut changes: Vec<(i64, &str, bool)> = Vec::new();
+    let started = store.events_of(&row.name, "job_started").await?;
+    let finished = store.events_of(&row.name, "job_finished").await?;
+    for e in &started {
+        changes.push((e.ts_ms, e.job.as_deref().unwrap_or(""), false));
+    }
+    for e in &finished {
+        changes.push((e.ts_ms, e.job.as_deref().unwrap_or(""), true));
+    }
+    changes.sort_by_key(|c| c.0);
+    let mut spend: Vec<(i64, i64)> = store
+        .ledger_rows()
+        .await?
+        .into_iter()
+        .filter(|r| {
+            r.label_chain == row.name || r.label_chain.starts_with(&format!("{}/", row.name))
+        })
+        .map(|r| (r.ts_ms, r.settled_nanos))
+        .collect();
+    spend.sort_by_key(|s| s.0);
+    let start = row.created_ms;
+    let end = row.finished_ms.unwrap_or(now_ms).max(start + 1);
+    let points = points.clamp(2, 500);
+    let mut state: HashMap<&str, bool> = HashMap::new();
+    let (mut c, mut s, mut spent) = (0, 0, 0i64);
+    let mut out = Vec::with_capacity(points);
+    for i in 0..points {
+        let ts = start + (end - start) * i as i64 / (points as i64 - 1);
+        while c < changes.len() && changes[c].0 <= ts {
+            state.insert(changes[c].1, changes[c].2);
+            c += 1;
+        }
+        while s < spend.len() && spend[s].0 <= ts {
+            spent += spend[s].1;
+            s += 1;
+        }
+        let finished = state.values().filter(|f| **f).count() as u64;
+        let running = state.len() as u64 - finished;
+        out.push(Moment {
+            ts_ms: ts,
+            pending: jobs.saturating_sub(running + finished),
+            running,
+            finished,
+            spent_nanos: spent,
+        });
+    }
+    Ok(out)
+}

@@ -137,6 +137,22 @@ async fn the_floor_reads_the_line_a_shift_a_job_and_the_ledger_exactly() {
         assert!(!text.contains("nsk_"), "a token secret was served");
     }
 
+    // Over time: from all pending and nothing spent to all finished and every call paid.
+    let t = get(&format!("{base}/api/v1/shifts/fix-calc/timeline?points=3")).await;
+    let points = t["points"].as_array().expect("points");
+    assert_eq!(points.len(), 3);
+    let counts = |p: &Value| {
+        (
+            p["pending"].clone(),
+            p["running"].clone(),
+            p["finished"].clone(),
+        )
+    };
+    assert_eq!(counts(&points[0]), (json!(1), json!(0), json!(0)));
+    assert_eq!(points[0]["spent_nanos"], 0);
+    assert_eq!(counts(&points[2]), (json!(0), json!(0), json!(1)));
+    assert_eq!(points[2]["spent_nanos"].as_i64(), Some(SPENT));
+
     let by_model = get(&format!("{base}/api/v1/ledger?by=model")).await;
     assert_eq!(by_model["totals"][0]["key"], "agent-model");
     assert_eq!(by_model["totals"][0]["settled_nanos"].as_i64(), Some(SPENT));
