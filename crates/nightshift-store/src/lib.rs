@@ -69,6 +69,13 @@ pub trait LedgerStore: Send + Sync {
     /// Settled nanodollars of the calls since `since_ms` whose label chain is `label_root`
     /// or starts with it (a shift's token and every job token under it).
     fn spent_since<'a>(&'a self, label_root: &'a str, since_ms: i64) -> BoxFuture<'a, i64>;
+    /// The same calls' settled nanodollars per `bucket_ms` of time (each bucket's start,
+    /// oldest first; empty buckets left out).
+    fn spend_over_time<'a>(
+        &'a self,
+        label_root: &'a str,
+        bucket_ms: i64,
+    ) -> BoxFuture<'a, Vec<(i64, i64)>>;
     /// Settled nanodollars per token (own calls only).
     fn spent_by_token(&self) -> BoxFuture<'_, Vec<(String, i64)>>;
     fn totals(&self, by: GroupBy) -> BoxFuture<'_, Vec<TotalRow>>;

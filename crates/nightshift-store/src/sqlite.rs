@@ -457,6 +457,31 @@ impl LedgerStore for SqliteStore {
         })
     }
 
+    fn spend_over_time<'a>(
+        &'a self,
+        label_root: &'a str,
+        bucket_ms: i64,
+    ) -> BoxFuture<'a, Vec<(i64, i64)>> {
+        Box::pin(async move {
+            self.catch_up().await?;
+            let bucket = bucket_ms.max(1);
+            let rows = sqlx::query(
+                "SELECT (ts_ms / ?) * ? AS b, SUM(settled_nanos) AS s FROM ledger WHERE label_chain = ? OR substr(label_chain, 1, length(?) + 1) = ? || '/' GROUP BY b ORDER BY b",
+            )
+            .bind(bucket)
+            .bind(bucket)
+            .bind(label_root)
+            .bind(label_root)
+            .bind(label_root)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("b")?, r.try_get("s")?)))
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(StoreError::from)
+        })
+    }
+
     fn spent_by_token(&self) -> BoxFuture<'_, Vec<(String, i64)>> {
         Box::pin(async move {
             self.catch_up().await?;

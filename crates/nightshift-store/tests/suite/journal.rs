@@ -253,6 +253,13 @@ impl LedgerStore for Refusing {
     fn spent_since<'a>(&'a self, label_root: &'a str, since_ms: i64) -> BoxFuture<'a, i64> {
         self.inner.spent_since(label_root, since_ms)
     }
+    fn spend_over_time<'a>(
+        &'a self,
+        label_root: &'a str,
+        bucket_ms: i64,
+    ) -> BoxFuture<'a, Vec<(i64, i64)>> {
+        self.inner.spend_over_time(label_root, bucket_ms)
+    }
     fn totals(&self, by: GroupBy) -> BoxFuture<'_, Vec<TotalRow>> {
         self.inner.totals(by)
     }

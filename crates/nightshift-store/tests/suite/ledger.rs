@@ -187,4 +187,8 @@ async fn a_shifts_spend_since_a_time_counts_its_tokens_and_no_lookalike() {
     assert_eq!(s.spent_since("night_1", 1_000).await.expect("spent"), 110);
     assert_eq!(s.spent_since("night_1", 0).await.expect("spent"), 111);
     assert_eq!(s.spent_since("night_10", 0).await.expect("spent"), 10_000);
+    assert_eq!(
+        s.spend_over_time("night_1", 1_000).await.expect("series"),
+        [(0, 1), (1_000, 110)]
+    );
 }
