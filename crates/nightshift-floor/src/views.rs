@@ -93,6 +93,11 @@ pub struct IterationView {
     pub events: Vec<String>,
     /// Supervisor's notes given to this iteration.
     pub steered: Vec<String>,
+    /// The model calls made while it worked (start to verdict), their tokens and cost.
+    pub calls: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub spent_nanos: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -383,8 +388,16 @@ pub async fn job_detail(
     let history = store.job_events(shift, &row.name).await?;
     let controls = Controls::fold(&history);
     let iterations = store.iterations(shift, &row.name).await?;
+    let calls = store.ledger_rows_of_job(shift, &row.name).await?;
     let mut views = Vec::with_capacity(iterations.len());
     for it in iterations {
+        // A call belongs to the iteration whose worker was at work when it was made: from
+        // its start until the next one's.
+        let until = it.finished_ms.unwrap_or(i64::MAX);
+        let own: Vec<&nightshift_store::LedgerRow> = calls
+            .iter()
+            .filter(|c| c.ts_ms >= it.started_ms && c.ts_ms <= until)
+            .collect();
         let gates = store.gate_results(shift, &row.name, it.n).await?;
         let events = history
             .iter()
@@ -397,6 +410,10 @@ pub async fn job_detail(
             .unwrap_or_default();
         views.push(IterationView {
             steered: steered(&history, it.n),
+            calls: own.len() as i64,
+            input_tokens: own.iter().map(|c| c.input_tokens).sum(),
+            output_tokens: own.iter().map(|c| c.output_tokens).sum(),
+            spent_nanos: own.iter().map(|c| c.settled_nanos).sum(),
             row: it,
             gates,
             events,

@@ -80,6 +80,12 @@ pub trait LedgerStore: Send + Sync {
     fn spent_by_token(&self) -> BoxFuture<'_, Vec<(String, i64)>>;
     fn totals(&self, by: GroupBy) -> BoxFuture<'_, Vec<TotalRow>>;
     fn ledger_rows(&self) -> BoxFuture<'_, Vec<LedgerRow>>;
+    /// A factory job's rows (every token its runs were given), in the order written.
+    fn ledger_rows_of_job<'a>(
+        &'a self,
+        shift: &'a str,
+        job: &'a str,
+    ) -> BoxFuture<'a, Vec<LedgerRow>>;
     /// The rows of one token from `since_ms` on, in the order they were written.
     fn ledger_rows_of_token<'a>(
         &'a self,

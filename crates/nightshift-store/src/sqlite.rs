@@ -259,6 +259,8 @@ fn statement_chunks<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
 const INSERT_LEDGER_HEAD: &str = "INSERT OR IGNORE INTO ledger (call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, reserved_nanos, settled_nanos, price_version, upstream_status, latency_ms, outcome, usage_source, attempts, detail) ";
 
 const LEDGER_COLUMNS_SELECT: &str = "SELECT call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, reserved_nanos, settled_nanos, price_version, upstream_status, latency_ms, outcome, usage_source, attempts, detail FROM ledger ORDER BY seq";
+/// One job's calls: those of every token its runs were given.
+const LEDGER_JOB_SELECT: &str = "SELECT call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, reserved_nanos, settled_nanos, price_version, upstream_status, latency_ms, outcome, usage_source, attempts, detail FROM ledger WHERE token_id IN (SELECT token_id FROM job_tokens WHERE shift = ? AND job = ?) ORDER BY seq";
 const LEDGER_TOKEN_SINCE_SELECT: &str = "SELECT call_id, ts_ms, token_id, label_chain, provider, model, upstream_model, client_format, upstream_format, streamed, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, reserved_nanos, settled_nanos, price_version, upstream_status, latency_ms, outcome, usage_source, attempts, detail FROM ledger WHERE token_id = ? AND ts_ms >= ? ORDER BY seq";
 
 /// A TEXT column read as one of its known words; another word is a decoding error that
@@ -529,6 +531,22 @@ impl LedgerStore for SqliteStore {
         Box::pin(async move {
             self.catch_up().await?;
             let rows = sqlx::query(LEDGER_COLUMNS_SELECT)
+                .fetch_all(&self.pool)
+                .await?;
+            Ok(rows.iter().map(ledger_from).collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn ledger_rows_of_job<'a>(
+        &'a self,
+        shift: &'a str,
+        job: &'a str,
+    ) -> BoxFuture<'a, Vec<LedgerRow>> {
+        Box::pin(async move {
+            self.catch_up().await?;
+            let rows = sqlx::query(LEDGER_JOB_SELECT)
+                .bind(shift)
+                .bind(job)
                 .fetch_all(&self.pool)
                 .await?;
             Ok(rows.iter().map(ledger_from).collect::<Result<_, _>>()?)

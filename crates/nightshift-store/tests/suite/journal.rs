@@ -266,6 +266,13 @@ impl LedgerStore for Refusing {
     fn ledger_rows(&self) -> BoxFuture<'_, Vec<LedgerRow>> {
         self.inner.ledger_rows()
     }
+    fn ledger_rows_of_job<'a>(
+        &'a self,
+        shift: &'a str,
+        job: &'a str,
+    ) -> BoxFuture<'a, Vec<LedgerRow>> {
+        self.inner.ledger_rows_of_job(shift, job)
+    }
     fn ledger_rows_of_token<'a>(
         &'a self,
         token_id: &'a str,

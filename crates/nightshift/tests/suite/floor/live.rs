@@ -83,6 +83,24 @@ async fn the_floor_reads_the_line_a_shift_a_job_and_the_ledger_exactly() {
     let detail = get(&format!("{base}/api/v1/shifts/fix-calc/jobs/calc")).await;
     let its = detail["iterations"].as_array().expect("iterations");
     assert_eq!(its.len(), 2);
+    // Each iteration's own calls, to the nanodollar: an edit and a finish each.
+    for it in its {
+        assert_eq!(
+            (
+                it["calls"].as_i64(),
+                it["input_tokens"].as_i64(),
+                it["output_tokens"].as_i64(),
+                it["spent_nanos"].as_i64()
+            ),
+            (
+                Some(2),
+                Some(6100),
+                Some(60),
+                Some(PER_CALL[0] + PER_CALL[1])
+            ),
+            "{it}"
+        );
+    }
     assert_eq!(
         (its[0]["state"].clone(), its[1]["state"].clone()),
         (json!("rejected"), json!("accepted"))
