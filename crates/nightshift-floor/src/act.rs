@@ -155,6 +155,14 @@ fn check_job(
                 row.stop_reason.map_or("finished".into(), |r| r.to_string())
             )));
         }
+        Control::Pause | Control::Kill | Control::Steer { .. }
+            if matches!(row.state, JobState::QueuedForLanding | JobState::Landing) =>
+        {
+            return Err(ActError::Conflict(format!(
+                "job `{name}` of shift `{shift}` has finished its iterations and is landing ({}): there is no iteration to {what}; close its pull request on the forge to stop it",
+                row.state
+            )));
+        }
         Control::Pause if jc.paused.is_some() => {
             return Err(ActError::Conflict(format!(
                 "job `{name}` is already paused"

@@ -109,11 +109,19 @@ fn secret(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
 
 /// Every request: who is asking, and may they (a viewer reads, an operator also acts).
 async fn guard(State(floor): State<Arc<Floor>>, mut req: Request, next: Next) -> Response {
+    let acts = req.method() == Method::POST;
+    // An open floor trusts whoever reaches it on loopback, so it must not be reached by
+    // another site through the user's browser: only a loopback Host (no DNS rebinding),
+    // and an action only as JSON from no other origin (no cross-site form or no-cors POST).
+    if floor.access == crate::Access::Open
+        && let Err(why) = same_machine(req.headers(), acts)
+    {
+        return ApiError::new(StatusCode::FORBIDDEN, why).into_response();
+    }
     // The dashboard's page itself holds nothing; its data comes through the API.
     if req.uri().path() == "/" {
         return next.run(req).await;
     }
-    let acts = req.method() == Method::POST;
     let token = secret(req.headers(), req.uri().query());
     match identify(floor.access, floor.store.as_ref(), token.as_deref(), acts).await {
         Ok(who) => {
@@ -127,6 +135,47 @@ async fn guard(State(floor): State<Arc<Floor>>, mut req: Request, next: Next) ->
         )
         .into_response(),
     }
+}
+
+/// Whether a request to an open floor comes from this machine's own pages and tools.
+fn same_machine(headers: &HeaderMap, acts: bool) -> Result<(), String> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let loopback = name == "localhost"
+        || name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        return Err(format!(
+            "this floor answers only to a loopback address (Host `{host}`): open it at http://127.0.0.1:PORT/, or serve it with tokens (`[floor] require_token = true`)"
+        ));
+    }
+    if !acts {
+        return Ok(());
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Err("an action is a JSON request: send `Content-Type: application/json` (and a body such as `{}`)".into());
+    }
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+        && origin != format!("http://{host}")
+    {
+        return Err(format!(
+            "an action from another origin (`{origin}`) is refused: act from the floor's own page or the command line"
+        ));
+    }
+    Ok(())
 }
 
 async fn not_found() -> ApiError {

@@ -165,7 +165,7 @@ fn job_view(row: JobRow, spend: &[JobSpend], controls: &Controls) -> JobView {
         killed: c.and_then(|c| c.killed.clone()),
         name: row.name,
         state: row.state,
-        source: row.source,
+        source: without_credentials(&row.source),
         branch: row.branch,
         iteration: row.iterations,
         accepted: row.accepted,
@@ -178,6 +178,39 @@ fn job_view(row: JobRow, spend: &[JobSpend], controls: &Controls) -> JobView {
         head_sha: row.head_sha,
         started_ms: row.started_ms,
         finished_ms: row.finished_ms,
+    }
+}
+
+/// A repository URL as the floor shows it: without a user or password written into it
+/// (`https://x-access-token:SECRET@host/…` shows as `https://host/…`).
+fn without_credentials(source: &str) -> String {
+    match source.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            if path.is_empty() && !rest.contains('/') {
+                format!("{scheme}://{host}")
+            } else {
+                format!("{scheme}://{host}/{path}")
+            }
+        }
+        None => source.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_in_a_source_url_are_not_shown() {
+        use super::without_credentials as w;
+        assert_eq!(
+            w("https://x-access-token:ghp_1@github.com/o/r.git"),
+            "https://github.com/o/r.git"
+        );
+        assert_eq!(w("https://github.com/o/r"), "https://github.com/o/r");
+        assert_eq!(w("ssh://git@host:22/o/r"), "ssh://host:22/o/r");
+        assert_eq!(w("/srv/repos/calc"), "/srv/repos/calc");
+        assert_eq!(w("https://u:p@host"), "https://host");
     }
 }
 

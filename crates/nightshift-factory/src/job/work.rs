@@ -19,38 +19,51 @@ pub(crate) struct Worked {
     pub events: Vec<String>,
 }
 
-/// The supervisor's notes for this iteration (those appended since the previous one
-/// started), as the worker's notes carry them.
-async fn steer_notes(l: &mut Loop) -> Result<Option<String>, FactoryError> {
+/// The event that started this job's previous iteration (0 for none).
+async fn previous_start(l: &Loop) -> Result<i64, FactoryError> {
+    if let Some(seq) = l.started_seq {
+        return Ok(seq);
+    }
+    // This run has not started an iteration yet: the last one before it did. Read only
+    // when the job has notes at all (as the log says now).
+    l.shift.line.refresh().await?;
+    let has_notes = l
+        .shift
+        .line
+        .now()
+        .job(&l.spec.name)
+        .is_some_and(|j| !j.steers.is_empty());
+    if !has_notes {
+        return Ok(0);
+    }
+    Ok(l.shift
+        .store
+        .events_of(&l.shift.spec.name, "iteration_started")
+        .await?
+        .iter()
+        .filter(|e| e.job.as_deref() == Some(l.spec.name.as_str()))
+        .map(|e| e.seq)
+        .max()
+        .unwrap_or(0))
+}
+
+/// The supervisor's notes for the iteration started by event `started` (those recorded
+/// since the previous one started), as the worker's notes carry them.
+fn steer_notes(l: &Loop, previous: i64, started: i64) -> Option<String> {
     let controls = l.shift.line.now();
-    let Some(job) = controls.job(&l.spec.name).filter(|j| !j.steers.is_empty()) else {
-        return Ok(None);
-    };
-    let after = match l.started_seq {
-        Some(seq) => seq,
-        // This run has not started an iteration yet: the last one before it did.
-        None => l
-            .shift
-            .store
-            .events_of(&l.shift.spec.name, "iteration_started")
-            .await?
-            .iter()
-            .filter(|e| e.job.as_deref() == Some(l.spec.name.as_str()))
-            .map(|e| e.seq)
-            .max()
-            .unwrap_or(0),
-    };
+    let job = controls.job(&l.spec.name)?;
     let notes: Vec<String> = job
-        .notes_after(after)
+        .notes_after(previous)
+        .filter(|s| s.seq < started)
         .map(|s| format!("- {} (from {})", s.note, s.by))
         .collect();
     if notes.is_empty() {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(format!(
+    Some(format!(
         "A supervisor's notes for this iteration:\n{}",
         notes.join("\n")
-    )))
+    ))
 }
 
 /// Start the next iteration (recorded before the worker runs, so a crash mid-work is
@@ -59,17 +72,21 @@ pub(crate) async fn work(l: &mut Loop) -> Result<(IterationRow, Worked), Factory
     let n = u32::try_from(l.row.iterations + 1).unwrap_or(u32::MAX);
     let base = l.head.clone();
     let row = l.iteration_row(n, IterationState::Running, &base);
-    let steer = steer_notes(l).await?;
-    l.started_seq = Some(
-        l.record(
+    let previous = previous_start(l).await?;
+    let started = l
+        .record(
             Event::IterationStarted {
                 n,
                 base: base.clone(),
             },
             &[StateChange::Iteration(row.clone())],
         )
-        .await?,
-    );
+        .await?;
+    l.started_seq = Some(started);
+    // Read the controls now, not at the last poll: this iteration is given every note
+    // recorded before its start, as the floor says it was.
+    l.shift.line.refresh().await?;
+    let steer = steer_notes(l, previous, started);
     let notes = match steer {
         Some(steer) if l.notes.is_empty() => steer,
         Some(steer) => format!("{}\n\n{steer}", l.notes),

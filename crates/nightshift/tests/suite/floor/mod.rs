@@ -118,10 +118,7 @@ pub async fn get(url: &str) -> Value {
 
 /// POST an action; its status and JSON answer.
 pub async fn post(url: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = client().post(url);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
+    let req = client().post(url).json(&body.unwrap_or_else(|| json!({})));
     let r = req.send().await.expect("POST");
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
