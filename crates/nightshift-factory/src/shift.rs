@@ -89,7 +89,13 @@ pub async fn run_shift(
     let name = spec.name.clone();
     if let Some(existing) = store.shift(&name).await? {
         same_spec(&existing, &spec)?;
-        if existing.state == ShiftState::Finished {
+        // Finished, unless a job was requeued as it finished: then it runs again.
+        let unfinished = store
+            .jobs(&name)
+            .await?
+            .iter()
+            .any(|j| j.state != JobState::Finished);
+        if existing.state == ShiftState::Finished && !unfinished {
             tracing::info!(shift = %name, "Shift already finished; reporting it.");
             return report(store.as_ref(), &name).await;
         }
@@ -181,8 +187,18 @@ async fn open_shift(
 ) -> Result<String, FactoryError> {
     let name = &spec.name;
     if let Some(existing) = store.shift(name).await? {
+        // A finished shift runs again only for a job requeued as it finished.
+        let mut running = existing.clone();
+        running.state = ShiftState::Running;
+        running.finished_ms = None;
         store
-            .record(name, None, &Event::ShiftResumed, now_ms(), &[])
+            .record(
+                name,
+                None,
+                &Event::ShiftResumed,
+                now_ms(),
+                &[StateChange::Shift(running)],
+            )
             .await?;
         if let Some(id) = existing.token_id {
             return Ok(id);
