@@ -48,12 +48,19 @@ impl Line {
         shift: &str,
         rules: LineSpec,
     ) -> Result<Arc<Self>, FactoryError> {
+        // Only the shift's controls up to the log's end as read first (not its whole log:
+        // a thousand jobs' iterations); the polls go on from there, so none is applied
+        // twice and none is missed.
+        let last = store.last_seq().await?;
+        let controls = store.events_of(shift, "control").await?;
+        let mut now = Controls::fold(controls.iter().filter(|e| e.seq <= last));
+        now.last_seq = last;
         let line = Arc::new(Self {
             store,
             shift: shift.to_string(),
             rules,
-            tx: watch::Sender::new(Controls::default()),
-            cursor: Mutex::new(0),
+            tx: watch::Sender::new(now),
+            cursor: Mutex::new(last),
             window: std::sync::Mutex::new(Window::default()),
         });
         line.refresh().await?;
