@@ -49,7 +49,13 @@ struct Confined {
     cgroup: Option<Cgroup>,
     /// The sandbox's reports, being read.
     reports: Option<tokio::task::JoinHandle<Vec<Blocked>>>,
+    /// The host's Unix sockets covered inside, as listed when the sandbox was made.
+    sockets: Vec<PathBuf>,
 }
+
+/// How often a sandbox is set up again when it failed because a host socket it covers went
+/// away between the listing and the mount (another process's socket, removed meanwhile).
+const SANDBOX_TRIES: usize = 3;
 
 /// What to run, where, with what environment and limits.
 #[derive(Debug, Clone)]
@@ -211,16 +217,32 @@ impl Command {
     /// Run to the end with stdout and stderr in one pipe, keeping at most `max_bytes` of it
     /// (the head and the tail).
     pub async fn output(self, max_bytes: usize) -> Result<Run, SpawnError> {
-        let fail = |source| self.spawn_error(source);
+        let mut tries = 1;
+        loop {
+            match self.output_once(max_bytes).await {
+                Err((e, true)) if tries < SANDBOX_TRIES => {
+                    tracing::debug!(error = %e.source, "A host socket went away while the sandbox was set up; setting it up again.");
+                    tries += 1;
+                }
+                done => return done.map_err(|(e, _)| e),
+            }
+        }
+    }
+
+    /// One try of [`Command::output`]; a failure says whether setting the sandbox up again
+    /// may help.
+    async fn output_once(&self, max_bytes: usize) -> Result<Run, (SpawnError, bool)> {
+        let fail = |source| (self.spawn_error(source), false);
         let (reader, writer) = std::io::pipe().map_err(fail)?;
         let writer_too = writer.try_clone().map_err(fail)?;
         let run_tag = run_tag();
         // Our copies of the write end go with `start`'s `tokio::process::Command`: the
         // pipe reaches its end when the program's copies close.
-        let (child, confined) =
-            self.start(&run_tag, Stdio::from(writer), Stdio::from(writer_too))?;
-        let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))
-            .map_err(|e| self.spawn_error(e))?;
+        let (child, confined) = self
+            .start(&run_tag, Stdio::from(writer), Stdio::from(writer_too))
+            .map_err(|e| (e, false))?;
+        let mut pipe =
+            tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader)).map_err(fail)?;
         let mut out = Captured::new(max_bytes);
         let mut none = Captured::new(0);
         let (end, leftovers) = self
@@ -233,8 +255,9 @@ impl Command {
                 &mut none,
             )
             .await;
+        let sockets = confined.sockets.clone();
         let run = self.finished(end, out, leftovers, confined).await;
-        self.sandbox_failure(&run)?;
+        self.sandbox_failure(&run, &sockets)?;
         Ok(run)
     }
 
@@ -245,11 +268,34 @@ impl Command {
         on_line: &mut (dyn FnMut(&str) -> Flow + Send),
         stderr_bytes: usize,
     ) -> Result<Run, SpawnError> {
+        let mut tries = 1;
+        loop {
+            match self.lines_once(on_line, stderr_bytes).await {
+                Err((e, true)) if tries < SANDBOX_TRIES => {
+                    tracing::debug!(error = %e.source, "A host socket went away while the sandbox was set up; setting it up again.");
+                    tries += 1;
+                }
+                done => return done.map_err(|(e, _)| e),
+            }
+        }
+    }
+
+    /// One try of [`Command::lines`] (a sandbox that could not be set up printed no line).
+    async fn lines_once(
+        &self,
+        on_line: &mut (dyn FnMut(&str) -> Flow + Send),
+        stderr_bytes: usize,
+    ) -> Result<Run, (SpawnError, bool)> {
         let run_tag = run_tag();
-        let (mut child, confined) = self.start(&run_tag, Stdio::piped(), Stdio::piped())?;
+        let (mut child, confined) = self
+            .start(&run_tag, Stdio::piped(), Stdio::piped())
+            .map_err(|e| (e, false))?;
         let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take())
         else {
-            return Err(self.spawn_error(std::io::Error::other("no output pipes")));
+            return Err((
+                self.spawn_error(std::io::Error::other("no output pipes")),
+                false,
+            ));
         };
         let mut err = Captured::tail_only(stderr_bytes);
         let mut sink = Sink::Lines(Lines {
@@ -270,16 +316,19 @@ impl Command {
         if let Sink::Lines(lines) = &mut sink {
             lines.finish();
         }
+        let sockets = confined.sockets.clone();
         let run = self.finished(end, err, leftovers, confined).await;
-        self.sandbox_failure(&run)?;
+        self.sandbox_failure(&run, &sockets)?;
         Ok(run)
     }
 
     /// A sandboxed run whose sandbox could not be set up: bubblewrap exits 1 saying
     /// `bwrap: …`, our init exits 125 saying `nightshift sandbox: …`, before the program
     /// runs. Reported as a failure to start, so that no caller mistakes it for the
-    /// program's own result (a model never sees it as a tool's error).
-    fn sandbox_failure(&self, run: &Run) -> Result<(), SpawnError> {
+    /// program's own result (a model never sees it as a tool's error). It may be tried
+    /// again (`true`) when one of the host sockets it covered is gone now: bubblewrap could
+    /// not make the mount point of a socket removed after the listing.
+    fn sandbox_failure(&self, run: &Run, sockets: &[PathBuf]) -> Result<(), (SpawnError, bool)> {
         if self.sandbox.is_none() {
             return Ok(());
         }
@@ -296,7 +345,8 @@ impl Command {
             "the sandbox could not start: {line}"
         )));
         e.sandbox = true;
-        Err(e)
+        let again = sockets.iter().any(|s| !s.exists());
+        Err((e, again))
     }
 
     async fn finished(
@@ -304,7 +354,9 @@ impl Command {
         (end, duration): (End, Duration),
         output: Captured,
         leftovers: usize,
-        Confined { cgroup, reports }: Confined,
+        Confined {
+            cgroup, reports, ..
+        }: Confined,
     ) -> Run {
         tracing::debug!(program = %self.program.to_string_lossy(), ?end, duration_ms = duration.as_millis() as u64, leftovers, "Process run ended.");
         let mut blocked = match cgroup {
@@ -378,8 +430,8 @@ impl Command {
         stdout: Stdio,
         stderr: Stdio,
     ) -> Result<(tokio::process::Child, Confined), SpawnError> {
-        let (program, args, cgroup) = match &self.sandbox {
-            None => (self.program.clone(), self.args.clone(), None),
+        let (program, args, cgroup, sockets) = match &self.sandbox {
+            None => (self.program.clone(), self.args.clone(), None, Vec::new()),
             Some(sandbox) => self.wrapped(sandbox),
         };
         // A sandbox's init reports on its standard input (the program gets `/dev/null`).
@@ -427,13 +479,23 @@ impl Command {
         // Our copy of the report pipe's write end went with `cmd`, dropped here.
         drop(cmd);
         tracing::debug!(program = %self.program.to_string_lossy(), pid = child.id(), cwd = %self.cwd.display(), sandboxed = self.sandbox.is_some(), "Process started.");
-        Ok((child, Confined { cgroup, reports }))
+        Ok((
+            child,
+            Confined {
+                cgroup,
+                reports,
+                sockets,
+            },
+        ))
     }
 
     /// The program and arguments that start this command inside `sandbox`, and the cgroup
     /// it enters (the process limit goes to the init's `setrlimit` only where no cgroup
     /// holds it).
-    fn wrapped(&self, sandbox: &Sandbox) -> (OsString, Vec<OsString>, Option<Cgroup>) {
+    fn wrapped(
+        &self,
+        sandbox: &Sandbox,
+    ) -> (OsString, Vec<OsString>, Option<Cgroup>, Vec<PathBuf>) {
         let cgroup = Cgroup::create(&sandbox.policy.limits);
         let mut sandbox = sandbox.clone();
         if cgroup.as_ref().is_some_and(Cgroup::limits_processes) {
@@ -443,15 +505,16 @@ impl Command {
             *n = n.saturating_add(already);
         }
         let procs = cgroup.as_ref().map(Cgroup::procs).unwrap_or_default();
+        let sockets = crate::sandbox::host_sockets();
         let w = crate::sandbox::wrap(
             &sandbox,
             &self.program,
             &self.args,
             &self.cwd,
             &procs,
-            &crate::sandbox::host_sockets(),
+            &sockets,
         );
-        (w.program, w.args, cgroup)
+        (w.program, w.args, cgroup, sockets)
     }
 
     /// Watch the run to its end (step 3 of the module docs), then clean up (step 4).
