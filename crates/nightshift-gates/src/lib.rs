@@ -11,6 +11,8 @@
 //! | [`command`] | [`CommandGate`] and [`run_command`]: `sh -c` through the process supervisor (`nightshift-process`), a timeout that kills everything it started, output capped while it is read |
 //! | [`change`] | [`Change`], [`FileChange`], [`ChangeStatus`]: an iteration's change as the factory hands it over |
 //! | [`policy`] | [`Policy`] and [`check`]: the gates `non-empty-change`, `tests-intact`, `protected-paths`, `diff-size`, `hooks`, `symlinks` |
+//! | [`secrets`] | the `secrets` gate: credential shapes (gitleaks' format, `data/secrets.toml`) in a change's added lines, found and masked, and [`secrets::Rules::redact`] for any text shown |
+//! | [`api`] | the `api` gate: public-API walls (frozen paths, declarations, a crate's `pub` items, a Python module's exports) a change must not remove or alter |
 //! | [`symlinks`] | the `symlinks` rule: a link added or modified must point inside the repository |
 //! | [`tests_guard`] | the `tests-intact` rule: which files it compares, what fails and what goes to review; [`modified_test_files`] for running the base tests |
 //! | [`test_scan`] | what a file holds per language: code without comments, tests, assertions, skip markers |
@@ -22,11 +24,13 @@
 //! found (`tests-intact` under `allow_test_changes`) also sets [`GateResult::review`], one
 //! sentence saying why a person should look before the work lands.
 
+pub mod api;
 pub mod assertions;
 pub mod change;
 pub mod command;
 pub mod policy;
 pub mod result;
+pub mod secrets;
 pub mod symlinks;
 pub mod test_scan;
 pub mod tests_guard;

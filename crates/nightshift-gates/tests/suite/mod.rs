@@ -1,7 +1,9 @@
 mod accepted;
+mod api;
 mod command;
 mod hooks;
 mod policy;
+mod secrets;
 mod symlinks;
 mod tests_intact;
 mod weakened;
