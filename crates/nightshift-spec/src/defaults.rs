@@ -18,6 +18,18 @@ pub const GATE_TIMEOUT_SECS: u64 = 600;
 /// `gates.policy.allow_test_changes`: whether a change to an existing test assertion is
 /// flagged for review rather than a defect.
 pub const ALLOW_TEST_CHANGES: bool = false;
+/// `gates.secrets.enabled`: whether a change adding a credential-shaped string is a defect.
+pub const SECRETS_ENABLED: bool = true;
+/// `gates.health.complexity`: whether the changed functions' complexity is measured.
+pub const HEALTH_COMPLEXITY: bool = true;
+/// `gates.health.duplication`: whether duplicated lines in the changed files are measured.
+pub const HEALTH_DUPLICATION: bool = true;
+/// `gates.health.tests`: whether the tests in the changed files are counted.
+pub const HEALTH_TESTS: bool = true;
+/// `gates.review.max_diff_tokens`: the most diff one reviewer call reads.
+pub const REVIEW_MAX_DIFF_TOKENS: u32 = 12_000;
+/// `gates.review.max_turns`: model calls per reviewed part.
+pub const REVIEW_MAX_TURNS: u32 = 4;
 /// `stop.max_iterations`: iterations of one job.
 pub const MAX_ITERATIONS: u32 = 10;
 /// `stop.stall_iterations`: iterations in a row without an accepted change before a job

@@ -21,7 +21,7 @@ pub use config::{
 };
 pub use error::{Located, SpecError};
 pub use shift::{
-    GateCommand, Gates, JobSpec, LandingMode, LandingSpec, LineSpec, Origin, PolicySpec,
-    SandboxMode, SandboxNetwork, SandboxSpec, ShiftSpec, StopRules, WorkerKind, scaffold,
-    shift_schema,
+    ApiSpec, GateCommand, Gates, HealthSpec, JobSpec, LandingMode, LandingSpec, LineSpec, Linter,
+    Origin, PolicySpec, ReviewSpec, SandboxMode, SandboxNetwork, SandboxSpec, SecretsSpec,
+    ShiftSpec, StopRules, WorkerKind, scaffold, shift_schema,
 };

@@ -14,7 +14,11 @@ pub(super) struct ResolvedGates {
     pub timeout_secs: u64,
 }
 
-pub(super) fn resolve(src: &Source<'_>, raw: &RawGates) -> Result<ResolvedGates, SpecError> {
+pub(super) fn resolve(
+    src: &Source<'_>,
+    folder: &std::path::Path,
+    raw: &RawGates,
+) -> Result<ResolvedGates, SpecError> {
     let timeout_secs = src
         .at_least(raw.timeout_secs.as_ref(), 1, "gates.timeout_secs")?
         .unwrap_or(defaults::GATE_TIMEOUT_SECS);
@@ -34,6 +38,10 @@ pub(super) fn resolve(src: &Source<'_>, raw: &RawGates) -> Result<ResolvedGates,
             commands,
             done_check,
             policy: policy(src, &raw.policy)?,
+            secrets: super::guards::secrets(src, folder, raw.secrets.as_ref())?,
+            api: super::guards::api(src, raw.api.as_ref())?,
+            health: super::guards::health(src, raw.health.as_ref(), timeout_secs)?,
+            review: super::guards::reviews(src, folder, &raw.review)?,
         },
         timeout_secs,
     })
@@ -107,7 +115,7 @@ fn policy(src: &Source<'_>, raw: &RawPolicy) -> Result<PolicySpec, SpecError> {
 }
 
 /// Globs, each checked where it is written.
-fn globs(
+pub(super) fn globs(
     src: &Source<'_>,
     list: Option<&[Spanned<String>]>,
     key: &str,

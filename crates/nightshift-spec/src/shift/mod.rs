@@ -8,6 +8,7 @@
 
 mod fleet;
 mod gates;
+mod guards;
 mod landing;
 mod line;
 mod raw;
@@ -24,6 +25,7 @@ use serde::Deserialize;
 use crate::config::Config;
 use crate::error::{Located, Source, SpecError};
 
+pub use guards::{ApiSpec, HealthSpec, Linter, ReviewSpec, SecretsSpec};
 pub use landing::{LandingMode, LandingSpec};
 pub use line::LineSpec;
 pub use raw::shift_schema;
@@ -96,6 +98,16 @@ pub struct Gates {
     /// Runs only when the agent claims the work is done; must pass for the job to be done.
     pub done_check: Option<GateCommand>,
     pub policy: PolicySpec,
+    // The guardrails are left out where they are as a spec without them reads, so the
+    // stored spec of a shift started before they existed reads the same.
+    #[serde(skip_serializing_if = "SecretsSpec::is_default")]
+    pub secrets: SecretsSpec,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<ApiSpec>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthSpec>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub review: Vec<ReviewSpec>,
 }
 
 /// Which key of which file set a value, for messages about it later.
@@ -177,7 +189,7 @@ impl ShiftSpec {
             .unwrap_or(Path::new("."));
         let name = rules::name(&src, raw.name.as_ref())?;
         let recipe = recipe::resolve(&src, folder, raw.recipe.as_ref())?;
-        let gates = gates::resolve(&src, &raw.gates)?;
+        let gates = gates::resolve(&src, folder, &raw.gates)?;
         let stop = rules::stop(&src, raw.stop.as_ref())?;
         let budget = rules::budget(&src, raw.budget.as_ref())?;
         let concurrency = rules::concurrency(&src, raw.run.as_ref())?;

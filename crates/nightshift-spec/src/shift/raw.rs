@@ -175,6 +175,12 @@ pub(super) struct RawGates {
     pub done_check: Option<RawGateCommand>,
     #[serde(default)]
     pub policy: RawPolicy,
+    pub secrets: Option<super::guards::RawSecrets>,
+    pub api: Option<super::guards::RawApi>,
+    pub health: Option<super::guards::RawHealth>,
+    /// Reviewer models, each a gate after the commands pass.
+    #[serde(default)]
+    pub review: Vec<super::guards::RawReview>,
 }
 
 /// Policy checks on every iteration's change. Unset keys take the gates' defaults.

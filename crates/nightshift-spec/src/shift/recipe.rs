@@ -134,27 +134,45 @@ fn prompt_file(
     f: &Spanned<String>,
     outside: bool,
 ) -> Result<String, SpecError> {
-    const KEY: &str = "recipe.prompt_file";
+    file_inside(src, folder, f, outside, "recipe.prompt_file")
+}
+
+/// Read a file the spec names at `key` (relative to the spec's folder), refused outside
+/// that folder unless `outside`: its text may go to a model provider.
+pub(super) fn file_inside(
+    src: &Source<'_>,
+    folder: &Path,
+    f: &Spanned<String>,
+    outside: bool,
+    key: &str,
+) -> Result<String, SpecError> {
+    let prompt = key == "recipe.prompt_file";
+    let what = if prompt { "prompt file" } else { "file" };
     let file = folder.join(f.get_ref());
     let cannot = |e: std::io::Error| {
         src.invalid_at(
             f,
-            KEY,
-            format!("cannot read prompt file {}: {e}", file.display()),
+            key,
+            format!("cannot read {what} {}: {e}", file.display()),
         )
     };
     let real = std::fs::canonicalize(&file).map_err(cannot)?;
     if !outside {
         let home = std::fs::canonicalize(folder).map_err(cannot)?;
         if !real.starts_with(&home) {
+            let or = if prompt {
+                ", or set `prompt_file_outside = true` in [recipe] to send it to the model anyway"
+            } else {
+                ""
+            };
             return Err(src.invalid_at(
                 f,
-                KEY,
+                key,
                 format!(
-                    "prompt file `{}` is {}, outside the spec's folder {}: move it into that folder, or set `prompt_file_outside = true` in [recipe] to send it to the model anyway",
+                    "{what} `{}` is {}, outside the spec's folder {}: move it into that folder{or}",
                     f.get_ref(),
                     real.display(),
-                    home.display()
+                    home.display(),
                 ),
             ));
         }

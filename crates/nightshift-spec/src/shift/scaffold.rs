@@ -39,6 +39,31 @@ timeout_secs = {gate_timeout}
 [gates.policy]
 allow_test_changes = {allow_test_changes}   # true: a changed test assertion is flagged for review, not a defect
 
+[gates.secrets]
+enabled = {secrets}         # a change adding a credential-shaped string is a defect
+# rules = "gitleaks.toml"   # more rules, in gitleaks' format
+# allow_paths = ["tests/fixtures/**"]
+
+# Guardrails beyond the commands (docs/guardrails.md):
+# [gates.api]              # public-API walls: frozen paths and declarations
+# frozen = ["src/api/**", "pub fn parse"]
+# rust_public_items = true
+# python_modules = ["mypkg/__init__.py"]
+#
+# [gates.health]           # code-health deltas per iteration, gates with thresholds
+# lint = ["clippy"]        # or ["ruff"]
+# complexity = {complexity}
+# duplication = {duplication}
+# tests = {tests}
+# max_new_lint_warnings = 0
+# max_duplication_increase_lines = 0
+# max_complexity_increase = 0
+#
+# [[gates.review]]         # a reviewer model reads every change that passed the commands
+# model = "{model}"
+# max_diff_tokens = {review_tokens}
+# max_turns = {review_turns}
+
 [stop]
 max_iterations = {max_iterations}
 stall_iterations = {stall_iterations}
@@ -82,6 +107,12 @@ disk_mb = {disk_mb}
         max_turns = defaults::MAX_TURNS,
         gate_timeout = defaults::GATE_TIMEOUT_SECS,
         allow_test_changes = defaults::ALLOW_TEST_CHANGES,
+        secrets = defaults::SECRETS_ENABLED,
+        complexity = defaults::HEALTH_COMPLEXITY,
+        duplication = defaults::HEALTH_DUPLICATION,
+        tests = defaults::HEALTH_TESTS,
+        review_tokens = defaults::REVIEW_MAX_DIFF_TOKENS,
+        review_turns = defaults::REVIEW_MAX_TURNS,
         max_iterations = defaults::MAX_ITERATIONS,
         stall_iterations = defaults::STALL_ITERATIONS,
         concurrency = defaults::CONCURRENCY,

@@ -61,6 +61,14 @@ fn parser_defaults(f: &Fleet) -> BTreeMap<String, Value> {
         &format!("prompt_file = {:?}", file.display().to_string()),
     );
     let outside_allowed = f.parse(&outside).is_ok();
+    let with_health = f
+        .parse(&MINIMAL.replace("[budget]", "[gates.health]\n\n[budget]"))
+        .expect("an empty [gates.health] parses");
+    let health = with_health.jobs[0]
+        .gates
+        .health
+        .clone()
+        .expect("health is on");
     BTreeMap::from([
         ("recipe.max_turns".into(), json!(job.max_turns)),
         ("recipe.silence_secs".into(), json!(job.silence_secs)),
@@ -73,6 +81,13 @@ fn parser_defaults(f: &Fleet) -> BTreeMap<String, Value> {
             "gates.policy.allow_test_changes".into(),
             json!(job.gates.policy.allow_test_changes),
         ),
+        (
+            "gates.secrets.enabled".into(),
+            json!(job.gates.secrets.enabled),
+        ),
+        ("gates.health.complexity".into(), json!(health.complexity)),
+        ("gates.health.duplication".into(), json!(health.duplication)),
+        ("gates.health.tests".into(), json!(health.tests)),
         (
             "stop.max_iterations".into(),
             json!(least.stop.max_iterations),
@@ -131,7 +146,11 @@ fn the_schemas_defaults_are_the_parsers() {
     assert_eq!(
         schema_defaults(),
         BTreeMap::from([
+            ("gates.health.complexity".into(), json!(true)),
+            ("gates.health.duplication".into(), json!(true)),
+            ("gates.health.tests".into(), json!(true)),
             ("gates.policy.allow_test_changes".into(), json!(false)),
+            ("gates.secrets.enabled".into(), json!(true)),
             ("gates.timeout_secs".into(), json!(600)),
             ("line.defect_window".into(), json!(10)),
             ("line.spend_window_minutes".into(), json!(15)),

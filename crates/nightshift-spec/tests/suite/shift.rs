@@ -275,3 +275,98 @@ fn the_lines_rules_are_off_unless_set_and_each_mistake_is_named() {
       [TMP]/shift.toml:27:24: must be at least 1 (key `line.spend_window_minutes`)
     ");
 }
+
+#[test]
+fn the_guardrails_are_read_and_each_mistake_is_named() {
+    let f = Fleet::new();
+    let off = f.parse(GOOD).expect("valid");
+    assert!(
+        off.jobs[0].gates.secrets.enabled,
+        "secrets are on by default"
+    );
+    assert_eq!(
+        (
+            off.jobs[0].gates.api.is_none(),
+            off.jobs[0].gates.health.is_none(),
+            off.jobs[0].gates.review.len()
+        ),
+        (true, true, 0)
+    );
+    std::fs::write(f.path().join("review.md"), "Be strict.").expect("write");
+    let on = f
+        .parse(&format!(
+            "{GOOD}\n[gates.api]\nfrozen = [\"src/api/**\", \"pub fn parse\"]\n\n[gates.health]\nlint = [\"clippy\"]\nmax_new_lint_warnings = 0\nmax_complexity_increase = 2\n\n[[gates.review]]\nmodel = \"gpt\"\nprompt_file = \"review.md\"\n\n[[gates.review]]\nmodel = \"gpt\"\nmax_turns = 2\n"
+        ))
+        .expect("valid");
+    let g = &on.jobs[0].gates;
+    let api = g.api.clone().expect("api walls");
+    assert_eq!(api.frozen, ["src/api/**", "pub fn parse"]);
+    let health = g.health.clone().expect("health");
+    assert_eq!(
+        (
+            health.lint.clone(),
+            health.max_new_lint_warnings,
+            health.max_complexity_increase,
+            health.max_duplication_increase_lines
+        ),
+        (
+            vec![nightshift_spec::Linter::Clippy],
+            Some(0),
+            Some(2),
+            None
+        )
+    );
+    let names: Vec<(&str, Option<&str>, u32, u32)> = g
+        .review
+        .iter()
+        .map(|r| {
+            (
+                r.name.as_str(),
+                r.prompt.as_deref(),
+                r.max_turns,
+                r.max_diff_tokens,
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("review", Some("Be strict."), 4, 12_000),
+            ("review-2", None, 2, 12_000)
+        ]
+    );
+    let mut out = String::new();
+    for (what, table) in [
+        ("unknown linter", "[gates.health]\nlint = [\"eslint\"]"),
+        (
+            "threshold without linter",
+            "[gates.health]\nmax_new_lint_warnings = 0",
+        ),
+        (
+            "threshold without analyser",
+            "[gates.health]\nduplication = false\nmax_duplication_increase_lines = 0",
+        ),
+        (
+            "coverage without command",
+            "[gates.health]\nmax_coverage_decrease = 1.5",
+        ),
+        ("reviewer without model", "[[gates.review]]\nmax_turns = 2"),
+        (
+            "reviewer prompt missing",
+            "[[gates.review]]\nmodel = \"gpt\"\nprompt_file = \"nope.md\"",
+        ),
+        (
+            "two reviewers one name",
+            "[[gates.review]]\nmodel = \"gpt\"\n\n[[gates.review]]\nmodel = \"gpt\"\nname = \"review\"",
+        ),
+        ("bad frozen glob", "[gates.api]\nfrozen = [\"src/[api\"]"),
+        (
+            "secrets rules missing",
+            "[gates.secrets]\nrules = \"leaks.toml\"",
+        ),
+    ] {
+        let err = f.parse(&format!("{GOOD}\n{table}\n")).expect_err(what);
+        out.push_str(&format!("{what}:\n  {err}\n"));
+    }
+    insta::assert_snapshot!(out);
+}
