@@ -27,6 +27,7 @@ echo "==> Python SDKs into .venv"
 
 echo "==> agent CLIs for the worker tests (npm, cached outside the clone)"
 ./scripts/install-agents.sh
+./scripts/install-health-tools.sh
 
 echo "==> Rust workspace"
 ns_build

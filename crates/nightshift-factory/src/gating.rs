@@ -27,6 +27,8 @@ pub struct Verdict {
     pub ran_commands: bool,
     /// Files were added, deleted or renamed: the tree changed shape.
     pub reshaped: bool,
+    /// Figures (JSON) some gates keep beside their words, by gate name.
+    pub figures: Vec<(String, String)>,
 }
 
 pub fn policy(spec: &PolicySpec) -> Policy {
@@ -173,6 +175,7 @@ pub async fn judge(
     }
     let mut results = nightshift_gates::check(&policy, &change)
         .map_err(|e| FactoryError::Invalid(e.to_string()))?;
+    results.extend(crate::guards::on_change(gates, &change)?);
     let tag = process_tag(wt.path());
     for g in &gates.commands {
         results.push(
@@ -184,6 +187,13 @@ pub async fn judge(
         && let Some(r) =
             original_tests(job, wt, gates, &policy, &change, (base, commit), sandbox).await?
     {
+        results.push(r);
+    }
+    let mut figures = Vec::new();
+    let measured = results.iter().all(|r| r.passed) && !empty && gates.health.is_some();
+    if measured && let Some(spec) = &gates.health {
+        let (r, f) = crate::guards::health(job, wt, spec, &change, (base, commit), sandbox).await?;
+        figures.push((r.gate.clone(), f));
         results.push(r);
     }
     let accepted = results.iter().all(|r| r.passed);
@@ -215,7 +225,9 @@ pub async fn judge(
         diff_digest: fnv(&diff),
         reshaped,
         ran_commands: !gates.commands.is_empty()
+            || measured
             || (accepted && claims_done && gates.done_check.is_some()),
+        figures,
     })
 }
 

@@ -30,6 +30,7 @@ mod ctx;
 mod error;
 mod external;
 mod gating;
+mod guards;
 mod job;
 mod landing;
 mod layout;

@@ -48,6 +48,21 @@ pub struct JobReport {
     /// What the sandbox refused, by iteration.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sandbox_evidence: Vec<BlockedInIteration>,
+    /// The code-health deltas of the job's accepted changes together, in words (with
+    /// `[gates.health]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    /// The same per accepted change.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub health_by_change: Vec<ChangeHealth>,
+}
+
+/// One accepted change's code-health deltas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeHealth {
+    pub n: i64,
+    pub summary: String,
+    pub figures: nightshift_gates::health::Health,
 }
 
 /// One of the sandbox's refusals, with the iteration it happened in.
@@ -106,6 +121,7 @@ pub async fn report(store: &dyn Backend, shift: &str) -> Result<ShiftReport, Fac
     for j in store.jobs(shift).await? {
         let mut by_gate = BTreeMap::new();
         let mut needs_review = 0;
+        let mut health_by_change = Vec::new();
         for it in store.iterations(shift, &j.name).await? {
             if !it.state.is_judged() {
                 continue;
@@ -115,8 +131,24 @@ pub async fn report(store: &dyn Backend, shift: &str) -> Result<ShiftReport, Fac
                 for g in gates.into_iter().filter(|g| !g.passed) {
                     *by_gate.entry(g.gate).or_insert(0) += 1;
                 }
-            } else if gates.iter().any(|g| g.review.is_some()) {
-                needs_review += 1;
+            } else {
+                if gates.iter().any(|g| g.review.is_some()) {
+                    needs_review += 1;
+                }
+                let measured = gates
+                    .iter()
+                    .filter(|g| g.gate == nightshift_gates::health::GATE)
+                    .find_map(|g| g.figures.as_deref())
+                    .and_then(|f| serde_json::from_str::<nightshift_gates::health::Health>(f).ok());
+                if let Some(figures) = measured
+                    && it.state == IterationState::Accepted
+                {
+                    health_by_change.push(ChangeHealth {
+                        n: it.n,
+                        summary: figures.summary(),
+                        figures,
+                    });
+                }
             }
         }
         let sp = spend
@@ -125,7 +157,12 @@ pub async fn report(store: &dyn Backend, shift: &str) -> Result<ShiftReport, Fac
             .cloned()
             .unwrap_or_default();
         let sandbox_evidence = evidence(&blocked, &j.name);
+        let all: Vec<nightshift_gates::health::Health> =
+            health_by_change.iter().map(|c| c.figures.clone()).collect();
         jobs.push(JobReport {
+            health: (!all.is_empty())
+                .then(|| nightshift_gates::health::Health::combined(&all).summary()),
+            health_by_change,
             sandbox_blocked: sandbox_evidence.iter().map(|b| b.attempt.count).sum(),
             sandbox_evidence,
             nanos_per_accepted: (j.accepted > 0).then(|| sp.settled_nanos / j.accepted),
@@ -247,6 +284,14 @@ impl ShiftReport {
             format_usd(self.spent_nanos),
             self.nanos_per_accepted.map_or("-".into(), format_usd),
         ));
+        for j in &self.jobs {
+            if let Some(h) = &j.health {
+                out.push_str(&format!(
+                    "{}: code health of its accepted changes: {h}\n",
+                    j.job
+                ));
+            }
+        }
         for j in self.jobs.iter().filter(|j| j.needs_review > 0) {
             out.push_str(&format!(
                 "{}: {} accepted iteration{} passed a gate only with a flag for review (a test changed where the recipe allows it): read them before the work lands (`nightshift status {} --json`, gate results)\n",
@@ -349,8 +394,11 @@ pub async fn iteration_diff(
         )));
     };
     let (_, mirror) = job_mirror(store, layout, shift, job).await?;
+    // Shown on the floor: a credential the change added is masked (the `secrets` gate's
+    // shipped rules), never served whole.
     mirror
         .diff(&base, &commit)
         .await
+        .map(|d| nightshift_gates::secrets::Rules::builtin().redact(&d))
         .map_err(|e| git_error(job, e))
 }

@@ -39,6 +39,23 @@ fn preflight(config: &Config, spec: &ShiftSpec) -> Result<i64, FactoryError> {
     let date = nightshift_clock::today();
     let mut min_call = 0;
     for job in &spec.jobs {
+        crate::guards::secret_rules(&job.gates.secrets).map_err(|e| {
+            FactoryError::Invalid(format!("{}: job `{}`: {e}", spec.file.display(), job.name))
+        })?;
+        for r in &job.gates.review {
+            let Some(model) = config.model(&r.model) else {
+                return Err(FactoryError::Invalid(format!(
+                    "{}: gates.review `{}` asks for model `{}`, which {} does not configure: add a [[model]] named `{}` there or name one it has",
+                    spec.file.display(),
+                    r.name,
+                    r.model,
+                    config.file.display(),
+                    r.model
+                )));
+            };
+            book.resolve(model, &date)
+                .map_err(|e| FactoryError::Invalid(e.to_string()))?;
+        }
         if let Some(cli) = crate::worker::cli(job.worker) {
             crate::external::resolve(cli).map_err(|e| {
                 FactoryError::Invalid(format!("{}: job `{}`: {e}", spec.file.display(), job.name))

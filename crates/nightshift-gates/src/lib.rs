@@ -13,6 +13,7 @@
 //! | [`policy`] | [`Policy`] and [`check`]: the gates `non-empty-change`, `tests-intact`, `protected-paths`, `diff-size`, `hooks`, `symlinks` |
 //! | [`secrets`] | the `secrets` gate: credential shapes (gitleaks' format, `data/secrets.toml`) in a change's added lines, found and masked, and [`secrets::Rules::redact`] for any text shown |
 //! | [`api`] | the `api` gate: public-API walls (frozen paths, declarations, a crate's `pub` items, a Python module's exports) a change must not remove or alter |
+//! | [`health`] | code-health figures of a change's base and commit (lizard for complexity and duplication, ruff and clippy for lint warnings, tests counted, a coverage command), their deltas and the `health` gate's thresholds |
 //! | [`symlinks`] | the `symlinks` rule: a link added or modified must point inside the repository |
 //! | [`tests_guard`] | the `tests-intact` rule: which files it compares, what fails and what goes to review; [`modified_test_files`] for running the base tests |
 //! | [`test_scan`] | what a file holds per language: code without comments, tests, assertions, skip markers |
@@ -28,6 +29,7 @@ pub mod api;
 pub mod assertions;
 pub mod change;
 pub mod command;
+pub mod health;
 pub mod policy;
 pub mod result;
 pub mod secrets;

@@ -107,6 +107,10 @@ pub struct GateRow {
     pub excerpt: String,
     /// Passed, but a person should look, and why (a test changed where the recipe allows it).
     pub review: Option<String>,
+    /// The gate's figures, as JSON in the gate's own shape: the `health` gate's deltas, a
+    /// reviewer's findings and cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub figures: Option<String>,
 }
 
 /// How often one gate of a shift passed and failed.

@@ -128,6 +128,7 @@ fn gate_from(r: &SqliteRow) -> Result<GateRow, sqlx::Error> {
         detail: r.try_get("detail")?,
         excerpt: r.try_get("excerpt")?,
         review: r.try_get("review")?,
+        figures: r.try_get("figures")?,
     })
 }
 
@@ -251,7 +252,7 @@ async fn replace_gates(
 ) -> Result<(), sqlx::Error> {
     for g in results {
         sqlx::query(
-            "INSERT OR REPLACE INTO gate_results (shift, job, n, gate, passed, duration_ms, exit_code, timed_out, detail, excerpt, review) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO gate_results (shift, job, n, gate, passed, duration_ms, exit_code, timed_out, detail, excerpt, review, figures) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(shift)
         .bind(job)
@@ -264,6 +265,7 @@ async fn replace_gates(
         .bind(&g.detail)
         .bind(&g.excerpt)
         .bind(&g.review)
+        .bind(&g.figures)
         .execute(&mut **tx)
         .await?;
     }
@@ -375,7 +377,7 @@ impl FactoryStore for SqliteStore {
     fn gate_results(&self, shift: &str, job: &str, n: i64) -> BoxFuture<'_, Vec<GateRow>> {
         let (shift, job) = (shift.to_string(), job.to_string());
         Box::pin(async move {
-            let rows = sqlx::query("SELECT gate, passed, duration_ms, exit_code, timed_out, detail, excerpt, review FROM gate_results WHERE shift = ? AND job = ? AND n = ? ORDER BY rowid")
+            let rows = sqlx::query("SELECT gate, passed, duration_ms, exit_code, timed_out, detail, excerpt, review, figures FROM gate_results WHERE shift = ? AND job = ? AND n = ? ORDER BY rowid")
                 .bind(shift)
                 .bind(job)
                 .bind(n)

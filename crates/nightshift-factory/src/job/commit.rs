@@ -34,6 +34,10 @@ pub(crate) async fn commit(
     events: Vec<String>,
 ) -> Result<IterationRow, FactoryError> {
     let n = u32::try_from(row.n).unwrap_or(u32::MAX);
+    // What the worker did goes into the log: any secret in it (a key it wrote into a file,
+    // a token it printed) masked first, whatever the gates then say.
+    let rules = crate::guards::secret_rules(&l.spec.gates.secrets)?;
+    let events: Vec<String> = events.iter().map(|e| rules.redact(e)).collect();
     let (summary, claims_done, notes) = match end {
         WorkerEnd::Finished {
             summary,
@@ -60,8 +64,8 @@ pub(crate) async fn commit(
     row.commit_sha = Some(commit.clone());
     row.worker_stop = Some(end.stop());
     row.claims_done = claims_done;
-    row.summary = Some(summary);
-    row.notes = notes.clone();
+    row.summary = Some(rules.redact(&summary));
+    row.notes = notes.as_deref().map(|t| rules.redact(t));
     l.record(
         Event::IterationCommitted {
             n,

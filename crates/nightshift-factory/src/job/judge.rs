@@ -115,6 +115,11 @@ async fn record_verdict(
             detail: r.detail.clone(),
             excerpt: r.excerpt.clone(),
             review: r.review.clone(),
+            figures: verdict
+                .figures
+                .iter()
+                .find(|(gate, _)| *gate == r.gate)
+                .map(|(_, f)| f.clone()),
         })
         .collect();
     let failed_gates: Vec<String> = verdict

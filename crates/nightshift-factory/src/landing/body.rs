@@ -165,6 +165,7 @@ mod tests {
             detail: String::new(),
             excerpt: "Ran 1 test\n\nOK".into(),
             review: None,
+            figures: None,
         }];
         let spend = JobSpend {
             job: "calc".into(),
