@@ -59,6 +59,40 @@ pub fn on_change(gates: &Gates, change: &Change) -> Result<Vec<GateResult>, Fact
     Ok(out)
 }
 
+/// The folders the health analysers live in (a virtualenv under the factory user's home,
+/// hidden in the sandbox unless bound back read-only): the install's root above `bin/`.
+pub fn tool_dirs(gates: &Gates) -> Vec<std::path::PathBuf> {
+    if gates.health.is_none() {
+        return Vec::new();
+    }
+    let tools = Tools::find(&|k| std::env::var(k).ok());
+    let mut dirs = Vec::new();
+    for bin in [tools.lizard, tools.ruff].into_iter().flatten() {
+        let real = std::fs::canonicalize(&bin).unwrap_or(bin);
+        let Some(dir) = real.parent() else { continue };
+        let root = if dir.ends_with("bin") {
+            dir.parent().unwrap_or(dir)
+        } else {
+            dir
+        };
+        // A virtualenv's interpreter is the Python it was made from (`home` in its
+        // `pyvenv.cfg`), which may live under the home too (pyenv).
+        if let Ok(cfg) = std::fs::read_to_string(root.join("pyvenv.cfg"))
+            && let Some(home) = cfg.lines().find_map(|l| {
+                l.strip_prefix("home")
+                    .map(|v| v.trim_start_matches([' ', '=']).trim())
+            })
+        {
+            let home = std::path::Path::new(home);
+            dirs.push(home.parent().unwrap_or(home).to_path_buf());
+        }
+        dirs.push(root.to_path_buf());
+    }
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
 fn analysers(h: &HealthSpec) -> Analysers {
     Analysers {
         clippy: h.lint.contains(&Linter::Clippy),

@@ -184,6 +184,7 @@ async fn start(
                     .and_then(|cli| crate::external::resolve(cli).ok())
                     .and_then(|b| crate::external::package_dir(&b))
                     .into_iter()
+                    .chain(crate::guards::tool_dirs(&ctx.spec.gates))
                     .collect(),
             };
             Some(crate::sandbox::Kit::new(host, place).await?)

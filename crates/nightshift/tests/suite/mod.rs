@@ -6,6 +6,7 @@ mod factory_rules;
 mod factory_rust;
 mod floor;
 mod gateway;
+mod guards;
 mod landing;
 mod redteam;
 
