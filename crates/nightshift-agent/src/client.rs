@@ -23,7 +23,7 @@ struct ChatRequest<'a> {
     model: &'a str,
     messages: &'a [Value],
     tools: &'a Value,
-    tool_choice: &'static str,
+    tool_choice: &'a Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u32>,
 }
@@ -109,11 +109,24 @@ pub(crate) async fn complete(
     messages: &[Value],
     turn: u32,
 ) -> Result<Answer, Stop> {
+    static AUTO: OnceLock<Value> = OnceLock::new();
+    let auto = AUTO.get_or_init(|| Value::String("auto".into()));
+    complete_with(cfg, messages, turn, crate::tools::definitions(), auto).await
+}
+
+/// [`complete`] with other tools and another `tool_choice` (the reviewer's).
+pub(crate) async fn complete_with(
+    cfg: &AgentConfig,
+    messages: &[Value],
+    turn: u32,
+    tools: &Value,
+    tool_choice: &Value,
+) -> Result<Answer, Stop> {
     let request = ChatRequest {
         model: &cfg.model,
         messages,
-        tools: crate::tools::definitions(),
-        tool_choice: "auto",
+        tools,
+        tool_choice,
         max_tokens: cfg.max_tokens,
     };
     let body = serde_json::to_vec(&request).map_err(|e| Stop::ModelError {

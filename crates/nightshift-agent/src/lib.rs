@@ -28,6 +28,7 @@ use std::time::Duration;
 
 mod client;
 mod prompt;
+pub mod review;
 mod run;
 mod search;
 mod tools;

@@ -166,7 +166,7 @@ async fn first_message(workdir: &Path, prompt: &Prompt) -> String {
 }
 
 /// The assistant message as it goes back into the history: its text and its tool calls.
-fn assistant_message(answer: &Answer) -> Value {
+pub(crate) fn assistant_message(answer: &Answer) -> Value {
     let calls: Vec<Value> = answer
         .tool_calls
         .iter()

@@ -69,7 +69,7 @@ impl GatewayLink {
     /// From the in-process gateway's budgets (reservations in flight included): what
     /// `token_id` has spent, and what it may still spend (the least left on its chain of
     /// budgets: a job's token is a child of the shift's). `None` with a running gateway.
-    fn budgets(&self, token_id: &str) -> Option<(i64, i64)> {
+    pub(crate) fn budgets(&self, token_id: &str) -> Option<(i64, i64)> {
         let Self::InProcess { state, .. } = self else {
             return None;
         };

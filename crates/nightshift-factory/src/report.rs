@@ -55,6 +55,16 @@ pub struct JobReport {
     /// The same per accepted change.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub health_by_change: Vec<ChangeHealth>,
+    /// What the reviewer models cost (part of `spent_nanos`), from their gates' figures.
+    #[serde(skip_serializing_if = "is_zero_i64")]
+    pub review_nanos: i64,
+    /// Review dollars per accepted change, when there is one and a reviewer ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review_nanos_per_accepted: Option<i64>,
+}
+
+fn is_zero_i64(n: &i64) -> bool {
+    *n == 0
 }
 
 /// One accepted change's code-health deltas.
@@ -122,11 +132,18 @@ pub async fn report(store: &dyn Backend, shift: &str) -> Result<ShiftReport, Fac
         let mut by_gate = BTreeMap::new();
         let mut needs_review = 0;
         let mut health_by_change = Vec::new();
+        let mut review_nanos = 0;
         for it in store.iterations(shift, &j.name).await? {
             if !it.state.is_judged() {
                 continue;
             }
             let gates = store.gate_results(shift, &j.name, it.n).await?;
+            review_nanos += gates
+                .iter()
+                .filter_map(|g| g.figures.as_deref())
+                .filter_map(|f| serde_json::from_str::<crate::job::ReviewFigures>(f).ok())
+                .map(|f| f.spent_nanos)
+                .sum::<i64>();
             if it.state == IterationState::Rejected {
                 for g in gates.into_iter().filter(|g| !g.passed) {
                     *by_gate.entry(g.gate).or_insert(0) += 1;
@@ -160,6 +177,9 @@ pub async fn report(store: &dyn Backend, shift: &str) -> Result<ShiftReport, Fac
         let all: Vec<nightshift_gates::health::Health> =
             health_by_change.iter().map(|c| c.figures.clone()).collect();
         jobs.push(JobReport {
+            review_nanos,
+            review_nanos_per_accepted: (j.accepted > 0 && review_nanos > 0)
+                .then(|| review_nanos / j.accepted),
             health: (!all.is_empty())
                 .then(|| nightshift_gates::health::Health::combined(&all).summary()),
             health_by_change,

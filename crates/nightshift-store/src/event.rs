@@ -35,6 +35,9 @@ pub enum Event {
         branch: String,
         resumed: bool,
     },
+    /// The job's reviewers (`[[gates.review]]`) got their token, under the job's, with what
+    /// was left of the job's budget: their calls are the job's, counted apart as review.
+    ReviewerStarted { budget_left_nanos: i64 },
     /// Iteration `n` began on `base`.
     IterationStarted { n: u32, base: String },
     /// Iteration `n`'s work was committed and kept under its ref.
@@ -217,6 +220,7 @@ impl Event {
             Self::ShiftFinished => "shift_finished",
             Self::JobPrepared { .. } => "job_prepared",
             Self::JobStarted { .. } => "job_started",
+            Self::ReviewerStarted { .. } => "reviewer_started",
             Self::IterationStarted { .. } => "iteration_started",
             Self::IterationCommitted { .. } => "iteration_committed",
             Self::IterationGated { .. } => "iteration_gated",

@@ -41,6 +41,27 @@ pub(crate) async fn judge(
         verdict.accepted = false;
         verdict.done_verified = false;
     }
+    // The reviewers read only a change every other gate passed.
+    if verdict.accepted && verdict.files > 0 {
+        for (r, figures) in super::review::run(l, (&row.base_sha, &commit)).await? {
+            if !r.passed {
+                verdict.accepted = false;
+                verdict.done_verified = false;
+            }
+            verdict.figures.push((r.gate.clone(), figures));
+            verdict.results.push(r);
+        }
+        if let Some(feedback) = super::review::feedback(&verdict.results, &l.spec.gates.review) {
+            // Given to the next iteration with the agent's own notes, and kept with this
+            // iteration's row so that a resumed job gives it too.
+            let notes = match row.notes.as_deref() {
+                Some(n) if !n.trim().is_empty() => format!("{n}\n\n{feedback}"),
+                _ => feedback,
+            };
+            row.notes = Some(notes.clone());
+            l.notes = notes;
+        }
+    }
     // How long the gates took (reading the change from git, policy, commands): what the
     // factory's own overhead per iteration is measured without.
     let gate_ms = u64::try_from(gating.elapsed().as_millis()).unwrap_or(u64::MAX);

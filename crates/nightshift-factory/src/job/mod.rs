@@ -14,6 +14,9 @@ mod judge;
 mod land;
 mod prepare;
 mod pull;
+mod review;
+
+pub(crate) use review::ReviewFigures;
 mod state;
 mod work;
 

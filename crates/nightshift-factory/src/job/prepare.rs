@@ -203,6 +203,7 @@ async fn start(
         last_rejected_digest: None,
         notes: resume::notes(&history),
         started_seq: None,
+        review_token: None,
         head: String::new(),
         repo_map: None,
         kit,

@@ -38,6 +38,8 @@ pub(crate) struct Loop {
     pub started_seq: Option<i64>,
     /// What the job's processes are sandboxed with (`None`: the sandbox is off).
     pub kit: Option<crate::sandbox::Kit>,
+    /// The reviewers' token (secret, id), minted on first use.
+    pub review_token: Option<(String, String)>,
 }
 
 impl Loop {

@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+mod review;
+
 use serde_json::{Value, json};
 
 use nightshift_store::FactoryStore as _;
@@ -294,5 +296,42 @@ async fn a_clean_refactor_lands_with_its_deltas_in_the_report() {
     assert_eq!(
         gate(&w, "health").await.detail,
         "−1 lint warnings, −13 duplicated lines, complexity of changed functions 4 → 0, ±0 tests"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_adding_clippy_warnings_is_a_defect_under_a_zero_threshold() {
+    let w = World::new(Script::new([
+        call(
+            "edit_file",
+            json!({"path": "src/lib.rs", "old_text": "    a - b\n}", "new_text": "    a + b\n}\n\npub fn len_of(v: &Vec<i32>) -> usize {\n    v.len()\n}"}),
+        ),
+        finish(),
+    ]))
+    .await;
+    super::factory_rust::rust_repo(&w.path("adder"));
+    w.spec(
+        &spec("[gates.health]\nlint = [\"clippy\"]\nmax_new_lint_warnings = 0")
+            .replace("repos = [\"calc\"]", "repos = [\"adder\"]")
+            .replace("python3 -m unittest -q", "cargo test --quiet"),
+    );
+    let target = w.path("target");
+    let (code, report, stderr) = run_with_env(&w, &RUN, &[("CARGO_TARGET_DIR", &target)]);
+    assert_eq!(code, 0, "{stderr}");
+    let job = &report["jobs"][0];
+    assert_eq!(summary(job).4, json!({"health": 1}), "{job:#}");
+    let s = store(&w).await;
+    let health = s
+        .gate_results("guard", "adder", 1)
+        .await
+        .expect("gates")
+        .into_iter()
+        .find(|g| g.gate == "health")
+        .expect("health ran");
+    assert_eq!(
+        health.detail,
+        "+1 lint warnings, ±0 duplicated lines, complexity of changed functions 0 → 1, ±0 tests: lint warnings rose by 1, more than `max_new_lint_warnings = 0` allows",
+        "{}",
+        health.excerpt
     );
 }
