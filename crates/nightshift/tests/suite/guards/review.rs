@@ -139,3 +139,65 @@ async fn a_verdict_that_does_not_read_is_retried_once_then_a_gate_error() {
         "`agent-model` gave no verdict that reads, twice (the verdict does not follow its schema: unknown variant `maybe`, expected `approve` or `reject` at line 1 column 18): a gate error, not a pass"
     );
 }
+
+/// The small local model: `NIGHTSHIFT_LOCAL_MODEL`, else the file `scripts/fetch-model.sh`
+/// writes. A missing model fails the test; it is never skipped.
+fn local_model() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("NIGHTSHIFT_LOCAL_MODEL") {
+        return p.into();
+    }
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.cache/models/gemma3-270m-q4_k_m.gguf");
+    assert!(
+        path.is_file(),
+        "the local model is missing at {}: run scripts/fetch-model.sh (or set NIGHTSHIFT_LOCAL_MODEL)",
+        path.display()
+    );
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_model_reviews_end_to_end() {
+    let w = World::new(Script::new([edit("a - b", "a + b"), finish()])).await;
+    let config = std::fs::read_to_string(w.path("nightshift.toml")).expect("config");
+    std::fs::write(
+        w.path("nightshift.toml"),
+        format!(
+            "{config}\n[[provider]]\nname = \"on-device\"\nkind = \"local\"\nmodel_path = {:?}\n\n[[model]]\nname = \"gemma3-270m\"\nprovider = \"on-device\"\n",
+            local_model().display().to_string()
+        ),
+    )
+    .expect("config");
+    calc_repo(&w.path("calc"), CALC);
+    w.spec(&spec(
+        "[[gates.review]]\nmodel = \"gemma3-270m\"\nmax_turns = 1",
+    ));
+    let (code, report, stderr) = run_with_env(&w, &RUN, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let job = &report["jobs"][0];
+    let s = store(&w).await;
+    let review = s
+        .gate_results("guard", "calc", 1)
+        .await
+        .expect("gates")
+        .into_iter()
+        .find(|g| g.gate == "review")
+        .expect("the local reviewer ran");
+    let figures: serde_json::Value =
+        serde_json::from_str(review.figures.as_deref().expect("figures")).expect("json");
+    // Its verdict is held to the schema by the model's grammar: it reads.
+    assert!(
+        matches!(figures["verdict"].as_str(), Some("approve" | "reject")),
+        "{figures}"
+    );
+    // The review's call is the job's, metered at $0 with its tokens counted.
+    assert_eq!(job["calls"].as_i64(), Some(3), "{job:#}");
+    assert_eq!(job["review_nanos"].as_i64(), None, "a local model is free");
+    assert_eq!(
+        (review.passed, job["accepted"].as_i64()),
+        (
+            figures["verdict"] == "approve",
+            Some(i64::from(figures["verdict"] == "approve"))
+        )
+    );
+}
