@@ -22,10 +22,12 @@
 //! - `openai_chat`, `responses`, `anthropic`: the three wire formats.
 //! - `reply`: JSON and SSE bodies, delays, cut and malformed deliveries.
 //! - [`git`]: git run by a test's own hand (fixed identity, no system configuration).
+//! - [`local_model_path`]: where the small local model is.
 
 mod anthropic;
 pub mod forge;
 mod git;
+mod local;
 mod openai_chat;
 mod plan;
 mod reply;
@@ -35,5 +37,6 @@ mod server;
 
 pub use forge::{Fault, ForgeStandIn, PullSeen, ReviewKind};
 pub use git::git;
+pub use local::local_model_path;
 pub use script::{Script, ScriptError, ScriptedError, Step, ToolCall, Usage, split_words};
 pub use server::{Options, RecordedRequest, ScriptedProvider};

@@ -15,20 +15,8 @@ use nightshift_store::{CallOutcome, LedgerRow, LedgerStore, SqliteStore, Store};
 
 use super::harness::{sse_data, sse_names};
 
-/// The small model: `NIGHTSHIFT_LOCAL_MODEL`, else the file `scripts/fetch-model.sh`
-/// writes. A missing model fails the test; it is never skipped.
 fn model_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("NIGHTSHIFT_LOCAL_MODEL") {
-        return PathBuf::from(p);
-    }
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../.cache/models/gemma3-270m-q4_k_m.gguf");
-    assert!(
-        path.is_file(),
-        "the local model is missing at {}: run scripts/fetch-model.sh (or set NIGHTSHIFT_LOCAL_MODEL)",
-        path.display()
-    );
-    path
+    nightshift_testkit::local_model_path()
 }
 
 struct Local {

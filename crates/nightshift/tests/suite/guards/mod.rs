@@ -122,10 +122,15 @@ async fn run(steps: Vec<Step>, gates: &str, calc: &str) -> (World, Value) {
     (w, report["jobs"][0].clone())
 }
 
-/// The job's one iteration's result of `gate`.
-async fn gate(w: &World, name: &str) -> nightshift_store::GateRow {
+/// The `calc` job's one iteration's result of `gate`.
+pub async fn gate(w: &World, name: &str) -> nightshift_store::GateRow {
+    gate_of(w, "calc", name).await
+}
+
+/// Job `job`'s first iteration's result of `gate`.
+pub async fn gate_of(w: &World, job: &str, name: &str) -> nightshift_store::GateRow {
     let s = store(w).await;
-    s.gate_results("guard", "calc", 1)
+    s.gate_results("guard", job, 1)
         .await
         .expect("gates")
         .into_iter()
@@ -320,18 +325,35 @@ async fn a_change_adding_clippy_warnings_is_a_defect_under_a_zero_threshold() {
     assert_eq!(code, 0, "{stderr}");
     let job = &report["jobs"][0];
     assert_eq!(summary(job).4, json!({"health": 1}), "{job:#}");
-    let s = store(&w).await;
-    let health = s
-        .gate_results("guard", "adder", 1)
-        .await
-        .expect("gates")
-        .into_iter()
-        .find(|g| g.gate == "health")
-        .expect("health ran");
+    let health = gate_of(&w, "adder", "health").await;
     assert_eq!(
         health.detail,
         "+1 lint warnings, ±0 duplicated lines, complexity of changed functions 0 → 1, ±0 tests: lint warnings rose by 1, more than `max_new_lint_warnings = 0` allows",
         "{}",
         health.excerpt
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coverage_drop_past_its_threshold_is_a_defect() {
+    // A stand-in coverage command whose figure falls as calc.py grows: 100 − its lines, in %.
+    let coverage =
+        "python3 -c \\\"print(str(100 - len(open('calc.py').read().splitlines())) + '%')\\\"";
+    let (w, job) = run(
+        vec![
+            edit(
+                "    return a - b",
+                "    total = a\n    total += b\n    return total",
+            ),
+            finish(),
+        ],
+        &format!("[gates.health]\ncoverage = \"{coverage}\"\nmax_coverage_decrease = 1.5"),
+        CALC,
+    )
+    .await;
+    assert_eq!(summary(&job).4, json!({"health": 1}), "{job:#}");
+    assert_eq!(
+        gate(&w, "health").await.detail,
+        "±0 duplicated lines, complexity of changed functions 1 → 1, ±0 tests, coverage 75.00% → 73.00%: coverage fell by 2.00 points, more than `max_coverage_decrease = 1.50` allows"
     );
 }

@@ -10,7 +10,7 @@ use nightshift_testkit::{Script, Step};
 use super::super::factory::{World, git};
 use super::super::factory_resume::{RUN, run_with_env, store};
 use super::super::factory_rules::{call, summary};
-use super::{CALC, calc_repo, edit, finish, spec};
+use super::{CALC, calc_repo, edit, finish, gate, spec};
 
 /// Each call costs this much at the World's prices ($1 in, $4 out per Mtok).
 const CALL: i64 = 3000 * 1000 + 40 * 4000;
@@ -125,35 +125,12 @@ async fn a_verdict_that_does_not_read_is_retried_once_then_a_gate_error() {
     let job = &report["jobs"][0];
     assert_eq!(summary(job).4, json!({"review": 1}), "{job:#}");
     assert_eq!(job["review_nanos"].as_i64(), Some(2 * CALL));
-    let s = store(&w).await;
-    let review = s
-        .gate_results("guard", "calc", 1)
-        .await
-        .expect("gates")
-        .into_iter()
-        .find(|g| g.gate == "review")
-        .expect("review ran");
+    let review = gate(&w, "review").await;
     assert!(!review.passed);
     assert_eq!(
         review.detail,
         "`agent-model` gave no verdict that reads, twice (the verdict does not follow its schema: unknown variant `maybe`, expected `approve` or `reject` at line 1 column 18): a gate error, not a pass"
     );
-}
-
-/// The small local model: `NIGHTSHIFT_LOCAL_MODEL`, else the file `scripts/fetch-model.sh`
-/// writes. A missing model fails the test; it is never skipped.
-fn local_model() -> std::path::PathBuf {
-    if let Some(p) = std::env::var_os("NIGHTSHIFT_LOCAL_MODEL") {
-        return p.into();
-    }
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../.cache/models/gemma3-270m-q4_k_m.gguf");
-    assert!(
-        path.is_file(),
-        "the local model is missing at {}: run scripts/fetch-model.sh (or set NIGHTSHIFT_LOCAL_MODEL)",
-        path.display()
-    );
-    path
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,7 +141,7 @@ async fn the_local_model_reviews_end_to_end() {
         w.path("nightshift.toml"),
         format!(
             "{config}\n[[provider]]\nname = \"on-device\"\nkind = \"local\"\nmodel_path = {:?}\n\n[[model]]\nname = \"gemma3-270m\"\nprovider = \"on-device\"\n",
-            local_model().display().to_string()
+            nightshift_testkit::local_model_path().display().to_string()
         ),
     )
     .expect("config");
@@ -175,14 +152,7 @@ async fn the_local_model_reviews_end_to_end() {
     let (code, report, stderr) = run_with_env(&w, &RUN, &[]);
     assert_eq!(code, 0, "{stderr}");
     let job = &report["jobs"][0];
-    let s = store(&w).await;
-    let review = s
-        .gate_results("guard", "calc", 1)
-        .await
-        .expect("gates")
-        .into_iter()
-        .find(|g| g.gate == "review")
-        .expect("the local reviewer ran");
+    let review = gate(&w, "review").await;
     let figures: serde_json::Value =
         serde_json::from_str(review.figures.as_deref().expect("figures")).expect("json");
     // Its verdict is held to the schema by the model's grammar: it reads.
