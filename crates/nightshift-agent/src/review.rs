@@ -130,6 +130,11 @@ pub fn verdict_schema() -> &'static Value {
     })
 }
 
+/// The agent's tools a reviewer may call: reading only. A call to any other (`write_file`,
+/// `run`, even one it was not offered) is answered with a refusal and never dispatched: the
+/// reviewer runs outside the sandbox, and must not change or run anything.
+const READ_ONLY: [&str; 3] = ["read_file", "search", "list_files"];
+
 /// The reviewer's tools: the agent's read-only ones, and the verdict.
 fn review_tools() -> &'static Value {
     static TOOLS: OnceLock<Value> = OnceLock::new();
@@ -139,10 +144,9 @@ fn review_tools() -> &'static Value {
             .into_iter()
             .flatten()
             .filter(|t| {
-                matches!(
-                    t["function"]["name"].as_str(),
-                    Some("read_file" | "search" | "list_files")
-                )
+                t["function"]["name"]
+                    .as_str()
+                    .is_some_and(|n| READ_ONLY.contains(&n))
             })
             .cloned()
             .collect();
@@ -290,11 +294,19 @@ async fn review_part(
                     }
                 }
             }
-            let text = match tools::dispatch(cfg, workdir, &call.name, &call.arguments).await {
-                Dispatch::Output { text, .. } => text,
-                Dispatch::Finish { .. } | Dispatch::Fatal { .. } => {
-                    "this tool is not the reviewer's".to_owned()
+            let text = if READ_ONLY.contains(&call.name.as_str()) {
+                match tools::dispatch(cfg, workdir, &call.name, &call.arguments).await {
+                    Dispatch::Output { text, .. } => text,
+                    Dispatch::Finish { .. } | Dispatch::Fatal { .. } => {
+                        "this tool is not the reviewer's".to_owned()
+                    }
                 }
+            } else {
+                tracing::warn!(tool = %call.name, "A reviewer called a tool it may not use; refused.");
+                format!(
+                    "`{}` is not a reviewer's tool: read with read_file, search and list_files, and answer with submit_review",
+                    call.name
+                )
             };
             messages.push(json!({"role": "tool", "tool_call_id": call.id, "content": text}));
         }

@@ -171,3 +171,73 @@ async fn the_local_model_reviews_end_to_end() {
         )
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewer_can_read_but_never_write_or_run() {
+    let w = World::new(Script::new([
+        edit("a - b", "a + b"),
+        finish(),
+        // The reviewer reads, then tries to write and to run, then approves.
+        call("read_file", json!({"path": "calc.py"})),
+        call(
+            "write_file",
+            json!({"path": "planted.py", "content": "import os\n"}),
+        ),
+        call("run", json!({"command": "touch ran-by-reviewer"})),
+        verdict(json!({"verdict": "approve", "findings": [], "summary": "fine"})),
+    ]))
+    .await;
+    calc_repo(&w.path("calc"), CALC);
+    w.spec(&spec(
+        "[[gates.review]]\nmodel = \"agent-model\"\nmax_turns = 6",
+    ));
+    let (code, report, stderr) = run_with_env(&w, &RUN, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let job = &report["jobs"][0];
+    assert_eq!(summary(job), ("done".into(), 1, 1, 0, json!({})), "{job:#}");
+    // The read was answered with the file; the write and the run were refused, not done.
+    let requests = w.provider.requests();
+    let answers: Vec<String> = requests[3..6]
+        .iter()
+        .map(|r| {
+            r.body["messages"]
+                .as_array()
+                .and_then(|m| m.last())
+                .map(|m| m["content"].to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(answers[0].contains("return a + b"), "{answers:?}");
+    assert!(
+        answers[1].contains("`write_file` is not a reviewer's tool"),
+        "{answers:?}"
+    );
+    assert!(
+        answers[2].contains("`run` is not a reviewer's tool"),
+        "{answers:?}"
+    );
+    let landed = git(
+        &w.path("calc"),
+        &["ls-tree", "-r", "--name-only", "nightshift/guard/calc"],
+    );
+    assert_eq!(landed, "calc.py\ntest_calc.py");
+    let wt = w.path(".nightshift");
+    let planted = walk(&wt)
+        .into_iter()
+        .any(|p| p.ends_with("planted.py") || p.ends_with("ran-by-reviewer"));
+    assert!(!planted, "the reviewer left a file");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
