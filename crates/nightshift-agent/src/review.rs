@@ -37,6 +37,18 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    /// As the verdict's schema spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
 /// What a finding is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -46,6 +58,19 @@ pub enum Category {
     Tests,
     ScopeCreep,
     Maintainability,
+}
+
+impl Category {
+    /// As the verdict's schema spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Correctness => "correctness",
+            Self::Security => "security",
+            Self::Tests => "tests",
+            Self::ScopeCreep => "scope_creep",
+            Self::Maintainability => "maintainability",
+        }
+    }
 }
 
 /// One thing the reviewer found.

@@ -126,10 +126,13 @@ fn result(r: &ReviewSpec, outcome: Review, spent: i64, duration_ms: u64) -> (Gat
                 .iter()
                 .map(|f| {
                     format!(
-                        "{}:{}: {:?}/{:?}: {}",
-                        f.file, f.line, f.severity, f.category, f.message
+                        "{}:{}: {}/{}: {}",
+                        f.file,
+                        f.line,
+                        f.severity.as_str(),
+                        f.category.as_str(),
+                        f.message
                     )
-                    .to_lowercase_first()
                 })
                 .collect();
             figures.findings = verdict.findings;
@@ -173,26 +176,6 @@ fn result(r: &ReviewSpec, outcome: Review, spent: i64, duration_ms: u64) -> (Gat
         review: None,
     };
     (gate, serde_json::to_string(&figures).unwrap_or_default())
-}
-
-trait LowerFirst {
-    fn to_lowercase_first(self) -> String;
-}
-
-impl LowerFirst for String {
-    /// `High/Correctness` as the spec writes it: `high/correctness`.
-    fn to_lowercase_first(self) -> String {
-        let Some((place, rest)) = self.split_once(": ") else {
-            return self;
-        };
-        let Some((tag, message)) = rest.split_once(": ") else {
-            return self;
-        };
-        format!(
-            "{place}: {}: {message}",
-            tag.to_lowercase().replace("scopecreep", "scope_creep")
-        )
-    }
 }
 
 /// What the next iteration is told of the reviewers that rejected this one.
