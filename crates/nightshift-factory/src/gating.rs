@@ -129,6 +129,7 @@ pub async fn judge(
     job: &str,
     wt: &Worktree,
     gates: &Gates,
+    secrets: &nightshift_gates::secrets::Rules,
     (base, commit): (&str, &str),
     claims_done: bool,
     sandbox: Option<&Sandbox>,
@@ -175,7 +176,7 @@ pub async fn judge(
     }
     let mut results = nightshift_gates::check(&policy, &change)
         .map_err(|e| FactoryError::Invalid(e.to_string()))?;
-    results.extend(crate::guards::on_change(gates, &change)?);
+    results.extend(crate::guards::on_change(gates, secrets, &change)?);
     let tag = process_tag(wt.path());
     for g in &gates.commands {
         results.push(

@@ -36,13 +36,17 @@ fn allowed(s: &SecretsSpec) -> Result<GlobSet, FactoryError> {
         .map_err(|e| FactoryError::Invalid(format!("gates.secrets.allow_paths: {e}")))
 }
 
-/// The `secrets` and `api` gates on `change`, as the spec turns them on.
-pub fn on_change(gates: &Gates, change: &Change) -> Result<Vec<GateResult>, FactoryError> {
+/// The `secrets` and `api` gates on `change`, as the spec turns them on (`rules`: the job's
+/// secret rules, [`secret_rules`], compiled once for its loop).
+pub fn on_change(
+    gates: &Gates,
+    rules: &Rules,
+    change: &Change,
+) -> Result<Vec<GateResult>, FactoryError> {
     let mut out = Vec::new();
     if gates.secrets.enabled {
-        let rules = secret_rules(&gates.secrets)?;
         out.push(nightshift_gates::secrets::check(
-            &rules,
+            rules,
             change,
             &allowed(&gates.secrets)?,
         ));

@@ -36,7 +36,7 @@ pub(crate) async fn commit(
     let n = u32::try_from(row.n).unwrap_or(u32::MAX);
     // What the worker did goes into the log: any secret in it (a key it wrote into a file,
     // a token it printed) masked first, whatever the gates then say.
-    let rules = crate::guards::secret_rules(&l.spec.gates.secrets)?;
+    let rules = &l.secret_rules;
     let events: Vec<String> = events.iter().map(|e| rules.redact(e)).collect();
     let (summary, claims_done, notes) = match end {
         WorkerEnd::Finished {

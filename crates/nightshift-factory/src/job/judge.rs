@@ -31,6 +31,7 @@ pub(crate) async fn judge(
         &l.spec.name,
         &l.wt,
         &l.spec.gates,
+        &l.secret_rules,
         (&row.base_sha, &commit),
         row.claims_done,
         sandbox.as_ref(),

@@ -190,6 +190,7 @@ async fn start(
             Some(crate::sandbox::Kit::new(host, place).await?)
         }
     };
+    let secret_rules = crate::guards::secret_rules(&ctx.spec.gates.secrets)?;
     let l = Loop {
         shift: ctx.shift,
         spec: ctx.spec,
@@ -204,6 +205,7 @@ async fn start(
         notes: resume::notes(&history),
         started_seq: None,
         review_token: None,
+        secret_rules,
         head: String::new(),
         repo_map: None,
         kit,

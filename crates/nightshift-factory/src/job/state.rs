@@ -38,6 +38,9 @@ pub(crate) struct Loop {
     pub started_seq: Option<i64>,
     /// What the job's processes are sandboxed with (`None`: the sandbox is off).
     pub kit: Option<crate::sandbox::Kit>,
+    /// The secret rules of the job's spec, compiled once: the `secrets` gate and the masking
+    /// of what the worker said.
+    pub secret_rules: nightshift_gates::secrets::Rules,
     /// The reviewers' token (secret, id), minted on first use.
     pub review_token: Option<(String, String)>,
 }
