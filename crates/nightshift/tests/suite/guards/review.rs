@@ -88,12 +88,18 @@ async fn a_rejection_reaches_the_next_iteration_and_the_fixed_change_lands() {
         "{}",
         text(2)
     );
-    assert!(
-        text(2).contains("submit_review")
-            || requests[2].body["tools"]
-                .to_string()
-                .contains("submit_review")
+    // It was offered the read-only tools and the verdict, and had to call one.
+    let offered: Vec<&str> = requests[2].body["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    assert_eq!(
+        offered,
+        ["list_files", "read_file", "search", "submit_review"]
     );
+    assert_eq!(requests[2].body["tool_choice"], json!("required"));
     assert!(
         text(3).contains("A reviewer rejected the last change"),
         "{}",
@@ -221,23 +227,4 @@ async fn a_reviewer_can_read_but_never_write_or_run() {
         &["ls-tree", "-r", "--name-only", "nightshift/guard/calc"],
     );
     assert_eq!(landed, "calc.py\ntest_calc.py");
-    let wt = w.path(".nightshift");
-    let planted = walk(&wt)
-        .into_iter()
-        .any(|p| p.ends_with("planted.py") || p.ends_with("ran-by-reviewer"));
-    assert!(!planted, "the reviewer left a file");
-}
-
-/// Every file under `dir`.
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
